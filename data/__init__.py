@@ -1,0 +1,1 @@
+"""Raw tables: their contract, the store (SQLAlchemy), CSV import/export and pseudonymisation."""

@@ -1,0 +1,524 @@
+"""Generator of synthetic mbo cohorts with a known true risk.
+
+Each student has a latent weekly state (wellbeing, fit with the programme, personal problems, pull of
+paid work) that persists (AR(1)) and takes shocks. From it the generator reads:
+
+* leading indicators: a weekly questionnaire, answered noisily from the *current* state; disengaged
+  students answer less often;
+* lagging indicators: attendance, which follows the state with a lag of a few weeks, and period results,
+  which follow attendance and ability;
+* outcomes: weekly hazards of vsv (leaving without startkwalificatie) and of a switch, and graduation at
+  the end of the programme. The hazards are stored, so the oracle risk is known (:mod:`.oracle`).
+
+The whole population is simulated in chunks of students, so memory stays bounded at any size. The output
+is deterministic for a given configuration (seed and chunk size included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from data.calendar import WEEKS_PER_PERIOD, WEEKS_PER_YEAR
+from data.questionnaire import Questionnaire, cached_questionnaire
+from data.synthetic import params as P
+
+Scenario = Literal["baseline", "lockdown", "hot_labour_market", "survey_fatigue"]
+SCENARIOS: tuple[str, ...] = ("baseline", "lockdown", "hot_labour_market", "survey_fatigue")
+TABLES = (
+    "students",
+    "audit_attributes",
+    "questionnaire_answers",
+    "attendance_weeks",
+    "progress_results",
+    "outcomes",
+    "synthetic_truth",
+)
+FIRST_STUDENT_NUMBER = 1_000_000
+INTAKE_SHARE = 0.40  # new year-1 students each year, as a share of the initial population
+LOCKDOWN_WEEKS = 12
+
+
+class GeneratorConfig(BaseModel):
+    """What to generate. Every field has a sensible default for a demo."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    n_students: int = Field(default=3000, ge=1, description="students enrolled at the start of year 1")
+    n_years: int = Field(default=3, ge=1, le=10, description="school years to simulate")
+    scenario: Scenario = "baseline"
+    scenario_start_week: int | None = Field(
+        default=None, ge=0, description="week the scenario starts; default the first week of the last year"
+    )
+    chunk_size: int = Field(default=25_000, ge=100)
+    first_student_number: int = FIRST_STUDENT_NUMBER
+
+    @property
+    def n_weeks(self) -> int:
+        return self.n_years * WEEKS_PER_YEAR
+
+    @property
+    def scenario_start(self) -> int:
+        if self.scenario_start_week is not None:
+            return self.scenario_start_week
+        return (self.n_years - 1) * WEEKS_PER_YEAR
+
+    @property
+    def n_total(self) -> int:
+        """Students in all: the initial population plus one intake per later year."""
+        return self.n_students + round(self.n_students * INTAKE_SHARE) * (self.n_years - 1)
+
+
+@dataclass(frozen=True)
+class Population:
+    """Static attributes of a chunk of students, as arrays of equal length."""
+
+    number: np.ndarray
+    level: np.ndarray
+    bbl: np.ndarray
+    sector: np.ndarray
+    programme: np.ndarray
+    prior: np.ndarray
+    start_week: np.ndarray
+    duration: np.ndarray
+    age_at_start: np.ndarray
+    gender: np.ndarray
+    migration: np.ndarray
+    ability: np.ndarray
+    mu: np.ndarray  # (n, 4) long-run latent means
+
+    def __len__(self) -> int:
+        return len(self.number)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _draw_categories(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One category index per row of a (n, k) probability matrix."""
+    cum = np.cumsum(probs, axis=1)
+    cum[:, -1] = 1.0
+    u = rng.random((probs.shape[0], 1))
+    out: np.ndarray = (u > cum).sum(axis=1)
+    return out
+
+
+def sample_population(
+    rng: np.random.Generator, n: int, first_index: int, config: GeneratorConfig
+) -> Population:
+    """Draw the static attributes of ``n`` students, a random mix of initial population and intakes."""
+    level = rng.choice(np.array(P.LEVELS), size=n, p=P.LEVEL_SHARES)
+    duration = np.vectorize(P.DURATION_YEARS.__getitem__)(level)
+    bbl = rng.random(n) < np.vectorize(P.BBL_SHARE.__getitem__)(level)
+    sector = rng.choice(len(P.SECTORS), size=n, p=P.SECTOR_SHARES)
+    n_prog = np.array([len(P.PROGRAMMES[s]) for s in P.SECTORS])
+    programme = (rng.random(n) * n_prog[sector]).astype(int)
+    prior = _draw_categories(rng, P.PRIOR_BY_LEVEL[level - 1])
+
+    # Entry: initial population (spread over years of study) or an intake in a later year.
+    p_initial = 1.0 / (1.0 + INTAKE_SHARE * (config.n_years - 1))
+    initial = rng.random(n) < p_initial
+    intake_year = rng.integers(1, max(config.n_years, 2), size=n)
+    year_weights = np.array([0.8**k for k in range(4)])
+    yos = np.ones(n, dtype=int)
+    for d in np.unique(duration):
+        sel = initial & (duration == d)
+        w = year_weights[:d] / year_weights[:d].sum()
+        yos[sel] = rng.choice(np.arange(1, d + 1), size=int(sel.sum()), p=w)
+    start_week = np.where(initial, -(yos - 1) * WEEKS_PER_YEAR, intake_year * WEEKS_PER_YEAR)
+
+    newcomer = prior == P.PRIOR_EDUCATION.index("newcomer")
+    vso = prior == P.PRIOR_EDUCATION.index("vso")
+    havo = prior == P.PRIOR_EDUCATION.index("havo")
+    pro = prior == P.PRIOR_EDUCATION.index("pro")
+    prev_mbo = prior == P.PRIOR_EDUCATION.index("mbo")
+    age = 16.2 + rng.normal(0.0, 0.6, n) + 1.2 * havo + 1.5 * prev_mbo + 2.5 * newcomer + 2.0 * bbl
+    age_at_start = np.clip(age + np.abs(rng.normal(0, 0.8, n)) * bbl, 15.5, 30.0).round(2)
+
+    male = rng.random(n) < P.SECTOR_MALE_SHARE[sector]
+    gender = np.where(male, 0, np.where(rng.random(n) < 0.015, 2, 1))
+    p_nw = np.vectorize(P.NON_WESTERN_BY_LEVEL.__getitem__)(level)
+    p_nw = np.where(newcomer, 0.85, p_nw)
+    u = rng.random(n)
+    migration = np.where(u < p_nw, 2, np.where(u < p_nw + np.where(newcomer, 0.12, 0.08), 1, 0))
+
+    ability = rng.normal(0, 1, n) + 0.6 * havo - 0.6 * pro - 0.5 * vso - 0.2 * newcomer + 0.2 * (level - 2.5)
+    mu = np.empty((n, 4))
+    mu[:, 0] = rng.normal(0, 0.5, n) - 0.3 * vso - 0.2 * newcomer
+    mu[:, 1] = rng.normal(0, 0.6, n)
+    mu[:, 2] = (
+        rng.normal(0, 0.5, n) + 0.4 * newcomer + 0.3 * vso + 0.2 * (level == 1) + 0.15 * (migration == 2)
+    )
+    mu[:, 3] = rng.normal(0, 0.5, n) + 0.5 * bbl + 0.2 * (level == 2) + 0.15 * (age_at_start >= 18)
+    number = config.first_student_number + first_index + np.arange(n)
+    return Population(
+        number=number,
+        level=level,
+        bbl=bbl,
+        sector=sector,
+        programme=programme,
+        prior=prior,
+        start_week=start_week,
+        duration=duration,
+        age_at_start=age_at_start,
+        gender=gender,
+        migration=migration,
+        ability=ability,
+        mu=mu,
+    )
+
+
+def _scenario_shift(config: GeneratorConfig, pop: Population, week: int) -> tuple[np.ndarray, float, float]:
+    """Shift of the latent means, extra absence (logit) and response fatigue (logit) in ``week``."""
+    shift = np.zeros((len(pop), 4))
+    extra_absence = 0.0
+    fatigue = 0.0
+    since = week - config.scenario_start
+    if since < 0 or config.scenario == "baseline":
+        return shift, extra_absence, fatigue
+    if config.scenario == "lockdown" and since < LOCKDOWN_WEEKS:
+        shift[:, 0] = -0.9
+        shift[:, 2] = 0.3
+        extra_absence = 0.8
+    elif config.scenario == "hot_labour_market":
+        exposed = pop.bbl | (pop.level == 2)
+        shift[:, 3] = np.where(exposed, 0.9, 0.3)
+    elif config.scenario == "survey_fatigue":
+        fatigue = -min(0.08 * since, 2.5)
+    return shift, extra_absence, fatigue
+
+
+def _hazards(
+    pop: Population,
+    x: np.ndarray,
+    year1: np.ndarray,
+    deficit: np.ndarray,
+    absent_streak: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weekly vsv and switch hazards from the latent state, and the multi-problem flag."""
+    w, f, p, j = x[:, 0], x[:, 1], x[:, 2], x[:, 3]
+    multi = ((w < -0.9).astype(int) + (f < -0.9) + (p > 0.9) + (j > 0.9)) >= 2
+    vso = pop.prior == P.PRIOR_EDUCATION.index("vso")
+    newcomer = pop.prior == P.PRIOR_EDUCATION.index("newcomer")
+    intercept = np.vectorize(P.VSV_INTERCEPT.__getitem__)(pop.level)
+    lin = (
+        intercept
+        + 0.5 * year1
+        + 0.35 * pop.bbl
+        + 0.6 * vso
+        + 0.6 * newcomer
+        + 0.25 * -w
+        + 0.35 * -f
+        + 0.2 * p
+        + 0.3 * j * (1.0 + 0.5 * pop.bbl)
+        + 1.2 * deficit
+        + 0.25 * np.minimum(absent_streak, 6)
+        + np.log(P.MULTI_PROBLEM_FACTOR) * multi
+    )
+    h_vsv = np.minimum(np.exp(lin), 0.5)
+    h_switch = np.minimum(np.exp(P.SWITCH_INTERCEPT + 0.6 * -f + 0.5 * year1), 0.3)
+    return h_vsv, h_switch, multi
+
+
+@dataclass
+class _Collector:
+    """Per-week arrays collected during the simulation, concatenated at the end."""
+
+    parts: dict[str, list[np.ndarray]]
+
+    @classmethod
+    def new(cls) -> _Collector:
+        return cls(parts={})
+
+    def add(self, **arrays: np.ndarray) -> None:
+        for key, value in arrays.items():
+            self.parts.setdefault(key, []).append(value)
+
+    def frame(self, columns: dict[str, str]) -> pd.DataFrame:
+        data = {
+            out: (np.concatenate(self.parts[key]) if key in self.parts else np.array([]))
+            for key, out in columns.items()
+        }
+        return pd.DataFrame(data)
+
+
+def simulate(
+    pop: Population, config: GeneratorConfig, questionnaire: Questionnaire, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
+    """Simulate the weeks of a chunk of students and return the raw tables for it."""
+    n = len(pop)
+    n_items = len(questionnaire.items)
+    loadings = np.array(
+        [[item.loadings.get(name, 0.0) for name in P.LATENT] for item in questionnaire.items]
+    )  # (items, 4)
+    lo, hi = questionnaire.scale_min, questionnaire.scale_max
+    mid = (lo + hi) / 2.0
+    sched = np.where(pop.bbl, P.HOURS_BBL, P.HOURS_BOL)
+    stat_sd = P.SHOCK_SD / np.sqrt(1 - P.PHI**2)
+    x = pop.mu + rng.normal(0, stat_sd, (n, 4))
+    ewma = x.copy()  # attendance follows this lagged state
+    exited = np.zeros(n, dtype=bool)
+    exit_week = np.full(n, -1)
+    outcome = np.full(n, "", dtype=object)
+    streak = np.zeros(n)
+    cum_exp = np.zeros(n)
+    cum_obt = np.zeros(n)
+    per_sched = np.zeros(n)
+    per_present = np.zeros(n)
+    per_fit = np.zeros(n)
+    att, qa, prog, truth = _Collector.new(), _Collector.new(), _Collector.new(), _Collector.new()
+
+    for t in range(config.n_weeks):
+        shift, extra_absence, fatigue = _scenario_shift(config, pop, t)
+        events = rng.random((n, 4)) < P.LIFE_EVENT_RATE
+        jump = np.zeros((n, 4))
+        life = events[:, 0]
+        jump[life, 2] = 1.2
+        jump[life, 0] = -0.6
+        m = pop.mu + shift
+        ewma = 0.75 * ewma + 0.25 * x
+        x = m + P.PHI * (x - m) + rng.normal(0, P.SHOCK_SD, (n, 4)) + jump
+
+        since_start = t - pop.start_week
+        started = since_start >= 0
+        active = started & ~exited
+        yos = np.minimum(since_start // WEEKS_PER_YEAR + 1, pop.duration)
+        year1 = (yos == 1).astype(float)
+        age = pop.age_at_start + since_start / WEEKS_PER_YEAR
+        week_of_year = t % WEEKS_PER_YEAR
+        if week_of_year == 0:
+            cum_exp[:] = 0.0
+            cum_obt[:] = 0.0
+        deficit = np.clip((cum_exp - cum_obt) / np.maximum(cum_exp, 1.0), 0.0, 1.0)
+        h_vsv, h_switch, multi = _hazards(pop, x, year1, deficit, streak)
+        final_week = (week_of_year == WEEKS_PER_YEAR - 1) & (since_start // WEEKS_PER_YEAR + 1 >= pop.duration)
+        ratio = np.where(cum_exp > 0, cum_obt / np.maximum(cum_exp, 1.0), 1.0)
+        h_grad = np.where(final_week, _sigmoid(8.0 * (ratio - 0.7)), 0.0)
+
+        keep = started & ((exit_week < 0) | (t <= exit_week + WEEKS_PER_YEAR))
+        idx = np.flatnonzero(keep)
+        truth.add(
+            s=idx, w=np.full(len(idx), t), hv=h_vsv[idx], hs=h_switch[idx], hg=h_grad[idx], mp=multi[idx]
+        )
+
+        a_idx = np.flatnonzero(active)
+        if len(a_idx) == 0:
+            continue
+        e = ewma[a_idx]
+        over18 = age[a_idx] >= 18
+        p_full = _sigmoid(
+            -5.2 + 0.9 * -e[:, 1] + 0.7 * e[:, 3] + 0.5 * e[:, 2] + 2.6 * (streak[a_idx] > 0) + extra_absence
+        )
+        full = rng.random(len(a_idx)) < p_full
+        u_rate = _sigmoid(
+            -3.2 + 0.7 * -e[:, 1] + 0.5 * e[:, 3] + 0.4 * e[:, 2] + 0.3 * -e[:, 0] + 0.25 * over18
+            + extra_absence
+        )
+        a_rate = _sigmoid(-3.3 + 0.5 * -e[:, 0] + 0.3 * e[:, 2] + 0.5 * extra_absence)
+        s = sched[a_idx]
+        unauth = np.where(full, s, rng.binomial(s, u_rate))
+        auth = rng.binomial(s - unauth, a_rate)
+        present = s - unauth - auth
+        streak[a_idx] = np.where(full, streak[a_idx] + 1, 0)
+        att.add(s=a_idx, w=np.full(len(a_idx), t), sc=s, pr=present, au=auth, un=unauth)
+        per_sched[a_idx] += s
+        per_present[a_idx] += present
+        per_fit[a_idx] += x[a_idx, 1]
+
+        xa = x[a_idx]
+        p_resp = _sigmoid(1.1 + 0.35 * xa[:, 1] + 0.3 * xa[:, 0] - 1.2 * full + fatigue)
+        resp = a_idx[rng.random(len(a_idx)) < p_resp]
+        if len(resp):
+            signal = x[resp] @ loadings.T  # (r, items)
+            values = np.clip(np.rint(mid + signal + rng.normal(0, 0.7, signal.shape)), lo, hi)
+            talk = rng.random(len(resp)) < _sigmoid(-3.2 + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
+            qa.add(
+                s=np.repeat(resp, n_items + 1),
+                w=np.full(len(resp) * (n_items + 1), t),
+                i=np.tile(np.arange(n_items + 1), len(resp)),
+                v=np.column_stack([values, talk]).ravel().astype(np.int8),
+            )
+
+        if (t % WEEKS_PER_PERIOD) == WEEKS_PER_PERIOD - 1:
+            r = per_present[a_idx] / np.maximum(per_sched[a_idx], 1.0)
+            fit_mean = per_fit[a_idx] / WEEKS_PER_PERIOD
+            p_pass = _sigmoid(0.8 + 0.9 * pop.ability[a_idx] + 5.0 * (r - 0.85) + 0.3 * fit_mean)
+            passed = rng.binomial(P.UNITS_PER_PERIOD, p_pass)
+            expected = np.full(len(a_idx), P.UNITS_PER_PERIOD * P.CREDITS_PER_UNIT)
+            obtained = passed * P.CREDITS_PER_UNIT
+            prog.add(
+                s=a_idx,
+                w=np.full(len(a_idx), t),
+                p=np.full(len(a_idx), week_of_year // WEEKS_PER_PERIOD + 1),
+                ce=expected,
+                co=obtained,
+                uf=P.UNITS_PER_PERIOD - passed,
+            )
+            cum_exp[a_idx] += expected
+            cum_obt[a_idx] += obtained
+            per_sched[a_idx] = 0.0
+            per_present[a_idx] = 0.0
+            per_fit[a_idx] = 0.0
+
+        u = rng.random(len(a_idx))
+        hv, hs = h_vsv[a_idx], h_switch[a_idx]
+        leave_vsv = u < hv
+        leave_switch = ~leave_vsv & (u < hv + hs)
+        graduate = ~leave_vsv & ~leave_switch & (rng.random(len(a_idx)) < h_grad[a_idx])
+        for mask, label in ((leave_vsv, "vsv"), (leave_switch, "switch"), (graduate, "graduated")):
+            who = a_idx[mask]
+            exited[who] = True
+            exit_week[who] = t
+            outcome[who] = label
+
+    return _tables(pop, questionnaire, att, qa, prog, truth, exit_week, outcome)
+
+
+def _team_codes(pop: Population) -> np.ndarray:
+    """Classes of at most 28 students per programme, level, route and start year."""
+    frame = pd.DataFrame(
+        {
+            "sector": pop.sector,
+            "programme": pop.programme,
+            "level": pop.level,
+            "bbl": pop.bbl,
+            "start": pop.start_week // WEEKS_PER_YEAR,
+            "number": pop.number,
+        }
+    )
+    keys = ["sector", "programme", "level", "bbl", "start"]
+    frame = frame.sort_values([*keys, "number"])
+    frame["klas"] = frame.groupby(keys).cumcount() // 28
+    abbrev = {
+        (si, pi): "".join(w[0] for w in name.replace("-", " ").split()).upper()[:3]
+        for si, s in enumerate(P.SECTORS)
+        for pi, name in enumerate(P.PROGRAMMES[s])
+    }
+    codes = [
+        f"{abbrev[(s, p)]}{lv}{'L' if b else 'O'}{st % 100:02d}{chr(ord('A') + k % 26)}"
+        for s, p, lv, b, st, k in zip(
+            frame["sector"], frame["programme"], frame["level"], frame["bbl"], frame["start"] + 23,
+            frame["klas"], strict=True,
+        )
+    ]
+    out = pd.Series(codes, index=frame.index).sort_index().to_numpy()
+    return out
+
+
+def _tables(
+    pop: Population,
+    questionnaire: Questionnaire,
+    att: _Collector,
+    qa: _Collector,
+    prog: _Collector,
+    truth: _Collector,
+    exit_week: np.ndarray,
+    outcome: np.ndarray,
+) -> dict[str, pd.DataFrame]:
+    sectors = np.array(P.SECTORS)
+    programme_names = np.array(
+        [
+            (f"Entree {P.SECTORS[s].replace('_', ' en ')}" if lv == 1 else P.PROGRAMMES[P.SECTORS[s]][p])
+            for s, p, lv in zip(pop.sector, pop.programme, pop.level, strict=True)
+        ]
+    )
+    students = pd.DataFrame(
+        {
+            "student_number": pop.number,
+            "programme": programme_names,
+            "sector": sectors[pop.sector],
+            "level": pop.level,
+            "route": np.where(pop.bbl, "BBL", "BOL"),
+            "team": _team_codes(pop),
+            "prior_education": np.array(P.PRIOR_EDUCATION)[pop.prior],
+            "start_week": pop.start_week,
+            "age_at_start": pop.age_at_start,
+            "expected_duration_years": pop.duration,
+        }
+    )
+    audit = pd.DataFrame(
+        {
+            "student_number": pop.number,
+            "gender": np.array(P.GENDERS)[pop.gender],
+            "migration_background": np.array(P.MIGRATION)[pop.migration],
+        }
+    )
+    attendance = att.frame(
+        {
+            "s": "student",
+            "w": "week",
+            "sc": "scheduled_hours",
+            "pr": "present_hours",
+            "au": "authorised_absence_hours",
+            "un": "unauthorised_absence_hours",
+        }
+    )
+    answers = qa.frame({"s": "student", "w": "week", "i": "item", "v": "value"})
+    codes = np.array(questionnaire.all_codes)
+    answers["item"] = pd.Categorical.from_codes(answers["item"].astype(int), categories=list(codes))
+    progress = prog.frame(
+        {
+            "s": "student",
+            "w": "week",
+            "p": "period",
+            "ce": "credits_expected",
+            "co": "credits_obtained",
+            "uf": "units_failed",
+        }
+    )
+    truth_frame = truth.frame(
+        {
+            "s": "student",
+            "w": "week",
+            "hv": "hazard_vsv",
+            "hs": "hazard_switch",
+            "hg": "hazard_graduate",
+            "mp": "multi_problem",
+        }
+    )
+    left = exit_week >= 0
+    outcomes = pd.DataFrame(
+        {"student_number": pop.number[left], "week": exit_week[left], "outcome": outcome[left].astype(str)}
+    )
+    frames = {"attendance_weeks": attendance, "questionnaire_answers": answers,
+              "progress_results": progress, "synthetic_truth": truth_frame}
+    for name, frame in frames.items():
+        frame.insert(0, "student_number", pop.number[frame.pop("student").to_numpy(dtype=int)])
+        frames[name] = frame.sort_values(["student_number", "week"], kind="stable").reset_index(drop=True)
+    return {
+        "students": students,
+        "audit_attributes": audit,
+        **frames,
+        "outcomes": outcomes.sort_values("student_number").reset_index(drop=True),
+    }
+
+
+def generate_chunks(
+    config: GeneratorConfig, questionnaire: Questionnaire | None = None, progress: bool = False
+) -> Iterator[dict[str, pd.DataFrame]]:
+    """Yield the raw tables chunk by chunk; memory is bounded by ``config.chunk_size``."""
+    q = questionnaire or cached_questionnaire()
+    total = config.n_total
+    starts = range(0, total, config.chunk_size)
+    for chunk_no, first in enumerate(
+        tqdm(starts, desc="generating", unit="chunk", disable=not progress)
+    ):
+        n = min(config.chunk_size, total - first)
+        rng = np.random.default_rng([config.seed, chunk_no])
+        pop = sample_population(rng, n, first, config)
+        yield simulate(pop, config, q, rng)
+
+
+def generate(config: GeneratorConfig, questionnaire: Questionnaire | None = None) -> dict[str, pd.DataFrame]:
+    """All raw tables in memory, for demo and test sizes."""
+    chunks = list(generate_chunks(config, questionnaire))
+    return {name: pd.concat([c[name] for c in chunks], ignore_index=True) for name in TABLES}

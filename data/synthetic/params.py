@@ -1,0 +1,62 @@
+"""Fixed parameters of the synthetic world, with their sources.
+
+Rates are taken from ``shared/DOMAIN.md`` (regional vsv targets 2025-2029). The level intercepts were
+calibrated with :func:`data.synthetic.calibrate.calibrate_intercepts` so that the yearly vsv rate per level
+of a baseline population matches :data:`TARGET_YEARLY_VSV`; rerun it after changing the hazard model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEVELS = (1, 2, 3, 4)  # 1 = entree
+LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
+LEVEL_SHARES = np.array([0.06, 0.22, 0.27, 0.45])
+DURATION_YEARS = {1: 1, 2: 2, 3: 3, 4: 3}
+BBL_SHARE = {1: 0.12, 2: 0.33, 3: 0.28, 4: 0.12}
+TARGET_YEARLY_VSV = {1: 0.20, 2: 0.085, 3: 0.045, 4: 0.040}
+TARGET_YEARLY_SWITCH = 0.06
+
+SECTORS = ("techniek", "zorg_welzijn", "economie", "ict", "horeca", "groen")
+SECTOR_SHARES = np.array([0.25, 0.25, 0.20, 0.10, 0.10, 0.10])
+SECTOR_MALE_SHARE = np.array([0.88, 0.15, 0.50, 0.85, 0.55, 0.50])
+PROGRAMMES = {
+    "techniek": ("Elektrotechniek", "Installatietechniek", "Bouw en infra"),
+    "zorg_welzijn": ("Verzorgende", "Pedagogisch werk", "Maatschappelijke zorg"),
+    "economie": ("Commercie", "Logistiek", "Secretariaat"),
+    "ict": ("Software development", "ICT-support"),
+    "horeca": ("Kok", "Gastheer-gastvrouw"),
+    "groen": ("Dierverzorging", "Hoveniers"),
+}
+
+PRIOR_EDUCATION = ("vmbo_bb", "vmbo_kb", "vmbo_gt", "havo", "pro", "vso", "newcomer", "mbo", "zonder_diploma")
+# Rows: level 1..4; columns in the order of PRIOR_EDUCATION.
+PRIOR_BY_LEVEL = np.array(
+    [
+        [0.22, 0.00, 0.00, 0.00, 0.22, 0.14, 0.22, 0.00, 0.20],
+        [0.52, 0.14, 0.02, 0.00, 0.05, 0.06, 0.08, 0.13, 0.00],
+        [0.03, 0.47, 0.25, 0.03, 0.00, 0.03, 0.04, 0.15, 0.00],
+        [0.00, 0.10, 0.64, 0.12, 0.00, 0.01, 0.03, 0.10, 0.00],
+    ]
+)
+GENDERS = ("man", "vrouw", "x")
+MIGRATION = ("geen", "westers", "niet_westers")
+NON_WESTERN_BY_LEVEL = {1: 0.35, 2: 0.28, 3: 0.20, 4: 0.16}
+
+# The latent state: 0 wellbeing, 1 fit with the programme, 2 personal problems, 3 pull of paid work.
+LATENT = ("wellbeing", "fit", "problems", "work_pull")
+PHI = 0.9
+SHOCK_SD = 0.25
+LIFE_EVENT_RATE = 0.008
+
+HOURS_BOL = 24
+HOURS_BBL = 8
+UNITS_PER_PERIOD = 5
+CREDITS_PER_UNIT = 3
+
+# Weekly vsv hazard: log h = intercept[level] + coefficients below (see generator._hazards).
+VSV_INTERCEPT = {1: -7.404, 2: -8.271, 3: -8.534, 4: -8.377}
+SWITCH_INTERCEPT = -7.1
+# Tuned so that students with several problems at the start of a year leave as vsv about four times as
+# often that year as students without (DOMAIN.md); the weekly hazard factor is larger because states change.
+MULTI_PROBLEM_FACTOR = 6.0
