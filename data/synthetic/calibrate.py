@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.synthetic import params as P
+from data.synthetic import params as P  # noqa: N812
 from data.synthetic.generator import GeneratorConfig, generate
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from data.calendar import WEEKS_PER_PERIOD, WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire, cached_questionnaire
-from data.synthetic import params as P
+from data.synthetic import params as P  # noqa: N812
 
 Scenario = Literal["baseline", "lockdown", "hot_labour_market", "survey_fatigue"]
 SCENARIOS: tuple[str, ...] = ("baseline", "lockdown", "hot_labour_market", "survey_fatigue")
@@ -300,7 +300,9 @@ def simulate(
             cum_obt[:] = 0.0
         deficit = np.clip((cum_exp - cum_obt) / np.maximum(cum_exp, 1.0), 0.0, 1.0)
         h_vsv, h_switch, multi = _hazards(pop, x, year1, deficit, streak)
-        final_week = (week_of_year == WEEKS_PER_YEAR - 1) & (since_start // WEEKS_PER_YEAR + 1 >= pop.duration)
+        final_week = (week_of_year == WEEKS_PER_YEAR - 1) & (
+            since_start // WEEKS_PER_YEAR + 1 >= pop.duration
+        )
         ratio = np.where(cum_exp > 0, cum_obt / np.maximum(cum_exp, 1.0), 1.0)
         h_grad = np.where(final_week, _sigmoid(8.0 * (ratio - 0.7)), 0.0)
 
@@ -320,7 +322,12 @@ def simulate(
         )
         full = rng.random(len(a_idx)) < p_full
         u_rate = _sigmoid(
-            -3.2 + 0.7 * -e[:, 1] + 0.5 * e[:, 3] + 0.4 * e[:, 2] + 0.3 * -e[:, 0] + 0.25 * over18
+            -3.2
+            + 0.7 * -e[:, 1]
+            + 0.5 * e[:, 3]
+            + 0.4 * e[:, 2]
+            + 0.3 * -e[:, 0]
+            + 0.25 * over18
             + extra_absence
         )
         a_rate = _sigmoid(-3.3 + 0.5 * -e[:, 0] + 0.3 * e[:, 2] + 0.5 * extra_absence)
@@ -383,6 +390,11 @@ def simulate(
     return _tables(pop, questionnaire, att, qa, prog, truth, exit_week, outcome)
 
 
+def _abbrev(abbrev: dict[tuple[int, int], str], sector: int, programme: int, level: int) -> str:
+    """Short programme code for team names; entree programmes are per sector."""
+    return "EN" + P.SECTORS[sector][0].upper() if level == 1 else abbrev[(sector, programme)]
+
+
 def _team_codes(pop: Population) -> np.ndarray:
     """Classes of at most 28 students per programme, level, route and start year."""
     frame = pd.DataFrame(
@@ -404,10 +416,15 @@ def _team_codes(pop: Population) -> np.ndarray:
         for pi, name in enumerate(P.PROGRAMMES[s])
     }
     codes = [
-        f"{abbrev[(s, p)]}{lv}{'L' if b else 'O'}{st % 100:02d}{chr(ord('A') + k % 26)}"
+        f"{_abbrev(abbrev, s, p, lv)}{lv}{'L' if b else 'O'}{st % 100:02d}{chr(ord('A') + k % 26)}"
         for s, p, lv, b, st, k in zip(
-            frame["sector"], frame["programme"], frame["level"], frame["bbl"], frame["start"] + 23,
-            frame["klas"], strict=True,
+            frame["sector"],
+            frame["programme"],
+            frame["level"],
+            frame["bbl"],
+            frame["start"] + 23,
+            frame["klas"],
+            strict=True,
         )
     ]
     out = pd.Series(codes, index=frame.index).sort_index().to_numpy()
@@ -464,7 +481,7 @@ def _tables(
     )
     answers = qa.frame({"s": "student", "w": "week", "i": "item", "v": "value"})
     codes = np.array(questionnaire.all_codes)
-    answers["item"] = pd.Categorical.from_codes(answers["item"].astype(int), categories=list(codes))
+    answers["item"] = pd.Categorical(codes[answers["item"].to_numpy(dtype=int)], categories=list(codes))
     progress = prog.frame(
         {
             "s": "student",
@@ -485,12 +502,17 @@ def _tables(
             "mp": "multi_problem",
         }
     )
+    truth_frame["multi_problem"] = truth_frame["multi_problem"].astype("int8")
     left = exit_week >= 0
     outcomes = pd.DataFrame(
         {"student_number": pop.number[left], "week": exit_week[left], "outcome": outcome[left].astype(str)}
     )
-    frames = {"attendance_weeks": attendance, "questionnaire_answers": answers,
-              "progress_results": progress, "synthetic_truth": truth_frame}
+    frames = {
+        "attendance_weeks": attendance,
+        "questionnaire_answers": answers,
+        "progress_results": progress,
+        "synthetic_truth": truth_frame,
+    }
     for name, frame in frames.items():
         frame.insert(0, "student_number", pop.number[frame.pop("student").to_numpy(dtype=int)])
         frames[name] = frame.sort_values(["student_number", "week"], kind="stable").reset_index(drop=True)
@@ -509,9 +531,7 @@ def generate_chunks(
     q = questionnaire or cached_questionnaire()
     total = config.n_total
     starts = range(0, total, config.chunk_size)
-    for chunk_no, first in enumerate(
-        tqdm(starts, desc="generating", unit="chunk", disable=not progress)
-    ):
+    for chunk_no, first in enumerate(tqdm(starts, desc="generating", unit="chunk", disable=not progress)):
         n = min(config.chunk_size, total - first)
         rng = np.random.default_rng([config.seed, chunk_no])
         pop = sample_population(rng, n, first, config)

@@ -3,7 +3,7 @@
 The generator stores, per student and week, the weekly hazards of vsv, of a switch and of graduating,
 following the student's true latent path. The oracle risk at ``as_of`` over ``horizon`` school weeks is
 
-    P(vsv in (as_of, as_of + horizon]) = sum_k h_vsv(k) * prod_{j<k} (1 - h_vsv(j) - h_switch(j)) (1 - h_grad(j))
+    P(vsv in (as_of, as_of + h]) = sum_k h_vsv(k) * prod_{j<k} (1 - h_vsv(j) - h_switch(j)) (1 - h_grad(j))
 
 It knows the true latent path, including its future shocks, so it is a ceiling no model can reach.
 """
@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 
-def oracle_risk(truth: pd.DataFrame, as_of: int, horizon: int = 12, id_column: str = "student_id") -> pd.Series:
+def oracle_risk(
+    truth: pd.DataFrame, as_of: int, horizon: int = 12, id_column: str = "student_id"
+) -> pd.Series:
     """True vsv risk per student over ``(as_of, as_of + horizon]``.
 
     ``truth`` has the columns of the ``synthetic_truth`` table. Students without hazards in the window

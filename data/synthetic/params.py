@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.questionnaire import LatentName
+
 LEVELS = (1, 2, 3, 4)  # 1 = entree
 LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
 LEVEL_SHARES = np.array([0.06, 0.22, 0.27, 0.45])
@@ -44,7 +46,7 @@ MIGRATION = ("geen", "westers", "niet_westers")
 NON_WESTERN_BY_LEVEL = {1: 0.35, 2: 0.28, 3: 0.20, 4: 0.16}
 
 # The latent state: 0 wellbeing, 1 fit with the programme, 2 personal problems, 3 pull of paid work.
-LATENT = ("wellbeing", "fit", "problems", "work_pull")
+LATENT: tuple[LatentName, ...] = ("wellbeing", "fit", "problems", "work_pull")
 PHI = 0.9
 SHOCK_SD = 0.25
 LIFE_EVENT_RATE = 0.008

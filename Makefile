@@ -1,0 +1,51 @@
+# Vroegsignaal. `make help` lists the targets; the README explains the flow.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# PostgreSQL for the store tests (the production store). Set it empty to run on SQLite only.
+VSV_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export VSV_TEST_POSTGRES_URL
+
+.DEFAULT_GOAL := help
+.PHONY: help install run data test test-fast lint format bench clean
+
+help: ## Show this menu
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create the virtual environment and install everything (once, or after pyproject changes)
+
+run: data ## Main job on the embedded default: store, demo data (model and service follow in later stages)
+	@echo "Training (vsv train) and the service (vsv serve) are not built yet: make run stops after the data."
+
+data: install ## Migrate the store, generate the demo school and import it
+	$(BIN)/vsv db upgrade
+	$(BIN)/vsv generate --out var/data/demo
+	$(BIN)/vsv import var/data/demo
+
+test: install ## Run the whole test suite (slow tests included; PostgreSQL via VSV_TEST_POSTGRES_URL)
+	$(BIN)/pytest
+
+test-fast: install ## Run the tests without the slow ones
+	$(BIN)/pytest -m "not slow"
+
+lint: install ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Benchmarks: print tables, write JSON under var/bench/
+	$(BIN)/python bench/run.py
+
+clean: ## Remove runtime state (var/) and caches, keep the virtual environment
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The CSV column contract of every raw table: the one place that says what a school's export must hold.
+
+Every file carries the student either as ``student_number`` (the school's own number, pseudonymised on
+the way in and never stored) or as ``student_id`` (an existing pseudonym, as written by ``vsv export``).
+The README's column tables are checked against this module by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from data.synthetic.params import GENDERS, MIGRATION, PRIOR_EDUCATION, SECTORS
+
+Kind = Literal["int", "float", "str"]
+OUTCOMES = ("vsv", "switch", "graduated")
+ROUTES = ("BOL", "BBL")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table's CSV file."""
+
+    name: str
+    kind: Kind
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """The columns of one table besides the student, and the key that identifies a row."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.column_names if c not in self.key)
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        """Columns as stored: student_id first."""
+        return ("student_id", *self.column_names)
+
+
+WEEK = Column(
+    "week", "int", "global school week (0 = first week of the first school year)", min=-400, max=10_000
+)
+HOURS_MAX = 60.0
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c
+    for c in (
+        TableContract(
+            "students",
+            "one row per enrolment",
+            (
+                Column("programme", "str", "programme name", max_length=80),
+                Column("sector", "str", "sector of the programme", choices=SECTORS),
+                Column("level", "int", "1 = entree, 2, 3, 4", min=1, max=4),
+                Column("route", "str", "BOL (school-based) or BBL (work-based)", choices=ROUTES),
+                Column("team", "str", "class or team, used for mentor lists", max_length=40),
+                Column("prior_education", "str", "education before this programme", choices=PRIOR_EDUCATION),
+                Column(
+                    "start_week",
+                    "int",
+                    "week the programme started (may be before week 0)",
+                    min=-400,
+                    max=10_000,
+                ),
+                Column("age_at_start", "float", "age in years at start_week", min=12, max=40),
+                Column("expected_duration_years", "int", "nominal length of the programme", min=1, max=4),
+            ),
+            key=(),
+        ),
+        TableContract(
+            "audit_attributes",
+            "protected attributes, for audits only; never a model input",
+            (
+                Column("gender", "str", "man, vrouw or x", choices=GENDERS),
+                Column("migration_background", "str", "geen, westers or niet_westers", choices=MIGRATION),
+            ),
+            key=(),
+        ),
+        TableContract(
+            "questionnaire_answers",
+            "one row per answered item per week",
+            (
+                WEEK,
+                Column("item", "str", "item code from the questionnaire configuration", max_length=40),
+                Column(
+                    "value",
+                    "int",
+                    "answer on the item's scale; the help item is 0 (no) or 1 (yes)",
+                    min=0,
+                    max=10,
+                ),
+            ),
+            key=("week", "item"),
+        ),
+        TableContract(
+            "attendance_weeks",
+            "hours per student per week",
+            (
+                WEEK,
+                Column("scheduled_hours", "float", "hours scheduled", min=0, max=HOURS_MAX),
+                Column("present_hours", "float", "hours present", min=0, max=HOURS_MAX),
+                Column(
+                    "authorised_absence_hours",
+                    "float",
+                    "authorised absence (illness, appointments)",
+                    min=0,
+                    max=HOURS_MAX,
+                ),
+                Column("unauthorised_absence_hours", "float", "unauthorised absence", min=0, max=HOURS_MAX),
+            ),
+            key=("week",),
+        ),
+        TableContract(
+            "progress_results",
+            "credits per period, recorded in the period's last week",
+            (
+                WEEK,
+                Column("period", "int", "period of the school year, 1-4", min=1, max=4),
+                Column("credits_expected", "float", "credits planned in the period", min=0, max=200),
+                Column("credits_obtained", "float", "credits obtained in the period", min=0, max=200),
+                Column("units_failed", "int", "units failed in the period", min=0, max=50),
+            ),
+            key=("week",),
+        ),
+        TableContract(
+            "outcomes",
+            "how and when an enrolment ended; students still enrolled have no row",
+            (
+                WEEK,
+                Column("outcome", "str", "vsv, switch or graduated", choices=OUTCOMES),
+            ),
+            key=(),
+        ),
+        TableContract(
+            "synthetic_truth",
+            "generated data only: true weekly hazards (the oracle)",
+            (
+                WEEK,
+                Column("hazard_vsv", "float", "true weekly vsv hazard", min=0, max=1),
+                Column("hazard_switch", "float", "true weekly switch hazard", min=0, max=1),
+                Column("hazard_graduate", "float", "true graduation probability this week", min=0, max=1),
+                Column(
+                    "multi_problem", "int", "1 when the student has several problems at once", min=0, max=1
+                ),
+            ),
+            key=("week",),
+        ),
+    )
+}
+
+
+def contract(table: str) -> TableContract:
+    """The contract of ``table``, with a clear error for an unknown name."""
+    try:
+        return CONTRACTS[table]
+    except KeyError:
+        raise ValueError(f"unknown table {table!r}; known tables: {', '.join(CONTRACTS)}") from None

@@ -1,0 +1,390 @@
+"""CSV import and export of the raw tables: validated, atomic and idempotent.
+
+* Validated: every problem is reported with file, line, column and value; nothing is written if any row
+  of any file in the batch is bad.
+* Atomic: one batch is one transaction.
+* Idempotent: rows are matched on their key; importing the same file twice changes nothing. A row whose
+  key exists with other values replaces the stored values (the newest export wins), and the report says
+  how many rows were new, changed and unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from data.contracts import CONTRACTS, TableContract, contract
+from data.pseudonym import is_pseudonym, pseudonymise_column
+from data.questionnaire import Questionnaire
+from data.store import TABLE_ORDER, ensure_schema, read_table
+
+MAX_REPORTED_ERRORS = 25
+ATTENDANCE_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in one cell (or row) of a file."""
+
+    file: str
+    line: int  # line in the file, header = line 1
+    column: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, line {self.line}, column '{self.column}': {self.problem}"
+
+
+class CsvImportError(ValueError):
+    """Raised when a batch has bad rows; nothing was written."""
+
+    def __init__(self, errors: Sequence[RowError | str]):
+        self.errors = list(errors)
+        shown = [str(e) for e in self.errors[:MAX_REPORTED_ERRORS]]
+        more = len(self.errors) - len(shown)
+        suffix = f"\n... and {more} more problems" if more > 0 else ""
+        super().__init__(
+            f"import refused, nothing was written ({len(self.errors)} problems):\n  "
+            + "\n  ".join(shown)
+            + suffix
+        )
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one file did to the store."""
+
+    table: str
+    file: str
+    rows: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows - self.inserted - self.updated
+
+
+@dataclass
+class _Parsed:
+    table: TableContract
+    file: str
+    frame: pd.DataFrame
+    errors: list[RowError] = field(default_factory=list)
+
+
+def table_from_filename(path: Path) -> str:
+    """``attendance_weeks.csv`` -> ``attendance_weeks``; a clear error for unknown names."""
+    name = path.name.split(".")[0]
+    if name not in CONTRACTS:
+        raise ValueError(
+            f"{path}: cannot tell the table from the file name; name it <table>.csv with table one of "
+            f"{', '.join(CONTRACTS)}, or pass --table"
+        )
+    return name
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
+        )
+    except FileNotFoundError:
+        raise CsvImportError([f"{path}: file not found"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CsvImportError([f"{path}: not a readable CSV file ({exc})"]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _cell_errors(
+    file: str, frame: pd.DataFrame, mask: pd.Series, column: str, problem: str
+) -> list[RowError]:
+    bad = frame.index[mask.to_numpy()]
+    return [
+        RowError(
+            file, int(i) + 2, column, problem.format(value=frame.at[i, column] if column in frame else "")
+        )
+        for i in bad
+    ]
+
+
+def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Parsed:
+    """Read and validate one file; cell values become typed columns and students become pseudonyms."""
+    spec = contract(table)
+    file = str(path)
+    raw = _read_csv(path)
+    errors: list[RowError] = []
+    id_columns = [c for c in ("student_number", "student_id") if c in raw.columns]
+    expected = set(spec.column_names)
+    missing = sorted(expected - set(raw.columns))
+    unknown = sorted(set(raw.columns) - expected - {"student_number", "student_id"})
+    if len(id_columns) != 1:
+        errors.append(
+            RowError(
+                file,
+                1,
+                "student_number",
+                "the file needs exactly one of the columns 'student_number' or 'student_id'",
+            )
+        )
+    for name in missing:
+        errors.append(RowError(file, 1, name, "required column is missing"))
+    for name in unknown:
+        errors.append(RowError(file, 1, name, f"unexpected column; allowed: {', '.join(spec.column_names)}"))
+    if errors:
+        return _Parsed(spec, file, pd.DataFrame(), errors)
+
+    frame = raw.apply(lambda s: s.str.strip())
+    out = pd.DataFrame(index=frame.index)
+    id_col = id_columns[0]
+    empty_id = frame[id_col].eq("")
+    errors += _cell_errors(file, frame, empty_id, id_col, "empty student identifier")
+    if id_col == "student_id":
+        bad_id = ~empty_id & ~frame[id_col].map(is_pseudonym)
+        errors += _cell_errors(
+            file, frame, bad_id, id_col, "'{value}' is not a pseudonym (20 hex characters)"
+        )
+        out["student_id"] = frame[id_col]
+    else:
+        out["student_id"] = pseudonymise_column(frame[id_col].where(~empty_id, "?"), key)
+
+    for col in spec.columns:
+        values = frame[col.name]
+        empty = values.eq("")
+        errors += _cell_errors(file, frame, empty, col.name, "empty value")
+        if col.kind == "str":
+            parsed: pd.Series = values
+            if col.choices is not None:
+                bad = ~empty & ~values.isin(col.choices)
+                errors += _cell_errors(
+                    file, frame, bad, col.name, "'{value}' is not one of " + ", ".join(col.choices)
+                )
+            if col.max_length is not None:
+                bad = values.str.len() > col.max_length
+                errors += _cell_errors(file, frame, bad, col.name, f"longer than {col.max_length} characters")
+        else:
+            parsed = pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce")
+            not_number = ~empty & parsed.isna()
+            errors += _cell_errors(file, frame, not_number, col.name, "'{value}' is not a number")
+            if col.kind == "int":
+                not_int = parsed.notna() & (parsed != np.round(parsed))
+                errors += _cell_errors(file, frame, not_int, col.name, "'{value}' is not a whole number")
+            for bound, op, word in ((col.min, parsed.lt, "below"), (col.max, parsed.gt, "above")):
+                if bound is not None:
+                    errors += _cell_errors(
+                        file,
+                        frame,
+                        parsed.notna() & op(bound),
+                        col.name,
+                        f"'{{value}}' is {word} the allowed {bound:g}",
+                    )
+        out[col.name] = parsed
+
+    errors += _table_rules(spec, file, frame, out, questionnaire)
+    key_cols = ["student_id", *spec.key]
+    dupes = out.duplicated(key_cols, keep="first") & ~empty_id
+    errors += [
+        RowError(file, int(i) + 2, ",".join(key_cols), "duplicate of an earlier row with the same key")
+        for i in out.index[dupes.to_numpy()]
+    ]
+    if not errors:
+        for col in spec.columns:
+            if col.kind == "int":
+                out[col.name] = out[col.name].astype("int64")
+            elif col.kind == "float":
+                out[col.name] = out[col.name].astype("float64")
+    return _Parsed(spec, file, out, sorted(errors, key=lambda e: e.line))
+
+
+def _table_rules(
+    spec: TableContract, file: str, frame: pd.DataFrame, out: pd.DataFrame, questionnaire: Questionnaire
+) -> list[RowError]:
+    """Checks across columns that the per-column contract cannot express."""
+    errors: list[RowError] = []
+    if spec.name == "attendance_weeks":
+        parts = out["present_hours"] + out["authorised_absence_hours"] + out["unauthorised_absence_hours"]
+        bad = (
+            parts.notna()
+            & out["scheduled_hours"].notna()
+            & (parts > out["scheduled_hours"] + ATTENDANCE_TOLERANCE)
+        )
+        errors += _cell_errors(
+            file, frame, bad, "present_hours", "present plus absent hours exceed the scheduled hours"
+        )
+    if spec.name == "questionnaire_answers":
+        known = set(questionnaire.all_codes)
+        item = frame["item"]
+        bad_item = item.ne("") & ~item.isin(known)
+        errors += _cell_errors(
+            file, frame, bad_item, "item", "'{value}' is not an item of the questionnaire configuration"
+        )
+        value = out["value"]
+        is_help = item.eq(questionnaire.help_item.code)
+        scale_item = item.isin(questionnaire.item_codes)
+        out_of_scale = (
+            scale_item
+            & value.notna()
+            & ((value < questionnaire.scale_min) | (value > questionnaire.scale_max))
+        )
+        errors += _cell_errors(
+            file,
+            frame,
+            out_of_scale,
+            "value",
+            f"'{{value}}' is outside the scale {questionnaire.scale_min}-{questionnaire.scale_max}",
+        )
+        bad_help = is_help & value.notna() & ~value.isin([0, 1])
+        errors += _cell_errors(file, frame, bad_help, "value", "'{value}' must be 0 (no) or 1 (yes)")
+    return errors
+
+
+def _check_students_known(engine: Engine, parsed: list[_Parsed]) -> list[RowError]:
+    """Every row must belong to a student in the store or in the students file of this batch."""
+    known = (
+        set(read_table(engine, "students")["student_id"])
+        if any(p.table.name != "students" for p in parsed)
+        else set()
+    )
+    for p in parsed:
+        if p.table.name == "students":
+            known |= set(p.frame["student_id"])
+    errors: list[RowError] = []
+    for p in parsed:
+        if p.table.name == "students":
+            continue
+        unknown = ~p.frame["student_id"].isin(known)
+        errors += [
+            RowError(
+                p.file, int(i) + 2, "student", "student is not in the students table; import students first"
+            )
+            for i in p.frame.index[unknown.to_numpy()]
+        ]
+    return errors
+
+
+def _copy_rows(conn: Connection, table: str, columns: Sequence[str], frame: pd.DataFrame) -> None:
+    """Bulk-write ``frame`` into ``table``: COPY on PostgreSQL, executemany elsewhere."""
+    rows = frame[list(columns)].itertuples(index=False, name=None)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor: Any = dbapi.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            buffer = io.StringIO()
+            frame[list(columns)].to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL)
+            buffer.seek(0)
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+                while chunk := buffer.read(1 << 20):
+                    copy.write(chunk)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    finally:
+        cursor.close()
+
+
+def write_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> tuple[int, int]:
+    """Upsert ``frame`` into its table inside the caller's transaction; returns (inserted, updated)."""
+    columns = spec.all_columns
+    stage = f"stage_{spec.name}"
+    conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"CREATE TEMP TABLE {stage} (LIKE {spec.name}) ON COMMIT DROP"))
+    else:
+        conn.execute(text(f"CREATE TEMP TABLE {stage} AS SELECT * FROM {spec.name} WHERE 0"))
+    _copy_rows(conn, stage, columns, frame)
+    key = ("student_id", *spec.key)
+    match = " AND ".join(f"t.{k} = s.{k}" for k in key)
+    updated = 0
+    values = [c for c in columns if c not in key]
+    if values:
+        sets = ", ".join(f"{c} = s.{c}" for c in values)
+        match_update = " AND ".join(f"{spec.name}.{k} = s.{k}" for k in key)
+        differs = " OR ".join(f"{spec.name}.{c} <> s.{c}" for c in values)
+        result = conn.execute(
+            text(f"UPDATE {spec.name} SET {sets} FROM {stage} AS s WHERE {match_update} AND ({differs})")
+        )
+        updated = result.rowcount
+    inserted = conn.execute(
+        text(
+            f"INSERT INTO {spec.name} ({', '.join(columns)}) SELECT {', '.join('s.' + c for c in columns)} "
+            f"FROM {stage} AS s WHERE NOT EXISTS (SELECT 1 FROM {spec.name} AS t WHERE {match})"
+        )
+    ).rowcount
+    conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
+    return inserted, updated
+
+
+def import_files(
+    engine: Engine,
+    paths: Iterable[Path],
+    key: str,
+    questionnaire: Questionnaire,
+    table: str | None = None,
+) -> list[ImportReport]:
+    """Validate every file, then write them all in one transaction (students first).
+
+    Raises :class:`CsvImportError` listing every problem, before anything is written.
+    """
+    ensure_schema(engine)
+    paths = list(paths)
+    if not paths:
+        raise CsvImportError(["no files to import"])
+    parsed: list[_Parsed] = []
+    problems: list[RowError | str] = []
+    for path in paths:
+        try:
+            name = table or table_from_filename(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            p = parse(path, name, key, questionnaire)
+        except CsvImportError as exc:
+            problems += exc.errors
+            continue
+        parsed.append(p)
+        problems += p.errors
+    if problems:
+        raise CsvImportError(problems)
+    problems += _check_students_known(engine, parsed)
+    if problems:
+        raise CsvImportError(problems)
+    parsed.sort(key=lambda p: TABLE_ORDER.index(p.table.name))
+    reports: list[ImportReport] = []
+    with engine.begin() as conn:
+        for p in parsed:
+            inserted, updated = write_frame(conn, p.table, p.frame)
+            reports.append(ImportReport(p.table.name, p.file, len(p.frame), inserted, updated))
+    return reports
+
+
+def import_directory(
+    engine: Engine, directory: Path, key: str, questionnaire: Questionnaire
+) -> list[ImportReport]:
+    """Import every ``<table>.csv`` found in ``directory`` as one batch."""
+    files = [directory / f"{name}.csv" for name in TABLE_ORDER if (directory / f"{name}.csv").exists()]
+    if not files:
+        raise CsvImportError([f"{directory}: no <table>.csv files found (tables: {', '.join(TABLE_ORDER)})"])
+    return import_files(engine, files, key, questionnaire)
+
+
+def export_table(engine: Engine, table: str, path: Path) -> int:
+    """Write one table as CSV (students as pseudonyms), written to a temporary file and then renamed."""
+    spec = contract(table)
+    ensure_schema(engine)
+    frame = read_table(engine, table)[list(spec.all_columns)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return len(frame)

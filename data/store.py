@@ -1,0 +1,122 @@
+"""The store: engine creation, migrations, and reading raw tables back into memory.
+
+SQLite under ``var/`` is the embedded default; PostgreSQL is the production store
+(``VSV_DATABASE_URL=postgresql+psycopg://...``). Both run the same Alembic migrations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+from data.contracts import CONTRACTS
+from data.tables import MODEL_TABLES, RawTables
+
+ALEMBIC_DIR = Path(__file__).with_name("alembic")
+# Tables that reference students, in the order they may be written (students first).
+TABLE_ORDER = (
+    "students",
+    "audit_attributes",
+    "questionnaire_answers",
+    "attendance_weeks",
+    "progress_results",
+    "outcomes",
+    "synthetic_truth",
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite the parent folder is created and foreign keys are enforced."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: the newest)."""
+    cfg = alembic_config(engine)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def current_tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Fail with a clear message when the store has not been migrated."""
+    missing = set(TABLE_ORDER) - current_tables(engine)
+    if missing:
+        raise RuntimeError(
+            f"the store at {engine.url.render_as_string(hide_password=True)} lacks tables "
+            f"{sorted(missing)}; run `vsv db upgrade` first"
+        )
+
+
+def read_table(
+    engine: Engine, table: str, since_week: int | None = None, until_week: int | None = None
+) -> pd.DataFrame:
+    """One table as a DataFrame, optionally limited to a range of weeks (inclusive)."""
+    if table not in TABLE_ORDER:
+        raise ValueError(f"unknown table {table!r}; known tables: {', '.join(TABLE_ORDER)}")
+    clauses: list[str] = []
+    params: dict[str, int] = {}
+    has_week = table not in ("students", "audit_attributes")
+    if has_week and since_week is not None:
+        clauses.append("week >= :since")
+        params["since"] = since_week
+    if has_week and until_week is not None:
+        clauses.append("week <= :until")
+        params["until"] = until_week
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = " ORDER BY " + ", ".join(("student_id", *CONTRACTS[table].key))
+    with engine.connect() as conn:
+        return pd.read_sql(text(f"SELECT * FROM {table}{where}{order}"), conn, params=params)
+
+
+def load_raw_tables(
+    engine: Engine, until_week: int | None = None, since_week: int | None = None
+) -> RawTables:
+    """The model's raw tables from the store, as known by the end of ``until_week``.
+
+    ``since_week`` limits the weekly tables to a recent window (students and outcomes are always whole),
+    which is all a weekly snapshot needs.
+    """
+    frames = {
+        name: read_table(
+            engine,
+            name,
+            since_week=None if name == "outcomes" else since_week,
+            until_week=until_week,
+        )
+        for name in MODEL_TABLES
+    }
+    tables = RawTables(**frames)
+    return tables.until(until_week) if until_week is not None else tables

@@ -1,0 +1,50 @@
+"""Write generated cohorts to files, chunk by chunk, the way a school's exports would arrive."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from data.questionnaire import Questionnaire
+from data.synthetic.generator import TABLES, GeneratorConfig, generate_chunks
+
+FileFormat = Literal["csv", "parquet"]
+
+
+def write_generated(
+    config: GeneratorConfig,
+    out_dir: Path,
+    fmt: FileFormat = "csv",
+    questionnaire: Questionnaire | None = None,
+    progress: bool = False,
+) -> dict[str, int]:
+    """Generate and write every table to ``out_dir/<table>.<fmt>``; returns rows per table.
+
+    Files are written into a temporary folder next to ``out_dir`` that replaces it only when complete,
+    so an interrupted run leaves no half-written dataset. Parquet output is one part file per chunk
+    (``<table>/part-00000.parquet``), which keeps memory bounded at national scale.
+    """
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    counts = dict.fromkeys(TABLES, 0)
+    for chunk_no, chunk in enumerate(generate_chunks(config, questionnaire, progress=progress)):
+        for name in TABLES:
+            frame: pd.DataFrame = chunk[name]
+            counts[name] += len(frame)
+            if fmt == "csv":
+                frame.to_csv(tmp / f"{name}.csv", mode="a", header=chunk_no == 0, index=False)
+            else:
+                part_dir = tmp / name
+                part_dir.mkdir(exist_ok=True)
+                frame.to_parquet(part_dir / f"part-{chunk_no:05d}.parquet", index=False)
+    (tmp / "GENERATOR_CONFIG.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return counts

@@ -1,0 +1,62 @@
+"""The raw tables in memory: what features are computed from.
+
+Every table is keyed by ``student_id`` (a pseudonym, see :mod:`data.pseudonym`). Weeks are global school
+weeks (:mod:`data.calendar`). Protected attributes are *not* part of :class:`RawTables`: they live in the
+audit-only table ``audit_attributes`` and are loaded only by auditing code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from data.pseudonym import pseudonymise_column
+
+MODEL_TABLES = ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes")
+
+
+@dataclass(frozen=True)
+class RawTables:
+    """The raw tables a feature snapshot and labels are computed from.
+
+    Columns (see the CSV contract in the README):
+
+    * students: student_id, programme, sector, level (1 = entree .. 4), route (BOL/BBL), team,
+      prior_education, start_week, age_at_start, expected_duration_years
+    * questionnaire_answers: student_id, week, item, value (1-5; the help item is 0/1)
+    * attendance_weeks: student_id, week, scheduled_hours, present_hours, authorised_absence_hours,
+      unauthorised_absence_hours
+    * progress_results: student_id, week, period, credits_expected, credits_obtained, units_failed
+    * outcomes: student_id, week (last week enrolled), outcome (vsv / switch / graduated)
+    """
+
+    students: pd.DataFrame
+    questionnaire_answers: pd.DataFrame
+    attendance_weeks: pd.DataFrame
+    progress_results: pd.DataFrame
+    outcomes: pd.DataFrame
+
+    def until(self, as_of: int) -> RawTables:
+        """Only what was known by the end of week ``as_of`` (students who started by then)."""
+        return RawTables(
+            students=self.students[self.students["start_week"] <= as_of],
+            questionnaire_answers=self.questionnaire_answers[self.questionnaire_answers["week"] <= as_of],
+            attendance_weeks=self.attendance_weeks[self.attendance_weeks["week"] <= as_of],
+            progress_results=self.progress_results[self.progress_results["week"] <= as_of],
+            outcomes=self.outcomes[self.outcomes["week"] <= as_of],
+        )
+
+
+def from_generated(tables: dict[str, pd.DataFrame], key: str) -> tuple[RawTables, dict[str, pd.DataFrame]]:
+    """Generator output -> :class:`RawTables` plus the remaining tables (audit, truth), pseudonymised.
+
+    This is the in-memory twin of ``vsv import``: the same keyed hash replaces the student number.
+    """
+    converted: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        out = frame.copy()
+        out.insert(0, "student_id", pseudonymise_column(out.pop("student_number"), key))
+        converted[name] = out
+    raw = RawTables(**{name: converted.pop(name) for name in MODEL_TABLES})
+    return raw, converted

@@ -1,0 +1,73 @@
+"""The `vsv` commands as a data team would use them: generate, migrate, import, export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from vroegsignaal.cli import app
+from vroegsignaal.settings import get_settings
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("VSV_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VSV_PSEUDONYM_KEY", "cli-test-key")
+    monkeypatch.delenv("VSV_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_generate_import_export_chain(env: Path) -> None:
+    runner = CliRunner()
+    data_dir = env / "exports"
+    result = runner.invoke(app, ["generate", "--out", str(data_dir), "--students", "80", "--years", "1"])
+    assert result.exit_code == 0, result.output
+    assert "questionnaire_answers" in result.output
+    assert (data_dir / "students.csv").exists() and not (env / "exports.partial").exists()
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(app, ["import", str(data_dir)])
+    assert first.exit_code == 0, first.output
+    assert "0 changed" in first.output
+    again = runner.invoke(app, ["import", str(data_dir)])
+    assert again.exit_code == 0
+    assert "0 new, 0 changed" in again.output
+
+    out = env / "students_export.csv"
+    exported = runner.invoke(app, ["export", "students", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert len(pd.read_csv(out)) == len(pd.read_csv(data_dir / "students.csv"))
+
+
+def test_bad_file_exits_non_zero_with_the_line(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    bad = env / "students.csv"
+    bad.write_text(
+        "student_number,programme,sector,level,route,team,prior_education,start_week,age_at_start,"
+        "expected_duration_years\n1,Kok,horeca,7,BOL,K1,vmbo_bb,0,16.5,2\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["import", str(bad)])
+    assert result.exit_code == 2
+    assert "line 2, column 'level': '7' is above the allowed 4" in result.output
+
+
+def test_import_before_migration_says_what_to_do(env: Path) -> None:
+    bad = env / "students.csv"
+    bad.write_text("student_number\n1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["import", str(bad)])
+    assert result.exit_code == 2
+    assert "vsv db upgrade" in result.output
+
+
+def test_generate_refuses_unknown_scenario(env: Path) -> None:
+    result = CliRunner().invoke(app, ["generate", "--out", str(env / "x"), "--scenario", "zombie"])
+    assert result.exit_code == 2
+    assert "invalid generator settings" in result.output
