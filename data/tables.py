@@ -38,13 +38,22 @@ class RawTables:
     outcomes: pd.DataFrame
 
     def until(self, as_of: int) -> RawTables:
-        """Only what was known by the end of week ``as_of`` (students who started by then)."""
+        """Only what was known by the end of week ``as_of`` (students who started by then).
+
+        Tables with nothing after ``as_of`` are returned as they are (no copy): at national scale a copy
+        of the answers table costs gigabytes.
+        """
+
+        def upto(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+            keep = frame[column] <= as_of
+            return frame if bool(keep.all()) else frame[keep]
+
         return RawTables(
-            students=self.students[self.students["start_week"] <= as_of],
-            questionnaire_answers=self.questionnaire_answers[self.questionnaire_answers["week"] <= as_of],
-            attendance_weeks=self.attendance_weeks[self.attendance_weeks["week"] <= as_of],
-            progress_results=self.progress_results[self.progress_results["week"] <= as_of],
-            outcomes=self.outcomes[self.outcomes["week"] <= as_of],
+            students=upto(self.students, "start_week"),
+            questionnaire_answers=upto(self.questionnaire_answers, "week"),
+            attendance_weeks=upto(self.attendance_weeks, "week"),
+            progress_results=upto(self.progress_results, "week"),
+            outcomes=upto(self.outcomes, "week"),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -129,6 +129,122 @@ def export(
         _fail(str(exc))
         return
     typer.echo(f"wrote {n:,} rows of {table} to {out}")
+
+
+def _mlflow(settings: Settings, experiment: str = "vsv") -> None:
+    from models.registry import configure
+
+    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root(), experiment)
+
+
+def _load_training_data(settings: Settings) -> tuple[Any, Any, Any]:
+    from data.store import ensure_schema, load_raw_tables, make_engine, read_table
+
+    engine = make_engine(settings.resolved_database_url())
+    ensure_schema(engine)
+    tables = load_raw_tables(engine)
+    truth = read_table(engine, "synthetic_truth")
+    audit = read_table(engine, "audit_attributes")
+    return tables, (truth if len(truth) else None), audit
+
+
+@app.command("train")
+def train_command(
+    config_path: Annotated[
+        Path | None, typer.Option("--config", help="YAML with experiment parameters")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for the report; default var/runs/<time>")] = None,
+) -> None:
+    """Train, evaluate beside the oracle and the baselines, log to MLflow and register as challenger."""
+    from datetime import UTC, datetime
+
+    from training.config import load_config
+    from training.fit import TrainingDataError
+    from training.pipeline import train
+
+    settings = _settings()
+    try:
+        config = load_config(config_path)
+        tables, truth, audit = _load_training_data(settings)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    out_dir = out or settings.var_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    try:
+        _mlflow(settings, config.experiment)
+        result = train(
+            tables,
+            config,
+            out_dir,
+            truth=truth,
+            audit=audit,
+            registered_model=settings.registered_model,
+            progress=True,
+        )
+    except TrainingDataError as exc:
+        _fail(f"training refused: {exc}")
+        return
+    typer.echo(result.evaluation.overall.round(4).to_string())
+    typer.echo("")
+    typer.echo(result.targets.to_string(index=False))
+    typer.echo(
+        f"\nregistered {settings.registered_model} version {result.version} as challenger "
+        f"(run {result.run_id}); report in {out_dir}"
+    )
+
+
+@app.command()
+def promote(
+    by: Annotated[str, typer.Option(help="who promotes (name or role)")],
+    reason: Annotated[str, typer.Option(help="why this model should serve")],
+    version: Annotated[str | None, typer.Option(help="version to promote; default the challenger")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    config_path: Annotated[Path | None, typer.Option("--config")] = None,
+) -> None:
+    """Compare a version with the champion on the same test data, then make it champion."""
+    from models.registry import CHALLENGER, CHAMPION, load, set_alias, tag_version, version_for
+    from training.config import load_config
+    from training.fit import TrainingDataError
+    from training.pipeline import prepare
+    from training.promote import compare_models, promotion_tags
+
+    settings = _settings()
+    _mlflow(settings)
+    name = settings.registered_model
+    target = version or version_for(name, CHALLENGER)
+    if target is None:
+        _fail(f"there is no challenger of {name}; run `vsv train` first")
+        return
+    champion = version_for(name, CHAMPION)
+    try:
+        promotion = promotion_tags(target, champion, by, reason)
+        candidate = load(name, version=target)
+        models = {f"v{target} (kandidaat)": candidate.model}
+        if champion is not None and champion != target:
+            models[f"v{champion} (champion)"] = load(name, version=champion).model
+        tables, _, _ = _load_training_data(settings)
+        prepared = prepare(tables, load_config(config_path))
+        typer.echo(compare_models(prepared, models, load_config(config_path)).round(4).to_string())
+    except (ValueError, LookupError, RuntimeError, TrainingDataError) as exc:
+        _fail(str(exc))
+        return
+    if not yes and not typer.confirm(f"make version {target} the champion?"):
+        _fail("not promoted", code=1)
+    set_alias(name, CHAMPION, target)
+    tag_version(
+        name,
+        target,
+        {
+            "promoted_by": promotion.by,
+            "promotion_reason": promotion.reason,
+            "promoted_at": promotion.at,
+            "previous_champion": champion or "",
+        },
+    )
+    typer.echo(
+        f"{name} version {target} is now champion (was {champion or 'none'}); by {promotion.by}: "
+        f"{promotion.reason}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

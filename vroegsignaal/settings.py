@@ -33,6 +33,23 @@ class Settings(BaseSettings):
         default=None, description="YAML file with the questionnaire items; default is the shipped one."
     )
 
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking/registry URI; default is SQLite at <var_dir>/mlflow.db."
+    )
+    mlflow_artifact_root: Path | None = Field(
+        default=None, description="Where MLflow stores artefacts; default <var_dir>/mlartifacts."
+    )
+    registered_model: str = Field(default="vsv-risk", description="Name of the model in the MLflow registry.")
+
+    def resolved_mlflow_uri(self) -> str:
+        """The MLflow tracking URI in force."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.var_dir / 'mlflow.db').resolve().as_posix()}"
+
+    def resolved_artifact_root(self) -> Path:
+        return (self.mlflow_artifact_root or self.var_dir / "mlartifacts").resolve()
+
     def resolved_database_url(self) -> str:
         """The database URL in force: the configured one, or SQLite under ``var_dir``."""
         if self.database_url:

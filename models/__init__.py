@@ -1,0 +1,1 @@
+"""The risk model as one artefact (pipeline + calibration + explainer + reason texts) and registry access."""

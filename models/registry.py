@@ -1,0 +1,129 @@
+"""The MLflow model registry: log a :class:`RiskModel`, register it, move aliases, load it back.
+
+Registered model ``vsv-risk`` (configurable) with aliases ``champion`` (what serving loads) and
+``challenger`` (what training registers). The artefact is the pickled :class:`RiskModel` inside a pyfunc
+model, so that what training fitted is exactly what serving loads.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.risk_model import RiskModel
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+ARTEFACT_KEY = "risk_model"
+
+
+def _pyfunc_class() -> type:
+    import mlflow.pyfunc
+
+    class RiskModelPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
+        """pyfunc wrapper: ``predict`` returns calibrated probabilities and bands for snapshot rows."""
+
+        def load_context(self, context: Any) -> None:
+            with Path(context.artifacts[ARTEFACT_KEY]).open("rb") as handle:
+                self.risk_model: RiskModel = pickle.load(handle)
+
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        ) -> Any:
+            scored = self.risk_model.score(model_input, explain=False)
+            return pd.DataFrame({"probability": scored.probability, "band": scored.band})
+
+    return RiskModelPyfunc
+
+
+def configure(tracking_uri: str, artifact_root: Path, experiment: str = "vsv") -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None:
+        experiment_id: str = existing.experiment_id
+    else:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_root.as_uri())
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_risk_model(model: RiskModel, registered_model: str) -> str:
+    """Log ``model`` in the active run, register it, and return the new version number."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "risk_model.pkl"
+        with path.open("wb") as handle:
+            pickle.dump(model, handle)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_pyfunc_class()(),
+            artifacts={ARTEFACT_KEY: str(path)},
+            registered_model_name=registered_model,
+            pip_requirements=[],
+        )
+    return str(info.registered_model_version)
+
+
+def set_alias(registered_model: str, alias: str, version: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(registered_model, alias, version)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model from the registry with its version and run."""
+
+    model: RiskModel
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def version_for(registered_model: str, alias: str) -> str | None:
+    """The version an alias points to, or None when the alias (or the model) does not exist."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(registered_model, alias).version)
+    except MlflowException:
+        return None
+
+
+def load(registered_model: str, alias: str | None = None, version: str | None = None) -> LoadedModel:
+    """Load a version by alias or number. Raises ``LookupError`` when there is none."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if alias is not None:
+            mv = client.get_model_version_by_alias(registered_model, alias)
+        elif version is not None:
+            mv = client.get_model_version(registered_model, version)
+        else:
+            raise ValueError("give an alias or a version")
+    except MlflowException as exc:
+        raise LookupError(f"no model {registered_model!r} at {alias or version!r}: {exc.message}") from exc
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registered_model}/{mv.version}")
+    risk_model: RiskModel = pyfunc.unwrap_python_model().risk_model
+    return LoadedModel(model=risk_model, version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags))
+
+
+def tag_version(registered_model: str, version: str, tags: dict[str, str]) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_model, version, key, value)

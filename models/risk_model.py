@@ -1,0 +1,275 @@
+"""The risk model as one artefact: feature selection, LightGBM, calibration, bands, SHAP explainer, reasons.
+
+What ``training`` fits is exactly what ``serving`` loads (through the MLflow registry,
+:mod:`models.registry`): one :class:`RiskModel` object that takes a feature snapshot
+(``features.snapshot``) and returns calibrated probabilities with an uncertainty interval, a band, and
+plain-Dutch reasons from SHAP contributions.
+
+SHAP contributions are computed on the LightGBM model's log-odds scale, before calibration: they rank and
+explain the inputs; the calibrated probability is the score. ``base_value + sum(contributions)`` equals
+the raw log-odds exactly, which the replay of a stored score checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from lightgbm import LGBMClassifier
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+FloatArray = npt.NDArray[np.float64]
+CalibrationMethod = Literal["isotonic", "sigmoid"]
+BAND_LOW, BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT = "laag", "verhoogd", "hoog", "onvoldoende gegevens"
+BANDS = (BAND_LOW, BAND_ELEVATED, BAND_HIGH)
+UNCERTAINTY_BINS = 20
+Z_95 = 1.96
+
+
+class ColumnSelector(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Select the model's columns in a fixed order, refusing missing columns and missing values."""
+
+    def __init__(self, columns: Sequence[str] = ()) -> None:
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> ColumnSelector:  # noqa: N803 - sklearn naming
+        self.columns_ = tuple(self.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        missing = [c for c in self.columns_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"model input lacks columns {missing[:10]}")
+        out = X.loc[:, list(self.columns_)].astype("float64")
+        if out.isna().to_numpy().any():
+            bad = out.columns[out.isna().any()].tolist()
+            raise ValueError(f"model input has missing values in {bad[:10]}")
+        return out
+
+
+def make_pipeline(features: Sequence[str], params: Mapping[str, Any], seed: int) -> Pipeline:
+    """The model family: column selection, then a LightGBM classifier."""
+    lgbm = LGBMClassifier(random_state=seed, verbose=-1, **dict(params))
+    return Pipeline([("select", ColumnSelector(tuple(features))), ("lgbm", lgbm)])
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Maps raw log-odds to calibrated probabilities, and says how many calibration rows back each value."""
+
+    method: CalibrationMethod
+    model: Any
+    bin_edges: FloatArray  # raw-score quantile edges of the calibration rows
+    bin_counts: npt.NDArray[np.int64]
+
+    @classmethod
+    def fit(cls, raw: FloatArray, y: npt.NDArray[Any], method: CalibrationMethod) -> Calibrator:
+        if method == "isotonic":
+            model: Any = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        else:
+            model = LogisticRegression(C=1e6).fit(raw.reshape(-1, 1), y)
+        edges = np.unique(np.quantile(raw, np.linspace(0, 1, UNCERTAINTY_BINS + 1)))
+        counts = np.bincount(_bin_of(raw, edges), minlength=max(len(edges) - 1, 1)).astype(np.int64)
+        return cls(method=method, model=model, bin_edges=edges, bin_counts=counts)
+
+    def transform(self, raw: FloatArray) -> FloatArray:
+        if self.method == "isotonic":
+            out = np.asarray(self.model.predict(raw), dtype=np.float64)
+        else:
+            out = np.asarray(self.model.predict_proba(raw.reshape(-1, 1))[:, 1], dtype=np.float64)
+        return np.clip(out, 0.0, 1.0)
+
+    def support(self, raw: FloatArray) -> npt.NDArray[np.int64]:
+        """Calibration rows in the same raw-score bin: the evidence behind each probability."""
+        return self.bin_counts[_bin_of(raw, self.bin_edges)]
+
+
+def _bin_of(raw: FloatArray, edges: FloatArray) -> npt.NDArray[np.int64]:
+    if len(edges) < 2:
+        return np.zeros(len(raw), dtype=np.int64)
+    return np.clip(np.searchsorted(edges, raw, side="right") - 1, 0, len(edges) - 2).astype(np.int64)
+
+
+def wilson_interval(
+    p: FloatArray, n: npt.NDArray[np.int64], z: float = Z_95
+) -> tuple[FloatArray, FloatArray]:
+    """Wilson score interval for proportions ``p`` observed on ``n`` rows."""
+    n_f = np.maximum(n.astype(np.float64), 1.0)
+    denom = 1 + z**2 / n_f
+    centre = (p + z**2 / (2 * n_f)) / denom
+    half = z * np.sqrt(p * (1 - p) / n_f + z**2 / (4 * n_f**2)) / denom
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class BandThresholds:
+    """Probability thresholds of the bands, set on the calibration fold."""
+
+    elevated: float
+    high: float
+
+    def band(self, p: FloatArray) -> npt.NDArray[np.object_]:
+        return np.where(
+            p >= self.high, BAND_HIGH, np.where(p >= self.elevated, BAND_ELEVATED, BAND_LOW)
+        ).astype(object)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One plain-Dutch reason: a feature's value and how much it moved the score."""
+
+    feature: str
+    text: str
+    value: float
+    contribution: float
+
+
+@dataclass
+class Scored:
+    """Scores of a batch of rows, with everything needed to store and replay them."""
+
+    probability: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    band: npt.NDArray[np.object_]
+    band_uncertain: npt.NDArray[np.bool_]
+    raw_score: FloatArray
+    shap_values: FloatArray
+    base_value: float
+    reasons: list[list[Reason]] = field(default_factory=list)
+
+
+@dataclass
+class RiskModel:
+    """The whole risk model. Build it with :func:`training` code; use it with :meth:`score`."""
+
+    features: tuple[str, ...]
+    descriptions: dict[str, str]
+    pipeline: Pipeline
+    calibrator: Calibrator
+    thresholds: BandThresholds
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _explainer: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_explainer"] = None  # rebuilt on first use; not part of the artefact
+        return state
+
+    @property
+    def booster(self) -> LGBMClassifier:
+        booster: LGBMClassifier = self.pipeline.named_steps["lgbm"]
+        return booster
+
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's columns of ``frame``, checked (no missing column, no missing value)."""
+        selector: ColumnSelector = self.pipeline.named_steps["select"]
+        out: pd.DataFrame = selector.transform(frame)
+        return out
+
+    def raw_score(self, frame: pd.DataFrame) -> FloatArray:
+        """LightGBM log-odds before calibration."""
+        x = self.model_input(frame)
+        return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+
+    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+        """Calibrated probability of vsv within the horizon."""
+        return self.calibrator.transform(self.raw_score(frame))
+
+    def explainer(self) -> Any:
+        if self._explainer is None:
+            import shap
+
+            self._explainer = shap.TreeExplainer(self.booster)
+        return self._explainer
+
+    def explain(self, frame: pd.DataFrame) -> tuple[FloatArray, float]:
+        """SHAP contributions (log-odds scale) per row and feature, and the base value."""
+        x = self.model_input(frame)
+        explainer = self.explainer()
+        values = explainer.shap_values(x)
+        if isinstance(values, list):  # older SHAP: one array per class
+            values = values[1]
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 3:
+            values = values[:, :, 1]
+        base = explainer.expected_value
+        base_value = float(np.asarray(base).ravel()[-1])
+        return values, base_value
+
+    def reasons(self, frame: pd.DataFrame, shap_values: FloatArray, top_n: int = 3) -> list[list[Reason]]:
+        """The ``top_n`` inputs that raised each row's risk most, in plain Dutch."""
+        x = self.model_input(frame).to_numpy()
+        order = np.argsort(-shap_values, axis=1)[:, :top_n]
+        out: list[list[Reason]] = []
+        for i, idx in enumerate(order):
+            row = [
+                Reason(
+                    feature=self.features[j],
+                    text=reason_text(
+                        self.descriptions.get(self.features[j], self.features[j]),
+                        self.features[j],
+                        float(x[i, j]),
+                    ),
+                    value=float(x[i, j]),
+                    contribution=float(shap_values[i, j]),
+                )
+                for j in idx
+                if shap_values[i, j] > 0
+            ]
+            out.append(row)
+        return out
+
+    def score(self, frame: pd.DataFrame, explain: bool = True, top_n: int = 3) -> Scored:
+        """Score rows of a snapshot: probability, interval, band (with uncertainty), SHAP and reasons.
+
+        Rows marked ``insufficient_data`` get the band "onvoldoende gegevens" (their probability is still
+        computed and stored, but the band says it rests on too little).
+        """
+        raw = self.raw_score(frame)
+        p = self.calibrator.transform(raw)
+        lower, upper = wilson_interval(p, self.calibrator.support(raw))
+        band = self.thresholds.band(p)
+        uncertain = self.thresholds.band(lower) != self.thresholds.band(upper)
+        if "insufficient_data" in frame.columns:
+            insufficient = frame["insufficient_data"].to_numpy(dtype=bool)
+            band = np.where(insufficient, BAND_INSUFFICIENT, band).astype(object)
+        if explain:
+            shap_values, base_value = self.explain(frame)
+            reasons = self.reasons(frame, shap_values, top_n)
+        else:
+            shap_values, base_value, reasons = np.empty((len(frame), 0)), float("nan"), []
+        return Scored(p, lower, upper, band, uncertain, raw, shap_values, base_value, reasons)
+
+
+def reason_text(description: str, feature: str, value: float) -> str:
+    """``"aanwezigheid laatste 4 weken: 62%"``: a description with the value in a readable form."""
+    return f"{description}: {format_value(feature, value)}"
+
+
+YES_NO_FEATURES = frozenset({"over_18", "route_bbl", "q_wants_to_talk_4w"})
+LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
+
+
+def format_value(feature: str, value: float) -> str:
+    """A feature value as a mentor reads it: ja/nee, percentages, trends per week, Dutch decimals."""
+    if feature in YES_NO_FEATURES or feature.startswith(("has_", "prior_", "flag_")):
+        return "ja" if value >= 0.5 else "nee"
+    if feature == "level":
+        return LEVEL_NAMES.get(round(value), f"{value:g}")
+    if "_change" in feature and "_rate" in feature:
+        return f"{value * 100:+.0f} procentpunt".replace("+", "+ ").replace("-", "- ")
+    if "_rate" in feature or "_ratio" in feature:
+        return f"{value * 100:.0f}%"
+    if "_trend" in feature:
+        return f"{value:+.2f} per week".replace(".", ",")
+    if float(value).is_integer():
+        return f"{int(value)}"
+    return f"{value:.1f}".replace(".", ",")

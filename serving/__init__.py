@@ -1,0 +1,1 @@
+"""serving room (next stages)."""

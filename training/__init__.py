@@ -1,0 +1,1 @@
+"""Training: temporal splits, fit, evaluation against the oracle and baselines, model card, MLflow."""

@@ -1,0 +1,51 @@
+"""Experiment parameters from one YAML file, read into a frozen model and passed as arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.yaml")
+
+
+class TrainingConfig(BaseModel):
+    """Everything a training run is parameterised by."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon: int = Field(default=12, ge=1, le=40)
+    first_week_in_year: int = Field(default=2, ge=1, le=40)
+    as_of_step: int = Field(default=1, ge=1, le=20)
+    capacity_share: float = Field(default=0.05, gt=0, lt=0.5)
+    elevated_share: float = Field(default=0.20, gt=0, lt=1)
+    report_weeks: tuple[int, ...] = (2, 6, 10, 20)
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    seed: int = 0
+    min_positive_rows: int = Field(default=30, ge=1)
+    experiment: str = "vsv"
+    lgbm: dict[str, Any] = Field(default_factory=dict)
+    logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 0.1})
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
+        if self.elevated_share <= self.capacity_share:
+            raise ValueError("elevated_share must be larger than capacity_share")
+        return self
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> TrainingConfig:
+    """Read the YAML file (default: training/config.yaml); errors name the file and the field."""
+    source = path or DEFAULT_CONFIG_PATH
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read training configuration {source}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"training configuration {source} must be a mapping")
+    try:
+        return TrainingConfig.model_validate({**raw, **(overrides or {})})
+    except ValidationError as exc:
+        raise ValueError(f"invalid training configuration {source}:\n{exc}") from exc

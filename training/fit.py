@@ -1,0 +1,178 @@
+"""Temporal folds and fitting: the risk model, its calibration and bands, and the baselines.
+
+Folds are school years: the latest year is the test fold, the year before it calibrates, every earlier
+year trains. A row's label window (``as_of``, ``as_of + horizon``] must end before the next fold begins,
+so no fold's labels reach into a later fold's weeks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from data.calendar import WEEKS_PER_YEAR
+from models.risk_model import (
+    BandThresholds,
+    CalibrationMethod,
+    Calibrator,
+    ColumnSelector,
+    RiskModel,
+    make_pipeline,
+)
+from training.config import TrainingConfig
+
+LABEL = "vsv"
+
+
+class TrainingDataError(ValueError):
+    """The data cannot support a training run; raised before anything is logged."""
+
+
+@dataclass(frozen=True)
+class Folds:
+    """As-of weeks per fold."""
+
+    train: tuple[int, ...]
+    calibration: tuple[int, ...]
+    test: tuple[int, ...]
+    test_all_year: tuple[int, ...]  # every as-of week of the test year, for lead times
+    years: int
+
+
+def year_as_of_weeks(year: int, config: TrainingConfig) -> list[int]:
+    start = year * WEEKS_PER_YEAR
+    return list(range(start + config.first_week_in_year - 1, start + WEEKS_PER_YEAR, config.as_of_step))
+
+
+def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
+    """Train on earlier school years, calibrate on the second-to-last, test on the last."""
+    years = (max_week + 1) // WEEKS_PER_YEAR
+    if years < 3:
+        raise TrainingDataError(
+            f"training needs at least 3 complete school years (train, calibrate, test); the data has {years} "
+            f"(last week {max_week})"
+        )
+    test_year, cal_year = years - 1, years - 2
+
+    def fold(year_range: range, limit: int) -> tuple[int, ...]:
+        return tuple(
+            w for y in year_range for w in year_as_of_weeks(y, config) if w + config.horizon <= limit
+        )
+
+    train = fold(range(0, cal_year), cal_year * WEEKS_PER_YEAR - 1)
+    calibration = fold(range(cal_year, test_year), test_year * WEEKS_PER_YEAR - 1)
+    test = fold(range(test_year, years), max_week)
+    test_all = tuple(year_as_of_weeks(test_year, config))
+    return Folds(train, calibration, test, test_all, years)
+
+
+def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig) -> None:
+    """Refuse folds that are empty, single-class or too thin, with a message that says so."""
+    if frame.empty:
+        raise TrainingDataError(f"the {name} fold has no rows")
+    positives = int(frame[LABEL].sum())
+    if positives == 0 or positives == len(frame):
+        raise TrainingDataError(f"the {name} fold has a single class ({positives} vsv of {len(frame)} rows)")
+    if positives < config.min_positive_rows:
+        raise TrainingDataError(
+            f"the {name} fold has {positives} vsv student-weeks; at least {config.min_positive_rows} are "
+            "needed (generate or import more students, or lower min_positive_rows)"
+        )
+
+
+def choose_calibration(
+    raw: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
+) -> tuple[str, dict[str, float]]:
+    """Isotonic or sigmoid: the lower Brier score in a two-fold split of the calibration rows by student."""
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    half = set(rng.permutation(unique)[: len(unique) // 2])
+    in_a = np.array([g in half for g in groups])
+    scores: dict[str, float] = {}
+    methods: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
+    for method in methods:
+        briers = []
+        for fit_mask in (in_a, ~in_a):
+            cal = Calibrator.fit(raw[fit_mask], y[fit_mask], method)
+            briers.append(brier_score_loss(y[~fit_mask], cal.transform(raw[~fit_mask])))
+        scores[method] = float(np.mean(briers))
+    return min(scores, key=lambda m: scores[m]), scores
+
+
+def fit_risk_model(
+    train: pd.DataFrame,
+    calibration: pd.DataFrame,
+    features: Sequence[str],
+    descriptions: dict[str, str],
+    config: TrainingConfig,
+    metadata: dict[str, Any] | None = None,
+) -> RiskModel:
+    """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold."""
+    pipeline = make_pipeline(features, config.lgbm, config.seed)
+    pipeline.fit(train, train[LABEL].to_numpy())
+    booster = pipeline.named_steps["lgbm"]
+    raw = np.asarray(booster.predict(pipeline.named_steps["select"].transform(calibration), raw_score=True))
+    y = calibration[LABEL].to_numpy()
+    if config.calibration == "auto":
+        method, briers = choose_calibration(raw, y, calibration["student_id"].to_numpy(), config.seed)
+    else:
+        method, briers = config.calibration, {}
+    calibrator = Calibrator.fit(raw, y, method)  # type: ignore[arg-type]
+    p = calibrator.transform(raw)
+    thresholds = BandThresholds(
+        elevated=float(np.quantile(p, 1 - config.elevated_share)),
+        high=float(np.quantile(p, 1 - config.capacity_share)),
+    )
+    meta = {**(metadata or {}), "calibration": method, "calibration_brier": briers}
+    return RiskModel(
+        features=tuple(features),
+        descriptions={f: descriptions.get(f, f) for f in features},
+        pipeline=pipeline,
+        calibrator=calibrator,
+        thresholds=thresholds,
+        metadata=meta,
+    )
+
+
+def fit_logistic(train: pd.DataFrame, features: Sequence[str], config: TrainingConfig) -> Pipeline:
+    """The logistic-regression baseline on the same features (standardised)."""
+    model = Pipeline(
+        [
+            ("select", ColumnSelector(tuple(features))),
+            ("scale", StandardScaler()),
+            ("lr", LogisticRegression(max_iter=2000, **config.logistic)),
+        ]
+    )
+    return model.fit(train, train[LABEL].to_numpy())
+
+
+RULES = {
+    "flag_leerplicht_16u": "16 uur ongeoorloofd verzuim in 4 weken (onder 18)",
+    "flag_4_weeks_absent": "4 weken aaneengesloten afwezig (18-23)",
+    "attendance_below_80": "aanwezigheid laatste 4 weken onder 80%",
+    "credits_behind": "minder dan 75% van de verwachte studiepunten dit jaar",
+}
+
+
+def rule_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ABC-style rule baseline adapted to mbo: legal absence thresholds, attendance, credits.
+
+    Returns one boolean column per rule, ``rule_flag`` (any rule) and ``rule_score`` (rules triggered,
+    with attendance as tie-breaker) for ranking.
+    """
+    out = pd.DataFrame(index=frame.index)
+    out["flag_leerplicht_16u"] = frame["flag_leerplicht_16u"].astype(bool)
+    out["flag_4_weeks_absent"] = frame["flag_4_weeks_absent"].astype(bool)
+    out["attendance_below_80"] = frame["att_rate_4w"] < 0.8
+    out["credits_behind"] = frame["has_progress_year"].astype(bool) & (frame["credits_ratio_year"] < 0.75)
+    out["rule_flag"] = out[list(RULES)].any(axis=1)
+    out["rule_score"] = out[list(RULES)].sum(axis=1) + (1 - frame["att_rate_4w"].clip(0, 1)) * 0.5
+    return out

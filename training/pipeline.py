@@ -1,0 +1,409 @@
+"""`vsv train`: build the training set, fit, evaluate beside the oracle and baselines, log to MLflow.
+
+Everything that can refuse the data (too few years, too few positives, one class, a bad configuration)
+runs before the MLflow run starts, so a refused run leaves nothing half-logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data.calendar import WEEKS_PER_YEAR
+from data.questionnaire import Questionnaire
+from data.synthetic.oracle import oracle_risk
+from data.tables import RawTables
+from features import build_training_set, load_register, model_features
+from models.risk_model import RiskModel
+from training.config import TrainingConfig
+from training.evaluate import (
+    Evaluation,
+    compare_at_rule_flag_rate,
+    lead_time_table,
+    metrics_per_week,
+    overall_metrics,
+    per_week_top,
+    subgroup_metrics,
+)
+from training.fit import (
+    LABEL,
+    Folds,
+    check_fold,
+    fit_logistic,
+    fit_risk_model,
+    rule_baseline,
+    temporal_folds,
+)
+from training.report import (
+    CardInputs,
+    by_week_plot,
+    markdown_to_html,
+    model_card_markdown,
+    pr_curve_plot,
+    reliability_plot,
+    shap_summary_plot,
+)
+
+SCORERS = ["model", "oracle", "logistic", "no_questionnaire", "rule_score"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The student-week frames of each fold, ready to fit and evaluate."""
+
+    folds: Folds
+    train: pd.DataFrame
+    calibration: pd.DataFrame
+    test: pd.DataFrame
+    test_all_year: pd.DataFrame
+    max_week: int
+
+
+def fingerprint(tables: RawTables) -> str:
+    """A short hash of the raw tables' contents: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    for name in ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes"):
+        frame = getattr(tables, name)
+        digest.update(name.encode())
+        digest.update(str(len(frame)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def prepare(
+    tables: RawTables,
+    config: TrainingConfig,
+    questionnaire: Questionnaire | None = None,
+    progress: bool = False,
+) -> Prepared:
+    """Folds and their student-week rows. Raises TrainingDataError on data that cannot be trained on."""
+    if tables.attendance_weeks.empty:
+        from training.fit import TrainingDataError
+
+        raise TrainingDataError("there is no attendance data: import or generate data first")
+    max_week = int(tables.attendance_weeks["week"].max())
+    folds = temporal_folds(max_week, config)
+    weeks = sorted(set(folds.train) | set(folds.calibration) | set(folds.test_all_year))
+    rows = build_training_set(
+        tables, weeks, config.horizon, questionnaire, progress=progress, max_week=max_week
+    )
+    rows["week_in_year"] = rows["as_of"] % WEEKS_PER_YEAR + 1
+    train = rows[rows["as_of"].isin(folds.train)].reset_index(drop=True)
+    calibration = rows[rows["as_of"].isin(folds.calibration)].reset_index(drop=True)
+    test_all = rows[rows["as_of"].isin(folds.test_all_year)].reset_index(drop=True)
+    test = test_all[test_all["as_of"].isin(folds.test) & test_all["label_mature"]].reset_index(drop=True)
+    for frame, name in ((train, "train"), (calibration, "calibration"), (test, "test")):
+        check_fold(frame, name, config)
+    return Prepared(folds, train, calibration, test, test_all, max_week)
+
+
+def oracle_column(frame: pd.DataFrame, truth: pd.DataFrame, horizon: int) -> pd.Series:
+    """The oracle risk for every (student, as_of) row of ``frame``."""
+    parts = []
+    for as_of in sorted(frame["as_of"].unique()):
+        risk = oracle_risk(truth, int(as_of), horizon)
+        parts.append(pd.DataFrame({"as_of": as_of, "student_id": risk.index, "oracle": risk.to_numpy()}))
+    merged = frame[["as_of", "student_id"]].merge(pd.concat(parts), on=["as_of", "student_id"], how="left")
+    return merged["oracle"].fillna(0.0).set_axis(frame.index)
+
+
+@dataclass
+class Fitted:
+    model: RiskModel
+    ablation: RiskModel
+    logistic: Any
+
+
+def fit_all(prepared: Prepared, config: TrainingConfig, questionnaire: Questionnaire | None) -> Fitted:
+    register = load_register(questionnaire)
+    descriptions = {f.name: f.description_nl for f in register}
+    features = model_features(questionnaire)
+    lagging = [f.name for f in register if f.family != "leading"]
+    model = fit_risk_model(prepared.train, prepared.calibration, features, descriptions, config)
+    ablation = fit_risk_model(prepared.train, prepared.calibration, lagging, descriptions, config)
+    logistic = fit_logistic(prepared.train, features, config)
+    return Fitted(model, ablation, logistic)
+
+
+def score_frame(
+    frame: pd.DataFrame, fitted: Fitted, truth: pd.DataFrame | None, horizon: int
+) -> pd.DataFrame:
+    out = frame.copy()
+    out["model"] = fitted.model.predict_proba(frame)
+    out["no_questionnaire"] = fitted.ablation.predict_proba(frame)
+    out["logistic"] = fitted.logistic.predict_proba(frame)[:, 1]
+    if truth is not None:
+        out["oracle"] = oracle_column(frame, truth, horizon)
+    rules = rule_baseline(frame)
+    out["rule_flag"] = rules["rule_flag"]
+    out["rule_score"] = rules["rule_score"]
+    return out
+
+
+def age_group(frame: pd.DataFrame) -> pd.Series:
+    return np.where(frame["over_18"].astype(bool), "18+", "onder 18")  # type: ignore[return-value]
+
+
+def evaluate(
+    scored: pd.DataFrame,
+    scored_all_year: pd.DataFrame,
+    model: RiskModel,
+    outcomes: pd.DataFrame,
+    audit: pd.DataFrame | None,
+    config: TrainingConfig,
+) -> Evaluation:
+    scorers = [s for s in SCORERS if s in scored.columns]
+    share = config.capacity_share
+    overall = overall_metrics(scored, scorers, share)
+    by_week = metrics_per_week(scored, scorers, share)
+    same_rate = compare_at_rule_flag_rate(scored, "model", "rule_flag")
+    flags = scored_all_year.copy()
+    flags["model_high"] = flags["model"] >= model.thresholds.high
+    lead_flags = {"model": "model_high", "rules": "rule_flag"}
+    if "oracle" in flags.columns:
+        flags["oracle_top"] = per_week_top(flags, "oracle", share)
+        lead_flags["oracle"] = "oracle_top"
+    vsv = outcomes[outcomes["outcome"] == "vsv"]
+    first_week = int(scored_all_year["as_of"].min())
+    year_end = (first_week // WEEKS_PER_YEAR + 1) * WEEKS_PER_YEAR - 1
+    exit_week = vsv[(vsv["week"] > first_week) & (vsv["week"] <= year_end)].set_index("student_id")["week"]
+    lead = lead_time_table(flags, lead_flags, exit_week)
+    groups = scored.copy()
+    groups["model_high"] = groups["model"] >= model.thresholds.high
+    groups["age_group"] = age_group(groups)
+    attributes = ["level", "age_group"]
+    notes = []
+    if audit is not None and not audit.empty:
+        groups = groups.merge(audit, on="student_id", how="left")
+        attributes = ["gender", "migration_background", *attributes]
+    else:
+        notes.append("no audit_attributes in the store: subgroup results by gender and migration are missing")
+    subgroups = subgroup_metrics(groups, "model_high", "model", attributes)
+    return Evaluation(overall, by_week, same_rate, lead, subgroups, notes)
+
+
+def scalar(frame: pd.DataFrame, row: str, column: str) -> float:
+    """One cell as a float."""
+    return float(np.asarray(frame.loc[row, column], dtype=np.float64))
+
+
+def targets_table(ev: Evaluation, config: TrainingConfig, seconds: float) -> pd.DataFrame:
+    """The issue's targets with the measured figure and whether it is met."""
+    o = ev.overall
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: float, target: str, met: bool | None) -> None:
+        rows.append(
+            {
+                "target": name,
+                "measured": round(float(value), 4),
+                "goal": target,
+                "met": {True: "yes", False: "NO", None: "-"}[met],
+            }
+        )
+
+    if "oracle" in o.index:
+        gap = scalar(o, "oracle", "roc_auc") - scalar(o, "model", "roc_auc")
+        add("ROC-AUC gap to oracle", gap, "<= 0.015", gap <= 0.015)
+        ratio = scalar(o, "model", "precision_at_k") / scalar(o, "oracle", "precision_at_k")
+        add("precision@k relative to oracle", ratio, ">= 0.90", ratio >= 0.9)
+    add("expected calibration error", scalar(o, "model", "ece"), "<= 0.02", scalar(o, "model", "ece") <= 0.02)
+    gain = ev.same_flag_rate["recall_gain_relative"]
+    add("recall gain over rules at their flag rate", gain, ">= 0.25", gain >= 0.25)
+    lead = scalar(ev.lead, "model", "median_lead_weeks")
+    add("median lead time (weeks), all vsv'ers", lead, ">= 8", lead >= 8)
+    early = ev.by_week[ev.by_week["week_in_year"].between(2, 10)]
+    with_q = early[early["scorer"] == "model"]["roc_auc"].mean()
+    without_q = early[early["scorer"] == "no_questionnaire"]["roc_auc"].mean()
+    add("questionnaire gain in ROC-AUC, weeks 2-10", with_q - without_q, "report", None)
+    add("training wall time (s)", seconds, "< 600 for 3 years x 20,000 students", None)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class TrainingResult:
+    version: str | None
+    run_id: str | None
+    evaluation: Evaluation
+    targets: pd.DataFrame
+    model: RiskModel
+    out_dir: Path
+    seconds: float
+
+
+def write_reports(
+    out_dir: Path,
+    scored: pd.DataFrame,
+    fitted: Fitted,
+    ev: Evaluation,
+    card: CardInputs,
+    sample_rows: int = 2000,
+) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    shown = [s for s in ("model", "oracle", "logistic", "no_questionnaire") if s in scored.columns]
+    paths.append(
+        reliability_plot(
+            scored, [s for s in ("model", "logistic", "oracle") if s in shown], out_dir / "reliability.png"
+        )
+    )
+    rule_point = (ev.same_flag_rate["rule_precision"], ev.same_flag_rate["rule_recall"])
+    paths.append(pr_curve_plot(scored, shown, rule_point, out_dir / "precision_recall.png"))
+    week_scorers = ev.by_week[ev.by_week["scorer"] != "rule_score"]
+    paths.append(by_week_plot(week_scorers, "roc_auc", out_dir / "roc_auc_by_week.png", "ROC-AUC per week"))
+    paths.append(
+        by_week_plot(
+            ev.by_week,
+            "precision_at_k",
+            out_dir / "precision_at_k_by_week.png",
+            "Precisie in de top per week",
+        )
+    )
+    sample = scored.sample(min(sample_rows, len(scored)), random_state=0)
+    shap_values, _ = fitted.model.explain(sample)
+    paths.append(
+        shap_summary_plot(
+            shap_values,
+            fitted.model.model_input(sample),
+            fitted.model.descriptions,
+            out_dir / "shap_summary.png",
+        )
+    )
+    markdown = model_card_markdown(card)
+    (out_dir / "model_card.md").write_text(markdown, encoding="utf-8")
+    (out_dir / "model_card.html").write_text(markdown_to_html(markdown, "Model card"), encoding="utf-8")
+    ev.overall.to_csv(out_dir / "metrics_overall.csv")
+    ev.by_week.to_csv(out_dir / "metrics_by_week.csv", index=False)
+    ev.subgroups.to_csv(out_dir / "subgroups.csv", index=False)
+    ev.lead.to_csv(out_dir / "lead_time.csv")
+    card.targets.to_csv(out_dir / "targets.csv", index=False)
+    summary = {
+        "overall": json.loads(ev.overall.to_json(orient="index")),
+        "same_flag_rate": ev.same_flag_rate,
+        "lead": json.loads(ev.lead.to_json(orient="index")),
+        "targets": json.loads(card.targets.to_json(orient="records")),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    paths += [
+        out_dir / n
+        for n in (
+            "model_card.md",
+            "model_card.html",
+            "metrics_overall.csv",
+            "metrics_by_week.csv",
+            "subgroups.csv",
+            "lead_time.csv",
+            "targets.csv",
+            "summary.json",
+        )
+    ]
+    return paths
+
+
+def train(
+    tables: RawTables,
+    config: TrainingConfig,
+    out_dir: Path,
+    truth: pd.DataFrame | None = None,
+    audit: pd.DataFrame | None = None,
+    questionnaire: Questionnaire | None = None,
+    registered_model: str | None = "vsv-risk",
+    progress: bool = False,
+) -> TrainingResult:
+    """The whole training run. With ``registered_model`` set, MLflow must be configured by the caller."""
+    started = time.perf_counter()
+    prepared = prepare(tables, config, questionnaire, progress=progress)
+    fitted = fit_all(prepared, config, questionnaire)
+    data_fingerprint = fingerprint(tables)
+    fitted.model.metadata.update(
+        {
+            "data_fingerprint": data_fingerprint,
+            "horizon": config.horizon,
+            "trained_until_week": prepared.max_week,
+        }
+    )
+    scored = score_frame(prepared.test, fitted, truth, config.horizon)
+    scored_all = score_frame(prepared.test_all_year, fitted, None, config.horizon)
+    if truth is not None:
+        scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon)
+    ev = evaluate(scored, scored_all, fitted.model, tables.outcomes, audit, config)
+    seconds = time.perf_counter() - started
+    targets = targets_table(ev, config, seconds)
+    data_summary = {
+        "students": len(tables.students),
+        "school_years": prepared.folds.years,
+        "train_rows": len(prepared.train),
+        "calibration_rows": len(prepared.calibration),
+        "test_rows": len(prepared.test),
+        "test_vsv_rate": round(float(prepared.test[LABEL].mean()), 4),
+        "fingerprint": data_fingerprint,
+    }
+    card = CardInputs(
+        version_note=f"Data fingerprint {data_fingerprint}; horizon {config.horizon} school weeks.",
+        data_summary=data_summary,
+        config=config.model_dump(),
+        evaluation=ev,
+        register=load_register(questionnaire),
+        used_features=fitted.model.features,
+        thresholds={"high": fitted.model.thresholds.high, "elevated": fitted.model.thresholds.elevated},
+        calibration=str(fitted.model.metadata["calibration"]),
+        targets=targets,
+    )
+    paths = write_reports(out_dir, scored, fitted, ev, card)
+    version = run_id = None
+    if registered_model:
+        version, run_id = log_run(fitted.model, config, ev, data_summary, paths, registered_model)
+    return TrainingResult(version, run_id, ev, targets, fitted.model, out_dir, seconds)
+
+
+def log_run(
+    model: RiskModel,
+    config: TrainingConfig,
+    ev: Evaluation,
+    data_summary: dict[str, Any],
+    paths: list[Path],
+    registered_model: str,
+) -> tuple[str, str]:
+    """Log parameters, metrics, artefacts and the model; register it and point ``challenger`` at it."""
+    import mlflow
+
+    from models.registry import CHALLENGER, log_risk_model, set_alias, tag_version
+
+    flat = {f"lgbm.{k}": v for k, v in config.lgbm.items()}
+    params = {k: v for k, v in config.model_dump().items() if k not in ("lgbm", "logistic", "report_weeks")}
+    with mlflow.start_run() as run:
+        mlflow.log_params({**params, **flat, "calibration_chosen": model.metadata["calibration"]})
+        mlflow.set_tags({"data_fingerprint": data_summary["fingerprint"], "stage": "training"})
+        for scorer, row in ev.overall.iterrows():
+            for metric, value in row.items():
+                if isinstance(value, float) and np.isfinite(value):
+                    mlflow.log_metric(f"{scorer}.{metric}", value)
+        for _, row in ev.by_week[ev.by_week["scorer"] == "model"].iterrows():
+            for metric in ("roc_auc", "precision_at_k", "brier"):
+                if np.isfinite(row[metric]):
+                    mlflow.log_metric(
+                        f"model.{metric}.by_week", float(row[metric]), step=int(row["week_in_year"])
+                    )
+        for key, value in ev.same_flag_rate.items():
+            mlflow.log_metric(f"rules_vs_model.{key}", float(value))
+        mlflow.log_metric("model.median_lead_weeks", scalar(ev.lead, "model", "median_lead_weeks"))
+        for path in paths:
+            mlflow.log_artifact(str(path), artifact_path="report")
+        version = log_risk_model(model, registered_model)
+        set_alias(registered_model, CHALLENGER, version)
+        tag_version(
+            registered_model,
+            version,
+            {
+                "data_fingerprint": str(data_summary["fingerprint"]),
+                "roc_auc": f"{scalar(ev.overall, 'model', 'roc_auc'):.4f}",
+            },
+        )
+        return version, run.info.run_id

@@ -1,0 +1,271 @@
+"""Pictures and the model card of a training run (Markdown and HTML), written to a folder."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.register import Feature
+from training.evaluate import Evaluation
+
+SCORER_LABELS = {
+    "model": "model (LightGBM, gekalibreerd)",
+    "oracle": "oracle (ware kans)",
+    "logistic": "logistische regressie",
+    "no_questionnaire": "model zonder vragenlijst",
+    "rules": "regels (verzuim, studiepunten)",
+}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def reliability_plot(frame: pd.DataFrame, scorers: list[str], path: Path, n_bins: int = 10) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    top = 0.0
+    for s in scorers:
+        edges = np.unique(np.quantile(frame[s], np.linspace(0, 1, n_bins + 1)))
+        bins = np.clip(np.searchsorted(edges, frame[s], side="right") - 1, 0, max(len(edges) - 2, 0))
+        grouped = frame.groupby(bins).agg(p=(s, "mean"), y=("vsv", "mean"))
+        ax.plot(grouped["p"], grouped["y"], marker="o", label=SCORER_LABELS.get(s, s))
+        top = max(top, float(grouped[["p", "y"]].max().max()))
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", label="perfect gekalibreerd")
+    ax.set_xlabel("voorspelde kans op vsv (12 weken)")
+    ax.set_ylabel("werkelijk aandeel vsv")
+    ax.set_title("Betrouwbaarheid van de kansen (testjaar)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def pr_curve_plot(
+    frame: pd.DataFrame, scorers: list[str], rule_point: tuple[float, float], path: Path
+) -> Path:
+    from sklearn.metrics import precision_recall_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for s in scorers:
+        precision, recall, _ = precision_recall_curve(frame["vsv"], frame[s])
+        ax.plot(recall, precision, label=SCORER_LABELS.get(s, s))
+    ax.scatter([rule_point[1]], [rule_point[0]], color="black", zorder=5, label=SCORER_LABELS["rules"])
+    ax.set_xlabel("recall (aandeel vsv'ers gevonden)")
+    ax.set_ylabel("precisie (aandeel terecht gesignaleerd)")
+    ax.set_title("Precisie en recall (testjaar)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def by_week_plot(by_week: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for scorer, part in by_week.groupby("scorer"):
+        ax.plot(
+            part["week_in_year"], part[metric], marker=".", label=SCORER_LABELS.get(str(scorer), str(scorer))
+        )
+    ax.set_xlabel("week van het schooljaar")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def shap_summary_plot(
+    shap_values: np.ndarray, x: pd.DataFrame, descriptions: dict[str, str], path: Path
+) -> Path:
+    """Mean |SHAP| per feature (top 15) as a bar chart, labelled with the Dutch descriptions."""
+    plt = _plt()
+    importance = pd.Series(np.abs(shap_values).mean(axis=0), index=x.columns).sort_values().tail(15)
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.barh([descriptions.get(c, c) for c in importance.index], importance.to_numpy(), color="#2b6cb0")
+    ax.set_xlabel("gemiddelde |SHAP-bijdrage| (log-odds)")
+    ax.set_title("Wat weegt het zwaarst (testjaar)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """What the model card says."""
+
+    version_note: str
+    data_summary: dict[str, Any]
+    config: dict[str, Any]
+    evaluation: Evaluation
+    register: tuple[Feature, ...]
+    used_features: tuple[str, ...]
+    thresholds: dict[str, float]
+    calibration: str
+    targets: pd.DataFrame
+
+
+INTENDED_USE = (
+    "Supports mentors, zorgteams and the coachklas coordinator of an mbo college in noticing students who "
+    "drift towards leaving without a startkwalificatie (vsv), early enough to talk with them. A score is a "
+    "signal for a conversation, read together with the mentor's own judgement; it never decides alone "
+    "(GDPR art. 22, EU AI Act human oversight)."
+)
+MISUSE = (
+    "Not for: selection or refusal at intake, sanctions, grading, reporting students to authorities, "
+    "ranking teams or staff, or any decision without a person who can disregard the score. Not validated "
+    "outside the population it was trained on."
+)
+LIMITATIONS = [
+    "Trained and tested on synthetic data from data/synthetic unless stated otherwise: the figures show the "
+    "method works where the truth is known, not that it works at a given school.",
+    "Labels mature 12 school weeks after the as-of week; the latest weeks cannot be evaluated yet.",
+    "SHAP contributions explain the model's log-odds before calibration; they rank reasons, they are not "
+    "causes.",
+    "Groups with few students have wide error bars; subgroup ratios on small groups are indicative only.",
+    "Teachers' judgement beats models in the first weeks (Eegdeman); show both.",
+]
+
+
+def _table_md(frame: pd.DataFrame, digits: int = 3) -> str:
+    frame = frame.reset_index() if frame.index.name else frame
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_card_markdown(card: CardInputs) -> str:
+    ev = card.evaluation
+    used = set(card.used_features)
+    features = pd.DataFrame(
+        [
+            {
+                "feature": f.name,
+                "family": f.family,
+                "description_nl": f.description_nl,
+                "proxy_auc_max": max(f.proxy_auc.values()) if f.proxy_auc else float("nan"),
+                "proxy": {True: "yes", False: "no", None: "not measured"}[f.is_proxy],
+            }
+            for f in card.register
+            if f.name in used
+        ]
+    )
+    justification = "\n".join(f"- **{f.name}**: {f.justification}" for f in card.register if f.name in used)
+    parts = [
+        "# Model card: Vroegsignaal vsv risk model",
+        card.version_note,
+        "## Intended use",
+        INTENDED_USE,
+        "## Out of scope and misuse",
+        MISUSE,
+        "## Data",
+        _table_md(pd.DataFrame([card.data_summary])),
+        "## Model",
+        f"LightGBM on {len(card.used_features)} features from the feature register, calibrated "
+        f"({card.calibration}) on a later school year. Bands: hoog from p >= {card.thresholds['high']:.3f} "
+        f"(top {card.config['capacity_share']:.0%} of the calibration year), verhoogd from p >= "
+        f"{card.thresholds['elevated']:.3f}. A band is marked uncertain when the 95% interval of the "
+        "probability crosses a band threshold.",
+        "## Targets",
+        _table_md(card.targets),
+        "## Test-year metrics (all scorers on the same rows)",
+        _table_md(ev.overall.drop(columns=["n"], errors="ignore")),
+        "## Per as-of week",
+        _table_md(
+            ev.by_week[ev.by_week["week_in_year"].isin(card.config["report_weeks"])][
+                ["week_in_year", "scorer", "roc_auc", "pr_auc", "brier", "precision_at_k", "recall_at_k"]
+            ]
+        ),
+        "## Model against the rules at the same flag rate",
+        _table_md(pd.DataFrame([ev.same_flag_rate])),
+        "## Lead time (test year, students who left as vsv)",
+        _table_md(ev.lead),
+        "## Subgroups (audit-only attributes, level, age)",
+        "Selection = in the top band (hoog). Ratios are to the largest group; outside 0.8-1.25 needs a look.",
+        _table_md(
+            ev.subgroups[
+                [
+                    "attribute",
+                    "group",
+                    "n",
+                    "positives",
+                    "selection_rate",
+                    "false_positive_rate",
+                    "false_negative_rate",
+                    "precision",
+                    "mean_probability",
+                    "observed_rate",
+                    "selection_rate_ratio",
+                    "false_negative_rate_ratio",
+                ]
+            ]
+        ),
+        "## Features",
+        _table_md(features),
+        "### Justifications",
+        justification,
+        "## Limitations",
+        "\n".join(f"- {item}" for item in LIMITATIONS),
+        *(["## Notes", "\n".join(f"- {n}" for n in ev.notes)] if ev.notes else []),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def markdown_to_html(markdown: str, title: str) -> str:
+    """A small converter for the card's own Markdown (headings, tables, lists, paragraphs)."""
+    out: list[str] = []
+    table: list[list[str]] = []
+
+    def flush_table() -> None:
+        if not table:
+            return
+        head, *body = table
+        out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>")
+        out.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+        out.append("</tbody></table>")
+        table.clear()
+
+    for line in markdown.splitlines():
+        text = html.escape(line)
+        if line.startswith("|"):
+            cells = [c.strip() for c in text.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                table.append(cells)
+            continue
+        flush_table()
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{text[level:].strip()}</h{level}>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{text[2:]}</li></ul>")
+        elif line.strip():
+            out.append(f"<p>{text}</p>")
+    flush_table()
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1a202c}"
+        "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}td,th{border:1px solid #cbd5e0;"
+        "padding:.25rem .5rem;text-align:left}th{background:#edf2f7}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body>{''.join(out)}</body></html>"
+    )
