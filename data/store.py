@@ -106,14 +106,16 @@ def load_raw_tables(
 ) -> RawTables:
     """The model's raw tables from the store, as known by the end of ``until_week``.
 
-    ``since_week`` limits the weekly tables to a recent window (students and outcomes are always whole),
-    which is all a weekly snapshot needs.
+    ``since_week`` limits the weekly answers and attendance to a recent window (students, progress
+    results and outcomes are always read whole), which is all a weekly snapshot needs
+    (``features.LOOKBACK_WEEKS``).
     """
+    windowed = ("questionnaire_answers", "attendance_weeks")
     frames = {
         name: read_table(
             engine,
             name,
-            since_week=None if name == "outcomes" else since_week,
+            since_week=since_week if name in windowed else None,
             until_week=until_week,
         )
         for name in MODEL_TABLES

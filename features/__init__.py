@@ -14,10 +14,11 @@ from features.register import (
     proxy_check,
     update_register_proxy_results,
 )
-from features.snapshot import snapshot
+from features.snapshot import LOOKBACK_WEEKS, snapshot
 from features.training_set import build_training_set
 
 __all__ = [
+    "LOOKBACK_WEEKS",
     "MODEL_FEATURES",
     "PROTECTED_ATTRIBUTES",
     "Feature",

@@ -28,12 +28,15 @@ import pandas as pd
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.tables import RawTables
 from features.context import age_at, context_features
-from features.lagging import attendance_features, legal_flags, progress_features
-from features.leading import leading_features
+from features.lagging import ATTENDANCE_WINDOW, attendance_features, legal_flags, progress_features
+from features.leading import QUESTIONNAIRE_WINDOW, leading_features
 from features.population import enrolled_students
 from features.register import model_features
 
 FLAG_COLUMNS = ("flag_leerplicht_16u", "flag_4_weeks_absent")
+# How far back a snapshot reads weekly answers and attendance: loading only weeks after
+# ``as_of - LOOKBACK_WEEKS`` gives the same snapshot (progress results are read whole).
+LOOKBACK_WEEKS = max(ATTENDANCE_WINDOW, QUESTIONNAIRE_WINDOW)
 MIN_WEEKS_SINCE_START = 3
 
 

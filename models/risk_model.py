@@ -156,6 +156,9 @@ class RiskModel:
     calibrator: Calibrator
     thresholds: BandThresholds
     metadata: dict[str, Any] = field(default_factory=dict)
+    # A sample of snapshot rows the model was evaluated on, with its probabilities (column ``probability``):
+    # the reference that drift monitoring compares each week with.
+    reference: pd.DataFrame | None = None
     _explainer: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:

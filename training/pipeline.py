@@ -227,6 +227,16 @@ def targets_table(ev: Evaluation, config: TrainingConfig, seconds: float) -> pd.
     return pd.DataFrame(rows)
 
 
+REFERENCE_ROWS = 5000
+
+
+def reference_sample(scored: pd.DataFrame, model: RiskModel, rows: int = REFERENCE_ROWS) -> pd.DataFrame:
+    """Test-fold rows (features, label, week, probability) kept with the model for drift monitoring."""
+    columns = ["student_id", "as_of", "week_in_year", *model.features, LABEL, "model"]
+    sample = scored.sample(min(rows, len(scored)), random_state=0)[columns]
+    return sample.rename(columns={"model": "probability"}).reset_index(drop=True)
+
+
 @dataclass
 class TrainingResult:
     version: str | None
@@ -330,6 +340,7 @@ def train(
         }
     )
     scored = score_frame(prepared.test, fitted, truth, config.horizon)
+    fitted.model.reference = reference_sample(scored, fitted.model)
     scored_all = score_frame(prepared.test_all_year, fitted, None, config.horizon)
     if truth is not None:
         scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon)

@@ -247,5 +247,15 @@ def promote(
     )
 
 
+def _register_rooms() -> None:
+    from monitoring.cli import register as register_monitoring
+    from serving.cli import register as register_serving
+
+    register_serving(app)
+    register_monitoring(app)
+
+
+_register_rooms()
+
 if __name__ == "__main__":  # pragma: no cover
     app()

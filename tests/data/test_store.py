@@ -199,3 +199,16 @@ def test_sqlite_and_postgresql_hold_the_same_data(
             frames[backend] = {t: read_table(engine, t) for t in TABLE_ORDER}
     for t in TABLE_ORDER:
         pd.testing.assert_frame_equal(frames["sqlite"][t], frames["postgresql"][t], check_dtype=False)
+
+
+def test_a_windowed_load_gives_the_same_snapshot(
+    store: Engine, small_csv_dir: Path, questionnaire: Questionnaire
+) -> None:
+    """Serving reads only the last LOOKBACK_WEEKS weeks; the features must not change."""
+    from features import LOOKBACK_WEEKS, snapshot
+
+    import_directory(store, small_csv_dir, TEST_KEY, questionnaire)
+    as_of = 30
+    full = snapshot(load_raw_tables(store), as_of)
+    windowed = snapshot(load_raw_tables(store, until_week=as_of, since_week=as_of - LOOKBACK_WEEKS), as_of)
+    pd.testing.assert_frame_equal(full, windowed)
