@@ -8,7 +8,7 @@ VSV_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export VSV_TEST_POSTGRES_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help install run data test test-fast lint format bench clean
+.PHONY: help install run data model test test-fast lint format bench clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtual environment and install everything (once, or after pyproject changes)
 
-run: data ## Main job on the embedded default: store, demo data (model and service follow in later stages)
-	@echo "Training (vsv train) and the service (vsv serve) are not built yet: make run stops after the data."
+run: model ## Main job on the embedded default: store, demo data, trained and promoted model
+	@echo "The service (vsv serve) is not built yet: make run stops after training and promoting the model."
+
+model: data ## Train on the store, register as challenger, promote to champion (demo)
+	$(BIN)/vsv train
+	$(BIN)/vsv promote --yes --by "make run" --reason "demo: model trained on the generated school"
 
 data: install ## Migrate the store, generate the demo school and import it
 	$(BIN)/vsv db upgrade

@@ -5,7 +5,7 @@ Precision and recall at the top k% match the coachklas: a fixed number of places
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,24 +16,38 @@ Array = npt.NDArray[Any]
 
 
 def expected_calibration_error(
-    y: npt.ArrayLike, p: npt.ArrayLike, n_bins: int = 10, strategy: str = "quantile"
+    y: npt.ArrayLike,
+    p: npt.ArrayLike,
+    n_bins: int = 10,
+    strategy: Literal["quantile", "uniform"] = "quantile",
 ) -> float:
-    """Weighted mean |observed rate - mean probability| over bins (quantile bins by default: at low base
-    rates, equal-width bins put nearly every row in the first bin)."""
-    y = np.asarray(y, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    if len(y) == 0:
-        return float("nan")
-    if strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+    """Sum over non-empty bins of (rows in bin / all rows) * |observed rate - mean probability|.
+
+    ``quantile`` bins hold equal numbers of rows (the default: at a low base rate, equal-width bins put
+    nearly every row in the first bin); ``uniform`` bins are equal-width on [0, 1], with p = 1 in the last.
+    """
+    y_arr = np.asarray(y, dtype=np.float64)
+    p_arr = np.asarray(p, dtype=np.float64)
+    if y_arr.ndim != 1 or y_arr.shape != p_arr.shape:
+        raise ValueError(f"y and p must be 1-d and of the same length, got {y_arr.shape} and {p_arr.shape}")
+    if len(y_arr) == 0:
+        raise ValueError("y and p are empty")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if not np.isin(y_arr, (0.0, 1.0)).all():
+        raise ValueError("y must contain only 0 and 1")
+    if np.isnan(p_arr).any() or (p_arr < 0).any() or (p_arr > 1).any():
+        raise ValueError("p must be probabilities in [0, 1]")
+    if strategy == "uniform":
+        bins = np.minimum((p_arr * n_bins).astype(np.int64), n_bins - 1)
     else:
-        edges = np.linspace(0, 1, n_bins + 1)
-    bins = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
-    total = 0.0
-    for b in np.unique(bins):
-        mask = bins == b
-        total += float(mask.sum()) * abs(float(y[mask].mean()) - float(p[mask].mean()))
-    return total / len(y)
+        edges = np.unique(np.quantile(p_arr, np.linspace(0, 1, n_bins + 1)))
+        bins = np.clip(np.searchsorted(edges, p_arr, side="right") - 1, 0, max(len(edges) - 2, 0))
+    counts = np.bincount(bins, minlength=n_bins)
+    observed = np.bincount(bins, weights=y_arr, minlength=n_bins)
+    predicted = np.bincount(bins, weights=p_arr, minlength=n_bins)
+    filled = counts > 0
+    return float(np.sum(np.abs(observed[filled] - predicted[filled])) / len(y_arr))
 
 
 def top_k_mask(p: Array, share: float) -> npt.NDArray[np.bool_]:

@@ -247,6 +247,45 @@ def promote(
     )
 
 
+@app.command("train-table")
+def train_table(
+    csv: Annotated[Path, typer.Option(help="a plain table with a target column")],
+    target: Annotated[str, typer.Option(help="target column")],
+    positive: Annotated[list[str], typer.Option(help="label(s) of the positive class; repeat for more")],
+    feature: Annotated[
+        list[str] | None, typer.Option(help="feature column; repeat; default all others")
+    ] = None,
+    sep: Annotated[str | None, typer.Option(help="separator; default guessed from the header")] = None,
+    folds: Annotated[int, typer.Option(help="stratified cross-validation folds")] = 5,
+    seed: int = 0,
+    calibration: Annotated[str, typer.Option(help="auto, isotonic or sigmoid")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
+) -> None:
+    """Cross-validate the same model family on a plain table (e.g. the UCI dropout data)."""
+    from training.tabular import main as tabular_main
+
+    argv = [
+        "--csv",
+        str(csv),
+        "--target",
+        target,
+        "--positive",
+        *positive,
+        "--folds",
+        str(folds),
+        "--seed",
+        str(seed),
+        "--calibration",
+        calibration,
+    ]
+    argv += ["--features", *feature] if feature else []
+    argv += ["--sep", sep] if sep else []
+    argv += ["--json", str(json_out)] if json_out else []
+    code = tabular_main(argv)
+    if code:
+        raise typer.Exit(code)
+
+
 def _register_rooms() -> None:
     from monitoring.cli import register as register_monitoring
     from serving.cli import register as register_serving
