@@ -7,7 +7,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Integer, SmallInteger, String
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -103,3 +117,142 @@ class SyntheticTruth(Base):
     hazard_switch: Mapped[float] = mapped_column(Float)
     hazard_graduate: Mapped[float] = mapped_column(Float)
     multi_problem: Mapped[int] = mapped_column(SmallInteger)
+
+
+# --- Serving: users, audit trail, stored scores and what people did with them (issue 5) ---------------
+
+
+class User(Base):
+    """A person using the API, with one role; the bearer token is stored only as its SHA-256 hash."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserTeam(Base):
+    """The teams a mentor may see (other roles are not bound to teams)."""
+
+    __tablename__ = "user_teams"
+
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.user_id"), primary_key=True)
+    team: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class AuditLog(Base):
+    """Append-only trail of every request that touched a student's data: who, what, when, allowed or not.
+
+    Deliberately without foreign keys: the trail outlives users and students, and is kept apart from
+    the scores. Triggers (migration 0002) refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "audit_log"
+
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    student_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    team: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    week: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Score(Base):
+    """One stored weekly score, with everything needed to explain and replay it."""
+
+    __tablename__ = "scores"
+    __table_args__ = (Index("ix_scores_week_team", "week", "team"),)
+
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
+    week: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str] = mapped_column(String(40))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    probability: Mapped[float] = mapped_column(Float)
+    lower: Mapped[float] = mapped_column(Float)
+    upper: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(30))
+    band_uncertain: Mapped[bool] = mapped_column(Boolean)
+    raw_score: Mapped[float] = mapped_column(Float)
+    base_value: Mapped[float] = mapped_column(Float)
+    feature_values: Mapped[dict[str, float]] = mapped_column(JSON)
+    shap_values: Mapped[dict[str, float]] = mapped_column(JSON)
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    flag_leerplicht_16u: Mapped[bool] = mapped_column(Boolean)
+    flag_4_weeks_absent: Mapped[bool] = mapped_column(Boolean)
+    insufficient_data: Mapped[bool] = mapped_column(Boolean)
+    previous_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    change: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class StudentAction(Base):
+    """What a mentor (or the zorgteam) did for a student in a week."""
+
+    __tablename__ = "actions"
+
+    action_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    week: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_name: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BandOverride(Base):
+    """A person's band for a student in a week, beside (never instead of) the stored model score."""
+
+    __tablename__ = "band_overrides"
+
+    override_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    week: Mapped[int] = mapped_column(Integer)
+    model_band: Mapped[str] = mapped_column(String(30))
+    band: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text)
+    user_name: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoachklasDecision(Base):
+    """The coachklas coordinator's decision on a candidate: placed, not placed or later, with a reason."""
+
+    __tablename__ = "coachklas_decisions"
+
+    decision_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    week: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    user_name: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SafeguardingAlert(Base):
+    """A questionnaire answer that asks for help: raised at once on ingest, for the zorgteam."""
+
+    __tablename__ = "safeguarding_alerts"
+    __table_args__ = (UniqueConstraint("student_id", "week", "item", name="uq_alert_answer"),)
+
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    week: Mapped[int] = mapped_column(Integer)
+    item: Mapped[str] = mapped_column(String(40))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handled_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

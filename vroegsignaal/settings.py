@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     )
     registered_model: str = Field(default="vsv-risk", description="Name of the model in the MLflow registry.")
 
+    host: str = Field(default="127.0.0.1", description="Address `vsv serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `vsv serve` listens on.")
+    workers: int = Field(default=1, ge=1, le=64, description="Uvicorn worker processes of `vsv serve`.")
+    load_model_on_startup: bool = Field(
+        default=True, description="Load the champion from the registry when the service starts."
+    )
+
     def resolved_mlflow_uri(self) -> str:
         """The MLflow tracking URI in force."""
         if self.mlflow_tracking_uri:
