@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtual environment and install everything (once, or after pyproject changes)
 
-run: model ## Main job on the embedded default: store, demo data, trained and promoted model
-	@echo "The service (vsv serve) is not built yet: make run stops after training and promoting the model."
+run: model ## Main job on the embedded default: data, model, this week's scores, demo logins, the service
+	$(BIN)/vsv score --with-previous
+	$(BIN)/vsv monitor
+	$(BIN)/vsv users demo
+	$(BIN)/vsv serve
 
 model: data ## Train on the store, register as challenger, promote to champion (demo)
 	$(BIN)/vsv train

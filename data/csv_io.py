@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,10 +330,13 @@ def import_files(
     key: str,
     questionnaire: Questionnaire,
     table: str | None = None,
+    after_write: Callable[[Connection], object] | None = None,
 ) -> list[ImportReport]:
     """Validate every file, then write them all in one transaction (students first).
 
-    Raises :class:`CsvImportError` listing every problem, before anything is written.
+    Raises :class:`CsvImportError` listing every problem, before anything is written. ``after_write``
+    runs inside the same transaction after the rows are written (e.g. raising safeguarding alerts), so
+    the import and what it triggers commit or roll back together.
     """
     ensure_schema(engine)
     paths = list(paths)
@@ -365,17 +368,28 @@ def import_files(
         for p in parsed:
             inserted, updated = write_frame(conn, p.table, p.frame)
             reports.append(ImportReport(p.table.name, p.file, len(p.frame), inserted, updated))
+        if after_write is not None:
+            after_write(conn)
     return reports
 
 
-def import_directory(
-    engine: Engine, directory: Path, key: str, questionnaire: Questionnaire
-) -> list[ImportReport]:
-    """Import every ``<table>.csv`` found in ``directory`` as one batch."""
+def table_files(directory: Path) -> list[Path]:
+    """The ``<table>.csv`` files in ``directory``, in import order; a clear error when there are none."""
     files = [directory / f"{name}.csv" for name in TABLE_ORDER if (directory / f"{name}.csv").exists()]
     if not files:
         raise CsvImportError([f"{directory}: no <table>.csv files found (tables: {', '.join(TABLE_ORDER)})"])
-    return import_files(engine, files, key, questionnaire)
+    return files
+
+
+def import_directory(
+    engine: Engine,
+    directory: Path,
+    key: str,
+    questionnaire: Questionnaire,
+    after_write: Callable[[Connection], object] | None = None,
+) -> list[ImportReport]:
+    """Import every ``<table>.csv`` found in ``directory`` as one batch."""
+    return import_files(engine, table_files(directory), key, questionnaire, after_write=after_write)
 
 
 def export_table(engine: Engine, table: str, path: Path) -> int:

@@ -37,12 +37,17 @@ def serve(
 
 
 def score(
-    week: Annotated[int, typer.Option(help="school week to score")],
+    week: Annotated[
+        int | None, typer.Option(help="school week to score; default the latest with data")
+    ] = None,
+    with_previous: Annotated[
+        bool, typer.Option("--with-previous", help="score the week before first (for the change)")
+    ] = False,
 ) -> None:
     """Score, explain and store every enrolled student for a week (re-running replaces the week)."""
     from data.questionnaire import cached_questionnaire
     from data.store import make_engine
-    from serving.jobs import NoStudentsError, score_week
+    from serving.jobs import NoStudentsError, latest_week, score_week
     from serving.model_state import load_champion
 
     settings = get_settings()
@@ -52,18 +57,22 @@ def score(
         _fail(f"no champion model: {exc}; run `vsv train` and `vsv promote` first")
         return
     engine = make_engine(settings.resolved_database_url())
-    try:
-        result = score_week(
-            engine, model.model, model.version, week, cached_questionnaire(settings.questionnaire_config)
-        )
-    except (NoStudentsError, RuntimeError, ValueError) as exc:
-        _fail(str(exc))
+    week = week if week is not None else latest_week(engine)
+    if week is None:
+        _fail("the store holds no weekly data; import data first (`vsv import`)")
         return
-    steps = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-    typer.echo(
-        f"week {week}: scored {result.students:,} students with model version {result.model_version} "
-        f"(replaced {result.replaced:,} earlier rows); {steps}"
-    )
+    questionnaire = cached_questionnaire(settings.questionnaire_config)
+    for w in (week - 1, week) if with_previous else (week,):
+        try:
+            result = score_week(engine, model.model, model.version, w, questionnaire)
+        except (NoStudentsError, RuntimeError, ValueError) as exc:
+            _fail(str(exc))
+            return
+        steps = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+        typer.echo(
+            f"week {w}: scored {result.students:,} students with model version {result.model_version} "
+            f"(replaced {result.replaced:,} earlier rows); {steps}"
+        )
 
 
 users_app = typer.Typer(help="Users and their bearer tokens.", no_args_is_help=True)

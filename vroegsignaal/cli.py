@@ -91,18 +91,20 @@ def import_(
     table: Annotated[str | None, typer.Option(help="table for files not named after it")] = None,
 ) -> None:
     """Import CSV exports into the store: validated, all-or-nothing and idempotent."""
-    from data.csv_io import CsvImportError, import_directory, import_files
+    from data.csv_io import CsvImportError, import_files, table_files
     from data.questionnaire import load_questionnaire
     from data.store import make_engine
+    from serving.safeguarding import AlertsOnImport
 
     settings = _settings()
     engine = make_engine(settings.resolved_database_url())
     questionnaire = load_questionnaire(settings.questionnaire_config)
     try:
-        if len(paths) == 1 and paths[0].is_dir():
-            reports = import_directory(engine, paths[0], settings.pseudonym_key, questionnaire)
-        else:
-            reports = import_files(engine, paths, settings.pseudonym_key, questionnaire, table=table)
+        files = table_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else paths
+        alerts = AlertsOnImport(questionnaire, files)
+        reports = import_files(
+            engine, files, settings.pseudonym_key, questionnaire, table=table, after_write=alerts
+        )
     except (CsvImportError, RuntimeError, ValueError) as exc:
         _fail(str(exc))
         return
@@ -111,6 +113,8 @@ def import_(
             f"{r.table:<24} {r.rows:>10,} rows: {r.inserted:,} new, {r.updated:,} changed, "
             f"{r.unchanged:,} unchanged"
         )
+    if alerts.since is not None:
+        typer.echo(f"safeguarding: {alerts.raised:,} new alerts for the zorgteam")
 
 
 @app.command()

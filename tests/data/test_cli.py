@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +36,12 @@ def test_generate_import_export_chain(env: Path) -> None:
     first = runner.invoke(app, ["import", str(data_dir)])
     assert first.exit_code == 0, first.output
     assert "0 changed" in first.output
+    raised = re.search(r"safeguarding: ([\d,]+) new alerts", first.output)
+    assert raised is not None and int(raised.group(1).replace(",", "")) > 0
     again = runner.invoke(app, ["import", str(data_dir)])
     assert again.exit_code == 0
     assert "0 new, 0 changed" in again.output
+    assert "safeguarding: 0 new alerts" in again.output
 
     out = env / "students_export.csv"
     exported = runner.invoke(app, ["export", "students", "--out", str(out)])

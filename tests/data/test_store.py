@@ -212,3 +212,14 @@ def test_a_windowed_load_gives_the_same_snapshot(
     full = snapshot(load_raw_tables(store), as_of)
     windowed = snapshot(load_raw_tables(store, until_week=as_of, since_week=as_of - LOOKBACK_WEEKS), as_of)
     pd.testing.assert_frame_equal(full, windowed)
+
+
+def test_a_failing_after_write_hook_rolls_the_import_back(
+    store: Engine, small_csv_dir: Path, questionnaire: Questionnaire
+) -> None:
+    def boom(conn: object) -> None:
+        raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError, match="hook failed"):
+        import_directory(store, small_csv_dir, TEST_KEY, questionnaire, after_write=boom)
+    assert sum(_counts(store).values()) == 0

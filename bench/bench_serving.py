@@ -1,0 +1,427 @@
+"""Benchmark: serving (issue 5 targets).
+
+* On-demand score with explanation over HTTP on loopback (uvicorn, 1 and 2 workers): throughput with wrk
+  (closed loop), p50/p99 at a fixed 100 requests/s (open-loop asyncio generator); the same model +
+  explainer in-process per row, and the ratio HTTP / in-process (target >= 0.5, p99 < 25 ms).
+* Weekly job (load + snapshot + score + SHAP + store, one transaction) for N students, against the raw
+  model + SHAP time on the same rows in the same run (target < 60 s and < 2x for 30,000), with peak memory.
+* A team's weekly list (about 30 students) from stored scores over HTTP: p99 at 50 requests/s (< 50 ms).
+
+The store is SQLite in a temporary folder holding the students and the weeks the snapshot reads
+(``features.LOOKBACK_WEEKS``); the model is the registry's champion (``VSV_*`` settings) when there is
+one, else a small model trained here, logged to a temporary registry that the server loads.
+Usage: python -m bench.bench_serving [--sizes 30000 500000] [--http-size 30000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import BENCH_DIR, measure_here, print_table, run_child, write_json
+
+WEEK_OF_YEAR = 20
+VERSION = "bench"
+
+
+def _model(tmp: Path) -> Any:
+    """The champion from the configured registry, else a small model trained on a generated school."""
+    from serving.model_state import load_champion
+    from vroegsignaal.settings import get_settings
+
+    try:
+        return load_champion(get_settings()).model
+    except Exception:
+        from data.synthetic import GeneratorConfig, generate
+        from data.tables import from_generated
+        from training.config import load_config
+        from training.pipeline import train
+
+        raw, rest = from_generated(generate(GeneratorConfig(seed=1, n_students=1500, n_years=3)), "bench")
+        return train(
+            raw, load_config(), tmp / "run", truth=rest["synthetic_truth"], registered_model=None
+        ).model
+
+
+def _store(n_students: int, folder: Path) -> tuple[str, int]:
+    """A SQLite store with ``n_students`` (one year) and the weeks a snapshot of the scored week reads."""
+    from data.contracts import contract
+    from data.csv_io import write_frame
+    from data.store import TABLE_ORDER, make_engine, upgrade
+    from data.synthetic import GeneratorConfig, generate
+    from data.tables import from_generated
+    from features import LOOKBACK_WEEKS
+
+    week = WEEK_OF_YEAR
+    generated = generate(GeneratorConfig(seed=5, n_students=n_students, n_years=1, chunk_size=25_000))
+    raw, rest = from_generated(generated, "bench-key")
+    frames = {
+        **{
+            n: getattr(raw, n)
+            for n in ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes")
+        },
+        **rest,
+    }
+    url = f"sqlite:///{folder / 'vsv.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for name in TABLE_ORDER:
+            frame = frames[name]
+            if "week" in frame.columns and name != "outcomes":
+                frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
+            write_frame(conn, contract(name), frame)
+    engine.dispose()
+    return url, week
+
+
+def _job(n_students: int) -> dict[str, Any]:
+    """Child process: the weekly job for one size, and the raw model + SHAP on the same rows."""
+    from data.store import load_raw_tables, make_engine
+    from features import LOOKBACK_WEEKS, snapshot
+    from serving.jobs import score_week
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = _model(folder)
+        started = time.perf_counter()
+        url, week = _store(n_students, folder)
+        prepared = time.perf_counter() - started
+        engine = make_engine(url)
+        score_week(engine, model, VERSION, week - 1)
+        result = score_week(engine, model, VERSION, week)
+        frame = snapshot(load_raw_tables(engine, until_week=week, since_week=week - LOOKBACK_WEEKS), week)
+        t = time.perf_counter()
+        model.score(frame)
+        raw_seconds = time.perf_counter() - t
+        engine.dispose()
+    return {
+        "students": n_students,
+        "scored": result.students,
+        "job_seconds": round(result.seconds["total"], 2),
+        "raw_model_shap_seconds": round(raw_seconds, 2),
+        "job_over_raw": round(result.seconds["total"] / raw_seconds, 2),
+        "steps": {k: round(v, 2) for k, v in result.seconds.items()},
+        "store_prepare_seconds": round(prepared, 1),
+    }
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("server did not become ready")
+
+
+def _start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:app_from_environment",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk(url: str, body: str, token: str, seconds: int, connections: int) -> dict[str, float]:
+    """Closed-loop throughput with wrk; latency percentiles from its --latency table (ms)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct.get("50", float("nan")),
+        "p99_ms": pct.get("99", float("nan")),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+async def _fixed_rate(
+    method: str, url: str, token: str, body: Any, rate: float, seconds: float
+) -> dict[str, float]:
+    """Open loop: send ``rate`` requests per second for ``seconds``; latency percentiles (ms)."""
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        limits=limits, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+
+        async def one() -> None:
+            nonlocal failures
+            t = time.perf_counter()
+            r = await client.request(method, url, json=body)
+            latencies.append((time.perf_counter() - t) * 1000)
+            failures += r.status_code >= 300
+
+        for _ in range(20):  # warm-up
+            await one()
+        latencies.clear()
+        tasks = []
+        start = time.perf_counter()
+        n = int(rate * seconds)
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    q = statistics.quantiles(latencies, n=100)
+    return {"p50_ms": q[49], "p99_ms": q[98], "failures": float(failures), "requests": float(n)}
+
+
+def _http(n_students: int, seconds: int) -> dict[str, Any]:
+    """Child process: store + registry + server at 1 and 2 workers; wrk and fixed-rate load."""
+    import mlflow
+    import pandas as pd
+    from sqlalchemy import text
+
+    from data.store import make_engine
+    from models.registry import CHAMPION, configure, log_risk_model, set_alias
+    from serving.auth import upsert_user
+    from serving.jobs import score_week
+    from serving.scoring import score_one
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = _model(folder)
+        url, week = _store(n_students, folder)
+        engine = make_engine(url)
+        score_week(engine, model, VERSION, week - 1)
+        score_week(engine, model, VERSION, week)
+        with engine.connect() as conn:
+            team = conn.execute(
+                text(
+                    "SELECT team FROM scores WHERE week = :w GROUP BY team "
+                    "ORDER BY ABS(COUNT(*) - 30), team LIMIT 1"
+                ),
+                {"w": week},
+            ).scalar_one()
+            team_size = conn.execute(
+                text("SELECT COUNT(*) FROM scores WHERE week = :w AND team = :t"), {"w": week, "t": team}
+            ).scalar_one()
+            stored = conn.execute(
+                text("SELECT feature_values FROM scores WHERE week = :w LIMIT 1"), {"w": week}
+            ).scalar_one()
+        features = json.loads(stored) if isinstance(stored, str) else stored
+        upsert_user(engine, "bench-data", "datateam", [], "tok-data")
+        upsert_user(engine, "bench-mentor", "mentor", [team], "tok-mentor")
+        engine.dispose()
+
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        configure(uri, folder / "artifacts")
+        with mlflow.start_run():
+            version = log_risk_model(model, "vsv-risk")
+        set_alias("vsv-risk", CHAMPION, version)
+
+        # in-process: the same model + explainer, one row at a time, single-threaded as the server runs it
+        from serving.model_state import single_threaded
+
+        single_threaded(model)
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 3:
+            score_one(model, features, False)
+            n += 1
+        in_process = n / (time.perf_counter() - t)
+        one = pd.DataFrame([features])
+        model.score(one)
+
+        env = {
+            **os.environ,
+            "VSV_DATABASE_URL": url,
+            "VSV_MLFLOW_TRACKING_URI": uri,
+            "VSV_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts"),
+            "VSV_VAR_DIR": str(folder),
+        }
+        body = json.dumps({"features": features})
+        rows: list[dict[str, Any]] = []
+        for workers in (1, 2):
+            port = _free_port()
+            server = _start_server(env, port, workers)
+            try:
+                _wait_ready(port)
+                base = f"http://127.0.0.1:{port}"
+                wrk = _wrk(f"{base}/api/v1/scores", body, "tok-data", seconds, connections=8)
+                fixed = asyncio.run(
+                    _fixed_rate(
+                        "POST", f"{base}/api/v1/scores", "tok-data", {"features": features}, 100, seconds
+                    )
+                )
+                lists = asyncio.run(
+                    _fixed_rate(
+                        "GET", f"{base}/api/v1/risk-lists/{team}/{week}", "tok-mentor", None, 50, seconds
+                    )
+                )
+            finally:
+                _stop(server)
+            rows.append({"workers": workers, "wrk": wrk, "score_at_100rps": fixed, "list_at_50rps": lists})
+    best = max(r["wrk"]["rps"] for r in rows)
+    return {
+        "students": n_students,
+        "team_size": team_size,
+        "in_process_rows_per_s": round(in_process, 1),
+        "http_over_in_process": round(best / in_process, 2),
+        "servers": rows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="*", default=[30_000], help="weekly-job sizes; none: skip")
+    parser.add_argument("--http-size", type=int, default=30_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--what", choices=["job", "http"], default="job")
+    args = parser.parse_args()
+    if args.child:
+        if args.what == "job":
+            measure_here(lambda: _job(args.sizes[0]))
+        else:
+            measure_here(lambda: _http(args.http_size, args.seconds))
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 1
+    http = run_child(
+        "bench.bench_serving",
+        ["--what", "http", "--http-size", str(args.http_size), "--seconds", str(args.seconds)],
+    )
+    table = []
+    for r in http["servers"]:
+        table.append(
+            {
+                "workers": r["workers"],
+                "wrk req/s": round(r["wrk"]["rps"], 1),
+                "wrk p50 ms": round(r["wrk"]["p50_ms"], 2),
+                "wrk p99 ms": round(r["wrk"]["p99_ms"], 2),
+                "score p50 @100/s": round(r["score_at_100rps"]["p50_ms"], 2),
+                "score p99 @100/s": round(r["score_at_100rps"]["p99_ms"], 2),
+                "list p99 @50/s": round(r["list_at_50rps"]["p99_ms"], 2),
+                "failures": int(
+                    r["wrk"]["non_2xx"] + r["score_at_100rps"]["failures"] + r["list_at_50rps"]["failures"]
+                ),
+            }
+        )
+    print_table(
+        f"On-demand score over HTTP ({http['students']:,} students; team list of {http['team_size']}); "
+        f"in-process {http['in_process_rows_per_s']} rows/s, HTTP/in-process {http['http_over_in_process']} "
+        "(targets: p99 < 25 ms at 100/s, ratio >= 0.5, list p99 < 50 ms)",
+        table,
+        list(table[0]),
+    )
+    jobs = []
+    for size in args.sizes:
+        r = run_child("bench.bench_serving", ["--what", "job", "--sizes", str(size)])
+        jobs.append(r)
+    if jobs:
+        _print_jobs(jobs)
+    if not jobs:  # keep the weekly-job figures of the previous run
+        previous = BENCH_DIR / "serving.json"
+        if previous.exists():
+            jobs = json.loads(previous.read_text(encoding="utf-8")).get("weekly_job", [])
+    path = write_json("serving", {"http": http, "weekly_job": jobs})
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _print_jobs(jobs: list[dict[str, Any]]) -> None:
+    print_table(
+        "Weekly job: load + snapshot + score + SHAP + store (30,000: < 60 s, < 2x raw model + SHAP)",
+        [
+            {
+                k: r[k]
+                for k in (
+                    "students",
+                    "scored",
+                    "job_seconds",
+                    "raw_model_shap_seconds",
+                    "job_over_raw",
+                    "peak_rss_mb",
+                )
+            }
+            | {"steps": r["steps"]}
+            for r in jobs
+        ],
+        [
+            "students",
+            "scored",
+            "job_seconds",
+            "raw_model_shap_seconds",
+            "job_over_raw",
+            "peak_rss_mb",
+            "steps",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""One weekly monitoring run: drift and data quality, response, matured performance, fairness, list
+stability, a status; written as HTML (Evidently's drift report and a summary page) and a JSON summary."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from data.tables import RawTables
+from features import snapshot
+from monitoring.config import MonitoringConfig
+from monitoring.drift import (
+    DriftResult,
+    data_quality,
+    detect_drift,
+    evidently_report,
+    reference_window,
+    response_check,
+)
+from monitoring.fairness import audit_frame, fairness_check, fairness_table
+from monitoring.model import MonitoredModel, require_reference, score
+from monitoring.performance import (
+    matured_rows,
+    matured_weeks,
+    metrics_by_week,
+    metrics_of,
+    performance_check,
+)
+from monitoring.stability import list_stability
+from monitoring.status import (
+    STATUS_NL,
+    Finding,
+    Status,
+    decide,
+    drift_findings,
+    fairness_finding,
+    performance_finding,
+    quality_finding,
+    response_finding,
+    stability_finding,
+)
+
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "rapport.html"
+DRIFT_FILE = "drift.html"
+
+
+@dataclass
+class WeeklyResult:
+    """Everything one weekly run measured; ``summary()`` is what the JSON file holds."""
+
+    week: int
+    model_label: str
+    status: Status
+    reasons: list[str]
+    findings: list[Finding]
+    drift: DriftResult
+    quality: dict[str, Any]
+    response: dict[str, Any]
+    performance: dict[str, Any]
+    performance_by_week: pd.DataFrame
+    fairness: dict[str, Any]
+    fairness_table: pd.DataFrame
+    stability: dict[str, Any] | None
+    evaluated_weeks: list[int]
+    scored_students: int
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "model": self.model_label,
+            "status": self.status,
+            "status_nl": STATUS_NL[self.status],
+            "reasons": self.reasons,
+            "findings": [{"check": f.check, "alert": f.alert, "message": f.message} for f in self.findings],
+            "scored_students": self.scored_students,
+            "drift": self.drift.summary(),
+            "data_quality": self.quality,
+            "response": self.response,
+            "performance": {
+                **self.performance,
+                "evaluated_as_of_weeks": self.evaluated_weeks,
+                "by_week": self.performance_by_week.to_dict("records"),
+            },
+            "fairness": {**self.fairness, "table": self.fairness_table.to_dict("records")},
+            "stability": self.stability,
+            "paths": self.paths,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def scored_week(tables: RawTables, model: MonitoredModel, week: int) -> pd.DataFrame:
+    """The week's snapshot, scored."""
+    return score(model, snapshot(tables, week))
+
+
+def reference_figures(reference: pd.DataFrame, share: float) -> dict[str, float]:
+    """The model card's figures, measured again on the reference rows kept with the model."""
+    return metrics_of(reference, share)
+
+
+def monitor_week(
+    tables: RawTables,
+    model: MonitoredModel,
+    week: int,
+    audit: pd.DataFrame | None,
+    config: MonitoringConfig,
+    out_dir: Path | None = None,
+    model_label: str = "champion",
+    progress: bool = False,
+) -> WeeklyResult:
+    """Monitor ``week``: the checks, the status, and (with ``out_dir``) the HTML and JSON reports.
+
+    ``tables`` may hold data after ``week`` (e.g. a test world); only what was known by the end of
+    ``week`` is used: features of the week, and labels whose horizon ended by then.
+    """
+    reference = require_reference(model)
+    steps = tqdm(total=6, desc=f"monitoring week {week}", unit="stap", disable=not progress)
+    current = scored_week(tables, model, week)
+    steps.update()
+    window = reference_window(reference, week, config.drift)
+    drift = detect_drift(current, window, model.features, config)
+    if out_dir is not None:
+        drift.evidently = evidently_report(current, window, [*model.features, "probability"], config.drift)
+    quality = data_quality(current, window, model.features, config.data_quality.max_missing_increase)
+    response = response_check(current, window, tables.students, config.response)
+    steps.update()
+    weeks = matured_weeks(week, config)
+    rows = matured_rows(tables, model, weeks, week, config.horizon)
+    steps.update()
+    ref_figures = reference_figures(reference, config.capacity_share)
+    if len(rows) and rows["vsv"].nunique() == 2:
+        current_figures = metrics_of(rows, config.capacity_share)
+        by_week = metrics_by_week(rows, config.capacity_share)
+    else:
+        current_figures, by_week = (
+            {"positives": float(rows["vsv"].sum()) if len(rows) else 0.0},
+            pd.DataFrame(),
+        )
+    performance = performance_check(current_figures, ref_figures, config.performance)
+    fair_table = (
+        fairness_table(audit_frame(rows, audit), model.thresholds.high, config.fairness)
+        if len(rows)
+        else pd.DataFrame()
+    )
+    fairness = fairness_check(fair_table, config.fairness)
+    steps.update()
+    stability = None
+    if week > 0:
+        previous = scored_week(tables, model, week - 1)
+        stability = list_stability(previous, current, config.capacity_share, config.stability)
+    steps.update()
+    findings = [
+        *drift_findings(drift.summary(), response),
+        response_finding(response),
+        quality_finding(quality),
+        performance_finding(performance),
+        fairness_finding(fairness),
+        stability_finding(stability),
+    ]
+    status, reasons = decide(findings, config.status)
+    result = WeeklyResult(
+        week,
+        model_label,
+        status,
+        reasons,
+        findings,
+        drift,
+        quality,
+        response,
+        performance,
+        by_week,
+        fairness,
+        fair_table,
+        stability,
+        weeks,
+        len(current),
+    )
+    if out_dir is not None:
+        write_reports(result, out_dir)
+    steps.update()
+    steps.close()
+    return result
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_reports(result: WeeklyResult, out_dir: Path) -> dict[str, str]:
+    """Write Evidently's drift HTML, the summary page with its charts, and the JSON summary."""
+    from monitoring.report import write_summary_page
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drift_path = out_dir / DRIFT_FILE
+    if result.drift.evidently is not None:
+        result.drift.evidently.save_html(str(drift_path))
+    result.paths = {
+        "drift": str(drift_path),
+        "report": str(out_dir / REPORT_FILE),
+        "summary": str(out_dir / SUMMARY_FILE),
+    }
+    summary = _clean(result.summary())
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_summary_page(result, out_dir / REPORT_FILE)
+    return result.paths
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """One weekly report on disk, for the API to list."""
+
+    week: int
+    model: str
+    status: Status
+    status_nl: str
+    created_at: str
+    summary: Path
+    report: Path
+    drift: Path
+
+
+def list_reports(reports_dir: Path) -> list[ReportEntry]:
+    """Every report under ``reports_dir`` (one folder per week and model), newest week first."""
+    entries = []
+    for path in sorted(reports_dir.glob(f"*/{SUMMARY_FILE}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        entries.append(
+            ReportEntry(
+                week=int(data["week"]),
+                model=str(data.get("model", "")),
+                status=data["status"],
+                status_nl=str(data.get("status_nl", "")),
+                created_at=str(data.get("created_at", "")),
+                summary=path,
+                report=path.parent / REPORT_FILE,
+                drift=path.parent / DRIFT_FILE,
+            )
+        )
+    return sorted(entries, key=lambda e: (-e.week, e.model))
+
+
+def report_dir(reports_dir: Path, week: int, alias: str = "champion") -> Path:
+    """``<reports>/<week>`` for the champion, ``<reports>/<week>-<alias>`` for another model."""
+    return reports_dir / (str(week) if alias == "champion" else f"{week}-{alias}")

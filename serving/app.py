@@ -1,0 +1,111 @@
+"""The FastAPI app factory. The model is loaded in ``lifespan``, never on import.
+
+``create_app(settings)`` builds the app; tests pass an ``engine`` and a ``model`` (a
+:class:`serving.model_state.ServingModel`) to skip the database URL and the MLflow registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+
+from data.questionnaire import cached_questionnaire
+from data.store import make_engine
+from features import LOOKBACK_WEEKS
+from serving.jobs import latest_week
+from serving.model_state import ModelStore, ServingModel
+from serving.routes import (
+    actions,
+    audit,
+    coachklas,
+    explanations,
+    health,
+    ingest,
+    jobs,
+    lists,
+    models,
+    safeguarding,
+    scores,
+)
+from serving.safeguarding import raise_alerts
+from vroegsignaal.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+ROUTERS = (
+    health.router,
+    scores.router,
+    lists.router,
+    actions.router,
+    coachklas.router,
+    safeguarding.router,
+    explanations.router,
+    models.router,
+    ingest.router,
+    jobs.router,
+    audit.router,
+)
+DESCRIPTION = """
+Vroegsignaal: weekly dropout-risk (vsv) scores with plain-Dutch reasons for mbo mentors, the zorgteam and
+the coachklas coordinator; safeguarding alerts; explanations and replay for auditors.
+
+Every request needs a bearer token (`vsv users add`). Every request that touches a student's data is
+written to an append-only audit log. A score supports a person; it never decides alone.
+"""
+
+
+def _scan_alerts(engine: Engine, settings: Settings) -> None:
+    """Raise alerts for recent answers imported while the service was down (e.g. with `vsv import`)."""
+    try:
+        latest = latest_week(engine)
+        since = None if latest is None else latest - LOOKBACK_WEEKS
+        with engine.begin() as conn:
+            raised = raise_alerts(conn, cached_questionnaire(settings.questionnaire_config), since)
+        if raised:
+            log.info("raised %d safeguarding alerts at start-up", raised)
+    except Exception as exc:
+        log.warning("safeguarding scan at start-up failed: %s", exc)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    model: ServingModel | None = None,
+) -> FastAPI:
+    """Build the app. Without ``model`` the registry's champion is loaded at start-up (if configured)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.settings = settings
+        app.state.engine = engine or make_engine(settings.resolved_database_url())
+        app.state.models = ModelStore(settings, model)
+        if model is None and settings.load_model_on_startup:
+            await run_in_threadpool(app.state.models.load_current)
+        await run_in_threadpool(_scan_alerts, app.state.engine, settings)
+        try:
+            yield
+        finally:
+            if own_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Vroegsignaal",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory serving.app:app_from_environment`` (settings from ``VSV_*``)."""
+    return create_app(get_settings())

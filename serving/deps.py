@@ -1,0 +1,132 @@
+"""FastAPI dependencies, as named ``Annotated`` aliases so that route signatures read like prose.
+
+``SettingsDep``, ``EngineDep``, ``SessionDep`` (one transaction per request: committed when the endpoint
+returns, rolled back on any error), ``ModelDep`` (503 while no model is loaded), ``UserDep`` (401 without a
+valid bearer token), and :func:`require` (403, logged, for a role that may not do this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from serving.audit import AuditEntry, write_audit
+from serving.auth import CurrentUser, Role, find_user
+from serving.model_state import ModelStore, ServingModel
+from vroegsignaal.settings import Settings
+
+NO_MODEL = (
+    "Er is nog geen model beschikbaar: train en promoveer een model (vsv train, vsv promote) "
+    "en laad het opnieuw."
+)
+NOT_LOGGED_IN = "Niet ingelogd: stuur een geldig token mee (Authorization: Bearer <token>)."
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    """One transaction per request: commit when the endpoint returns, roll back on any error."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_model_store(request: Request) -> ModelStore:
+    store: ModelStore = request.app.state.models
+    return store
+
+
+ModelStoreDep = Annotated[ModelStore, Depends(get_model_store)]
+
+
+def get_model(models: ModelStoreDep) -> ServingModel:
+    """The model in service, or 503 while there is none."""
+    if models.current is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL)
+    return models.current
+
+
+ModelDep = Annotated[ServingModel, Depends(get_model)]
+
+bearer = HTTPBearer(auto_error=False, description="Token from `vsv users add` (or `vsv users demo`).")
+
+
+def get_current_user(
+    engine: EngineDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> CurrentUser:
+    """The user holding the bearer token, or 401."""
+    user = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        with engine.connect() as conn:
+            user = find_user(conn, credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail=NOT_LOGGED_IN, headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+UserDep = Annotated[CurrentUser, Depends(get_current_user)]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The user of a request plus the means to log what they get to see (or are refused)."""
+
+    user: CurrentUser
+    engine: Engine
+    method: str
+    path: str
+
+    def allow(self, entries: Iterable[AuditEntry]) -> None:
+        """Log access that is allowed; call before returning the data."""
+        write_audit(self.engine, self.user, self.method, self.path, entries, allowed=True)
+
+    def deny(self, entry: AuditEntry, message: str) -> HTTPException:
+        """Log a refused access and return the 403 to raise."""
+        write_audit(self.engine, self.user, self.method, self.path, [entry], allowed=False)
+        return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+
+    def check_team(self, entry: AuditEntry, team: str) -> None:
+        """403 (logged) when a mentor asks for a team (or its student) that is not theirs."""
+        if not self.user.may_see_team(team):
+            raise self.deny(entry, "Geen toegang: deze student of dit team hoort niet bij uw teams.")
+
+
+def get_guard(request: Request, user: UserDep, engine: EngineDep) -> Guard:
+    return Guard(user, engine, request.method, request.url.path)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]
+
+
+def require(roles: frozenset[Role], action: str) -> Callable[[Guard], Guard]:
+    """A dependency that lets only ``roles`` through; a refusal is logged as ``action``."""
+
+    def dependency(guard: GuardDep) -> Guard:
+        if guard.user.role not in roles:
+            raise guard.deny(AuditEntry(action), f"Geen toegang: uw rol ({guard.user.role}) mag dit niet.")
+        return guard
+
+    return dependency

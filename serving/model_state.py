@@ -1,0 +1,83 @@
+"""The model the service scores with, and loading it (and older versions, for replay) from the registry."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from models.registry import CHAMPION, configure, load
+from models.risk_model import RiskModel
+from vroegsignaal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded model with the registry version it came from."""
+
+    model: RiskModel
+    version: str
+    run_id: str | None = None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def single_threaded(model: RiskModel) -> RiskModel:
+    """Predict with one thread: a request scores one row, where OpenMP start-up costs far more than it
+    saves (and uvicorn workers scale across cores). Results are identical: threads split rows, not trees.
+    """
+    model.booster.set_params(n_jobs=1)
+    return model
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    """The champion of ``settings.registered_model``; raises LookupError when there is none."""
+    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
+    loaded = load(settings.registered_model, alias=CHAMPION)
+    return ServingModel(loaded.model, loaded.version, loaded.run_id)
+
+
+class ModelStore:
+    """The current model plus a cache of other versions (for replaying older stored scores)."""
+
+    def __init__(self, settings: Settings, current: ServingModel | None = None) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self.current = current
+        self.load_error: str | None = None
+        self._versions: dict[str, ServingModel] = {}
+        if current is not None:
+            self._versions[current.version] = current
+
+    def add(self, model: ServingModel) -> None:
+        """Make ``model`` available by its version (tests inject models this way)."""
+        with self._lock:
+            self._versions[model.version] = model
+
+    def load_current(self) -> ServingModel | None:
+        """(Re)load the champion; on failure keep serving the previous one and remember why."""
+        try:
+            loaded = load_champion(self._settings)
+            model = ServingModel(single_threaded(loaded.model), loaded.version, loaded.run_id)
+        except (LookupError, OSError, ValueError) as exc:
+            self.load_error = str(exc)
+            log.warning("no champion model available: %s", exc)
+            return self.current
+        self.load_error = None
+        self.current = model
+        self.add(model)
+        return model
+
+    def version(self, version: str) -> ServingModel:
+        """A given version: from the cache, else from the registry. Raises LookupError."""
+        with self._lock:
+            cached = self._versions.get(version)
+        if cached is not None:
+            return cached
+        configure(self._settings.resolved_mlflow_uri(), self._settings.resolved_artifact_root())
+        loaded = load(self._settings.registered_model, version=version)
+        model = ServingModel(single_threaded(loaded.model), loaded.version, loaded.run_id)
+        self.add(model)
+        return model

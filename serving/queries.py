@@ -1,0 +1,137 @@
+"""Reading stored scores, actions, overrides and decisions (SQLAlchemy Core, one round trip each)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from data.schema import BandOverride, CoachklasDecision, Score, Student, StudentAction
+from serving.schemas import LatestActionOut, OverrideOut
+
+LIST_COLUMNS = (
+    Score.student_id,
+    Score.team,
+    Score.model_version,
+    Score.probability,
+    Score.lower,
+    Score.upper,
+    Score.band,
+    Score.band_uncertain,
+    Score.change,
+    Score.reasons,
+    Score.flag_leerplicht_16u,
+    Score.flag_4_weeks_absent,
+    Score.insufficient_data,
+)
+
+
+def student_team(session: Session, student_id: str) -> str | None:
+    """The student's team, or None for an unknown student."""
+    team: str | None = session.execute(
+        select(Student.team).where(Student.student_id == student_id)
+    ).scalar_one_or_none()
+    return team
+
+
+def stored_score(session: Session, student_id: str, week: int) -> dict[str, Any] | None:
+    """Every stored column of one score, or None."""
+    row = session.execute(
+        select(Score.__table__).where(Score.student_id == student_id, Score.week == week)
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def team_scores(session: Session, team: str, week: int) -> list[dict[str, Any]]:
+    """The week's scores of a team, highest probability first."""
+    rows = session.execute(
+        select(*LIST_COLUMNS)
+        .where(Score.week == week, Score.team == team)
+        .order_by(Score.probability.desc(), Score.student_id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    """The week's highest scores over all teams, skipping ``exclude`` students."""
+    query = select(*LIST_COLUMNS).where(Score.week == week)
+    if exclude:
+        query = query.where(Score.student_id.not_in(list(exclude)))
+    rows = session.execute(query.order_by(Score.probability.desc(), Score.student_id).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def week_is_scored(session: Session, week: int) -> bool:
+    return session.execute(select(Score.student_id).where(Score.week == week).limit(1)).first() is not None
+
+
+def latest_actions(session: Session, student_ids: Sequence[str]) -> dict[str, LatestActionOut]:
+    """The most recent recorded action of each student (any week)."""
+    if not student_ids:
+        return {}
+    latest = (
+        select(StudentAction.student_id, func.max(StudentAction.action_id).label("action_id"))
+        .where(StudentAction.student_id.in_(list(student_ids)))
+        .group_by(StudentAction.student_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(StudentAction).join(latest, StudentAction.action_id == latest.c.action_id)
+    ).scalars()
+    return {
+        a.student_id: LatestActionOut(action=a.action, week=a.week, note=a.note, by=a.user_name, at=a.at)
+        for a in rows
+    }
+
+
+def override_out(o: BandOverride) -> OverrideOut:
+    return OverrideOut(
+        override_id=o.override_id,
+        student_id=o.student_id,
+        week=o.week,
+        model_band=o.model_band,
+        band=o.band,
+        reason=o.reason,
+        by=o.user_name,
+        at=o.at,
+    )
+
+
+def latest_overrides(session: Session, student_ids: Sequence[str], week: int) -> dict[str, OverrideOut]:
+    """The most recent band override of each student for ``week``."""
+    if not student_ids:
+        return {}
+    rows = session.execute(
+        select(BandOverride)
+        .where(BandOverride.week == week, BandOverride.student_id.in_(list(student_ids)))
+        .order_by(BandOverride.override_id)
+    ).scalars()
+    return {o.student_id: override_out(o) for o in rows}
+
+
+def decided_students(session: Session, week: int) -> list[str]:
+    """Students placed (any week) or not placed this week: not candidates again."""
+    rows = session.execute(
+        select(CoachklasDecision.student_id, CoachklasDecision.week, CoachklasDecision.decision).order_by(
+            CoachklasDecision.decision_id
+        )
+    ).all()
+    latest: dict[str, tuple[int, str]] = {r.student_id: (r.week, r.decision) for r in rows}
+    return [
+        s
+        for s, (w, decision) in latest.items()
+        if decision == "placed" or (decision == "not_placed" and w == week)
+    ]
+
+
+def latest_decisions(session: Session, student_ids: Sequence[str]) -> dict[str, str]:
+    if not student_ids:
+        return {}
+    rows = session.execute(
+        select(CoachklasDecision.student_id, CoachklasDecision.decision)
+        .where(CoachklasDecision.student_id.in_(list(student_ids)))
+        .order_by(CoachklasDecision.decision_id)
+    ).all()
+    return {r.student_id: r.decision for r in rows}

@@ -1,0 +1,110 @@
+"""Coachklas intake: the highest-need candidates for the free places, and the coordinator's decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import select
+
+from data.schema import CoachklasDecision
+from serving.audit import AuditEntry
+from serving.auth import COACHKLAS_READ, COACHKLAS_WRITE
+from serving.deps import Guard, SessionDep, require
+from serving.queries import decided_students, latest_decisions, latest_overrides, top_scores, week_is_scored
+from serving.routes.common import errors, not_found, score_or_404, student_in_reach
+from serving.schemas import CandidateOut, CandidatesOut, DecisionIn, DecisionOut
+
+router = APIRouter(prefix="/api/v1/coachklas", tags=["coachklas"])
+Reader = Annotated[Guard, Depends(require(COACHKLAS_READ, "read_coachklas"))]
+Writer = Annotated[Guard, Depends(require(COACHKLAS_WRITE, "coachklas_decision"))]
+ERRORS = errors(401, 403, 404, 422)
+
+
+def _decision_out(d: CoachklasDecision) -> DecisionOut:
+    return DecisionOut(
+        decision_id=d.decision_id,
+        student_id=d.student_id,
+        week=d.week,
+        decision=d.decision,
+        reason=d.reason,
+        by=d.user_name,
+        at=d.at,
+    )
+
+
+@router.get(
+    "/candidates",
+    response_model=CandidatesOut,
+    summary="Candidates for the free places, ranked by need (placed and refused students left out)",
+    responses=ERRORS,
+)
+def candidates(
+    week: Annotated[int, Query(ge=-400, le=10_000)],
+    places: Annotated[int, Query(ge=1, le=500, description="Free places in the coachklas.")],
+    session: SessionDep,
+    guard: Reader,
+) -> CandidatesOut:
+    if not week_is_scored(session, week):
+        raise not_found(f"Week {week} is nog niet gescoord.")
+    rows = top_scores(session, week, decided_students(session, week), places)
+    ids = [r["student_id"] for r in rows]
+    overrides = latest_overrides(session, ids, week)
+    decisions = latest_decisions(session, ids)
+    guard.allow([AuditEntry("read_coachklas_candidates", r["student_id"], r["team"], week) for r in rows])
+    out = [
+        CandidateOut(
+            rank=i,
+            student_id=r["student_id"],
+            team=r["team"],
+            probability=r["probability"],
+            band=r["band"],
+            override_band=o.band if (o := overrides.get(r["student_id"])) else None,
+            reasons=[reason["text"] for reason in r["reasons"]],
+            flag_leerplicht_16u=r["flag_leerplicht_16u"],
+            flag_4_weeks_absent=r["flag_4_weeks_absent"],
+            previous_decision=decisions.get(r["student_id"]),
+        )
+        for i, r in enumerate(rows, start=1)
+    ]
+    return CandidatesOut(week=week, places=places, candidates=out)
+
+
+@router.post(
+    "/decisions",
+    response_model=DecisionOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a decision on a candidate: placed, not placed or later, with a reason",
+    responses=ERRORS,
+)
+def decide(body: DecisionIn, session: SessionDep, guard: Writer) -> DecisionOut:
+    team = student_in_reach(session, guard, body.student_id, "coachklas_decision", body.week)
+    score_or_404(session, body.student_id, body.week)
+    guard.allow([AuditEntry("coachklas_decision", body.student_id, team, body.week, body.decision.value)])
+    decision = CoachklasDecision(
+        student_id=body.student_id,
+        week=body.week,
+        decision=body.decision.value,
+        reason=body.reason,
+        user_name=guard.user.name,
+        at=datetime.now(UTC),
+    )
+    session.add(decision)
+    session.flush()
+    return _decision_out(decision)
+
+
+@router.get("/decisions", response_model=list[DecisionOut], summary="Decisions of a week", responses=ERRORS)
+def decisions_of_week(
+    week: Annotated[int, Query(ge=-400, le=10_000)], session: SessionDep, guard: Reader
+) -> list[DecisionOut]:
+    rows = list(
+        session.execute(
+            select(CoachklasDecision)
+            .where(CoachklasDecision.week == week)
+            .order_by(CoachklasDecision.decision_id)
+        ).scalars()
+    )
+    guard.allow([AuditEntry("read_coachklas_decisions", d.student_id, None, week) for d in rows])
+    return [_decision_out(d) for d in rows]

@@ -1,0 +1,43 @@
+"""The weekly scoring job over HTTP (data team)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from data.questionnaire import cached_questionnaire
+from serving.audit import AuditEntry
+from serving.auth import DATA_TEAM
+from serving.deps import EngineDep, Guard, ModelDep, SettingsDep, require
+from serving.jobs import NoStudentsError, score_week
+from serving.routes.common import errors, not_found
+from serving.schemas import ScoreWeekIn, ScoreWeekOut
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["weekly job"])
+DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
+
+
+@router.post(
+    "/score-week",
+    response_model=ScoreWeekOut,
+    summary="Score, explain and store every enrolled student for a week (replaces an earlier run)",
+    responses=errors(401, 403, 404, 422, 503),
+)
+def run_score_week(
+    body: ScoreWeekIn, engine: EngineDep, model: ModelDep, settings: SettingsDep, guard: DataTeam
+) -> ScoreWeekOut:
+    try:
+        result = score_week(
+            engine, model.model, model.version, body.week, cached_questionnaire(settings.questionnaire_config)
+        )
+    except NoStudentsError as exc:
+        raise not_found(str(exc)) from exc
+    guard.allow([AuditEntry("score_week", week=body.week, detail=f"{result.students} studenten")])
+    return ScoreWeekOut(
+        week=result.week,
+        model_version=result.model_version,
+        students=result.students,
+        replaced=result.replaced,
+        seconds={k: round(v, 3) for k, v in result.seconds.items()},
+    )

@@ -1,0 +1,92 @@
+"""Scores: on demand for a feature row (data team), and a student's stored score for a week."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from serving.audit import AuditEntry
+from serving.auth import DATA_TEAM, READ_STUDENTS
+from serving.deps import Guard, ModelDep, SessionDep, require
+from serving.queries import latest_overrides
+from serving.routes.common import errors, score_or_404, student_in_reach
+from serving.schemas import FeatureRowIn, OnDemandScoreOut, ReasonOut, StudentScoreOut, Week
+from serving.scoring import score_one
+
+router = APIRouter(prefix="/api/v1", tags=["scores"])
+DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_on_demand"))]
+Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_score"))]
+
+
+def _check_columns(body: FeatureRowIn, expected: tuple[str, ...]) -> None:
+    missing = [name for name in expected if name not in body.features]
+    unknown = [name for name in body.features if name not in expected]
+    errors = [
+        {"type": "missing", "loc": ("body", "features", name), "msg": "model input missing", "input": None}
+        for name in missing
+    ] + [
+        {
+            "type": "extra_forbidden",
+            "loc": ("body", "features", name),
+            "msg": "not a model input",
+            "input": None,
+        }
+        for name in unknown
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+@router.post(
+    "/scores",
+    response_model=OnDemandScoreOut,
+    summary="Score and explain one feature row on demand (data team)",
+    responses=errors(401, 403, 422, 503),
+)
+async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDemandScoreOut:
+    _check_columns(body, model.model.features)
+    row = await run_in_threadpool(score_one, model.model, body.features, body.insufficient_data)
+    return OnDemandScoreOut(
+        model_version=model.version,
+        probability=row["probability"],
+        lower=row["lower"],
+        upper=row["upper"],
+        band=row["band"],
+        band_uncertain=row["band_uncertain"],
+        raw_score=row["raw_score"],
+        base_value=row["base_value"],
+        shap_values=row["shap_values"],
+        reasons=[ReasonOut(**r) for r in row["reasons"]],
+    )
+
+
+@router.get(
+    "/students/{student_id}/scores/{week}",
+    response_model=StudentScoreOut,
+    summary="A student's stored score for a week, with its reasons",
+    responses=errors(401, 403, 404),
+)
+def student_score(student_id: str, week: Week, session: SessionDep, guard: Reader) -> StudentScoreOut:
+    student_in_reach(session, guard, student_id, "read_score", week)
+    score = score_or_404(session, student_id, week)
+    guard.allow([AuditEntry("read_score", student_id, score["team"], week)])
+    return StudentScoreOut(
+        student_id=student_id,
+        week=week,
+        team=score["team"],
+        model_version=score["model_version"],
+        probability=score["probability"],
+        lower=score["lower"],
+        upper=score["upper"],
+        band=score["band"],
+        band_uncertain=score["band_uncertain"],
+        override=latest_overrides(session, [student_id], week).get(student_id),
+        change=score["change"],
+        reasons=[ReasonOut(**r) for r in score["reasons"]],
+        flag_leerplicht_16u=score["flag_leerplicht_16u"],
+        flag_4_weeks_absent=score["flag_4_weeks_absent"],
+        insufficient_data=score["insufficient_data"],
+    )

@@ -1,0 +1,106 @@
+"""Safeguarding alerts: questionnaire answers that ask for help go to the zorgteam at once.
+
+An alert is raised for the help item answered 1 ("I would like to talk to someone"), and for every answer
+at or beyond an item's ``alert_at_or_below`` / ``alert_at_or_above`` threshold in the questionnaire
+configuration. Raising is independent of the model and of the weekly job: it runs on every ingest (and at
+start-up, and with ``vsv safeguarding scan``, for answers imported another way). One alert per answer:
+raising again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Table, and_, exists, insert, literal, select
+
+from data.questionnaire import Questionnaire
+from data.schema import QuestionnaireAnswer, SafeguardingAlert
+
+OPEN, ACKNOWLEDGED, CLOSED = "open", "in behandeling", "gesloten"
+STATUSES = (OPEN, ACKNOWLEDGED, CLOSED)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """Answers to ``item`` at or below (or at or above) ``threshold`` raise an alert with ``reason``."""
+
+    item: str
+    below: bool
+    threshold: int
+    reason: str
+
+
+def alert_rules(q: Questionnaire) -> list[AlertRule]:
+    """The rules of a questionnaire configuration, with their plain-Dutch reasons."""
+    rules = [AlertRule(q.help_item.code, below=False, threshold=1, reason=f"{q.help_item.description}: ja")]
+    for item in q.items:
+        if item.alert_at_or_below is not None:
+            reason = f"{item.description}: antwoord {item.alert_at_or_below} of lager"
+            rules.append(AlertRule(item.code, True, item.alert_at_or_below, reason))
+        if item.alert_at_or_above is not None:
+            reason = f"{item.description}: antwoord {item.alert_at_or_above} of hoger"
+            rules.append(AlertRule(item.code, False, item.alert_at_or_above, reason))
+    return rules
+
+
+def raise_alerts(conn: Connection, q: Questionnaire, since_week: int | None = None) -> int:
+    """Raise an alert for every alarming answer (from ``since_week`` on) without one; returns how many."""
+    now = datetime.now(UTC)
+    answer = QuestionnaireAnswer.__table__.alias("a")
+    alert: Table = SafeguardingAlert.__table__  # type: ignore[assignment]
+    total = 0
+    for rule in alert_rules(q):
+        beyond = answer.c.value <= rule.threshold if rule.below else answer.c.value >= rule.threshold
+        already = exists().where(
+            and_(
+                alert.c.student_id == answer.c.student_id,
+                alert.c.week == answer.c.week,
+                alert.c.item == answer.c.item,
+            )
+        )
+        where = [answer.c.item == rule.item, beyond, ~already]
+        if since_week is not None:
+            where.append(answer.c.week >= since_week)
+        source = select(
+            answer.c.student_id,
+            answer.c.week,
+            answer.c.item,
+            answer.c.value,
+            literal(rule.reason),
+            literal(OPEN),
+            literal(now),
+        ).where(*where)
+        columns = ["student_id", "week", "item", "value", "reason", "status", "raised_at"]
+        statement = insert(alert).from_select(columns, source).returning(alert.c.alert_id)
+        total += len(conn.execute(statement).all())
+    return total
+
+
+def first_answer_week(paths: Sequence[Path]) -> int | None:
+    """The earliest week among questionnaire answers in ``paths`` (alerts are raised from there on)."""
+    for path in paths:
+        if path.name == "questionnaire_answers.csv":
+            try:
+                weeks = pd.to_numeric(pd.read_csv(path, usecols=["week"], dtype=str)["week"], errors="coerce")
+            except (ValueError, OSError, pd.errors.ParserError):
+                return None  # the import itself will refuse the file and say why
+            return int(weeks.min()) if weeks.notna().any() else None
+    return None
+
+
+class AlertsOnImport:
+    """An ``after_write`` hook for :func:`data.csv_io.import_files`: raises alerts inside the import's
+    own transaction, for the weeks of the imported answers; ``raised`` says how many."""
+
+    def __init__(self, questionnaire: Questionnaire, paths: Sequence[Path]) -> None:
+        self.questionnaire = questionnaire
+        self.since = first_answer_week(paths)
+        self.raised = 0
+
+    def __call__(self, conn: Connection) -> None:
+        if self.since is not None:
+            self.raised = raise_alerts(conn, self.questionnaire, since_week=self.since)

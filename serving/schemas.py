@@ -1,0 +1,345 @@
+"""Request (``*In``) and response (``*Out``) schemas of the API, kept apart.
+
+No response schema has a field for a protected attribute (gender, migration background): they live in the
+audit-only table and never leave the store through this API.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.risk_model import BAND_ELEVATED, BAND_HIGH, BAND_LOW
+
+Week = Annotated[int, Field(ge=-400, le=10_000, description="Global school week index.")]
+Text = Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- health ---------------------------------------------------------------------------------------------
+
+
+class HealthOut(Frozen):
+    status: str
+
+
+class ReadinessOut(Frozen):
+    ready: bool
+    database: bool
+    model_loaded: bool
+    model_version: str | None
+    problems: list[str]
+
+
+class MessageOut(Frozen):
+    detail: str
+
+
+# --- scores ---------------------------------------------------------------------------------------------
+
+
+class ReasonOut(Frozen):
+    feature: str
+    text: str = Field(description="Plain-Dutch reason, e.g. 'aanwezigheid laatste 4 weken: 62%'.")
+    value: float
+    contribution: float = Field(description="SHAP contribution on the log-odds scale.")
+
+
+class FeatureRowIn(Frozen):
+    """One feature row, as ``features.snapshot`` makes it, to score on demand."""
+
+    features: dict[str, float] = Field(description="Every model input by name.", min_length=1)
+    insufficient_data: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"values must be finite numbers: {bad[:10]}")
+        return value
+
+
+class OnDemandScoreOut(Frozen):
+    model_version: str
+    probability: float
+    lower: float
+    upper: float
+    band: str
+    band_uncertain: bool
+    raw_score: float
+    base_value: float
+    shap_values: dict[str, float]
+    reasons: list[ReasonOut]
+
+
+class LatestActionOut(Frozen):
+    action: str
+    week: int
+    note: str | None
+    by: str
+    at: datetime
+
+
+class OverrideOut(Frozen):
+    override_id: int
+    student_id: str
+    week: int
+    model_band: str
+    band: str
+    reason: str
+    by: str
+    at: datetime
+
+
+class StudentScoreOut(Frozen):
+    student_id: str
+    week: int
+    team: str
+    model_version: str
+    probability: float
+    lower: float
+    upper: float
+    band: str
+    band_uncertain: bool
+    override: OverrideOut | None = Field(description="A person's band beside the model's, if any.")
+    change: float | None = Field(description="Probability minus last week's (None when not scored then).")
+    reasons: list[ReasonOut]
+    flag_leerplicht_16u: bool
+    flag_4_weeks_absent: bool
+    insufficient_data: bool
+
+
+class RiskListItemOut(Frozen):
+    rank: int
+    student_id: str
+    probability: float
+    lower: float
+    upper: float
+    band: str
+    band_uncertain: bool
+    override_band: str | None
+    change: float | None
+    reasons: list[str] = Field(description="Top reasons in plain Dutch.")
+    flag_leerplicht_16u: bool
+    flag_4_weeks_absent: bool
+    insufficient_data: bool
+    latest_action: LatestActionOut | None
+
+
+class RiskListOut(Frozen):
+    team: str
+    week: int
+    model_version: str
+    students: list[RiskListItemOut]
+
+
+# --- weekly job -----------------------------------------------------------------------------------------
+
+
+class ScoreWeekIn(Frozen):
+    week: Week
+
+
+class ScoreWeekOut(Frozen):
+    week: int
+    model_version: str
+    students: int
+    replaced: int
+    seconds: dict[str, float]
+
+
+# --- actions and overrides ------------------------------------------------------------------------------
+
+
+class ActionKind(StrEnum):
+    CONTACTED = "contacted"
+    REFERRED_ONDERWIJSMAKELAAR = "referred_onderwijsmakelaar"
+    COACHKLAS = "coachklas"
+    NOTHING_NEEDED = "nothing_needed"
+
+
+class ActionIn(Frozen):
+    week: Week
+    action: ActionKind
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ActionOut(Frozen):
+    action_id: int
+    student_id: str
+    week: int
+    action: str
+    note: str | None
+    by: str
+    at: datetime
+
+
+class OverrideBand(StrEnum):
+    LOW = BAND_LOW
+    ELEVATED = BAND_ELEVATED
+    HIGH = BAND_HIGH
+
+
+class OverrideIn(Frozen):
+    week: Week
+    band: OverrideBand
+    reason: Text
+
+
+# --- coachklas ------------------------------------------------------------------------------------------
+
+
+class DecisionKind(StrEnum):
+    PLACED = "placed"
+    NOT_PLACED = "not_placed"
+    LATER = "later"
+
+
+class CandidateOut(Frozen):
+    rank: int
+    student_id: str
+    team: str
+    probability: float
+    band: str
+    override_band: str | None
+    reasons: list[str]
+    flag_leerplicht_16u: bool
+    flag_4_weeks_absent: bool
+    previous_decision: str | None
+
+
+class CandidatesOut(Frozen):
+    week: int
+    places: int
+    candidates: list[CandidateOut]
+
+
+class DecisionIn(Frozen):
+    student_id: str = Field(min_length=1, max_length=32)
+    week: Week
+    decision: DecisionKind
+    reason: Text
+
+
+class DecisionOut(Frozen):
+    decision_id: int
+    student_id: str
+    week: int
+    decision: str
+    reason: str
+    by: str
+    at: datetime
+
+
+# --- safeguarding ---------------------------------------------------------------------------------------
+
+
+class AlertOut(Frozen):
+    alert_id: int
+    student_id: str
+    team: str
+    week: int
+    item: str
+    value: int
+    reason: str
+    status: str
+    raised_at: datetime
+    handled_by: str | None
+    handled_at: datetime | None
+    note: str | None
+
+
+class AlertNoteIn(Frozen):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertCloseIn(Frozen):
+    note: Text
+
+
+# --- auditors -------------------------------------------------------------------------------------------
+
+
+class ExplanationOut(Frozen):
+    student_id: str
+    week: int
+    team: str
+    model_version: str
+    scored_at: datetime
+    probability: float
+    lower: float
+    upper: float
+    band: str
+    band_uncertain: bool
+    raw_score: float
+    base_value: float
+    feature_values: dict[str, float]
+    shap_values: dict[str, float]
+    reasons: list[ReasonOut]
+    insufficient_data: bool
+
+
+class DifferenceOut(Frozen):
+    field: str
+    stored: object
+    replayed: object
+
+
+class ReplayOut(Frozen):
+    student_id: str
+    week: int
+    model_version: str
+    identical: bool
+    differences: list[DifferenceOut]
+
+
+class ModelOut(Frozen):
+    version: str
+    run_id: str | None
+    loaded_at: datetime
+    features: list[str]
+
+
+class ModelCardOut(Frozen):
+    version: str
+    run_id: str
+    markdown: str
+
+
+class AuditEntryOut(Frozen):
+    audit_id: int
+    at: datetime
+    user_name: str
+    role: str
+    action: str
+    method: str
+    path: str
+    student_id: str | None
+    team: str | None
+    week: int | None
+    allowed: bool
+
+
+# --- ingest ---------------------------------------------------------------------------------------------
+
+
+class ImportReportOut(Frozen):
+    table: str
+    file: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+class IngestOut(Frozen):
+    reports: list[ImportReportOut]
+    alerts_raised: int

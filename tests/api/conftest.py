@@ -1,0 +1,141 @@
+"""API fixtures: a store (SQLite and PostgreSQL) holding the small school and two scored weeks, users of
+every role with known tokens, and the app with the trained model injected (lifespan running)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from data.contracts import contract
+from data.csv_io import write_frame
+from data.store import TABLE_ORDER
+from features import LOOKBACK_WEEKS
+from serving.app import create_app
+from serving.auth import Role, upsert_user
+from serving.jobs import score_week
+from serving.model_state import ServingModel
+from tests.conftest import BACKENDS, School, new_store
+from training.pipeline import TrainingResult
+from vroegsignaal.settings import Settings
+
+WEEK = 100
+VERSION = "1"
+WINDOWED = ("questionnaire_answers", "attendance_weeks")
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app over a loaded store, with one token per role."""
+
+    client: TestClient
+    engine: Engine
+    tokens: dict[str, str]
+    mentor_team: str
+    other_team: str
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def load_school(engine: Engine, school: School, since: int, until: int) -> None:
+    """Write the school into the store: weekly tables only for weeks ``since``..``until``."""
+    frames: dict[str, pd.DataFrame] = {
+        "students": school.tables.students,
+        "audit_attributes": school.audit,
+        "questionnaire_answers": school.tables.questionnaire_answers,
+        "attendance_weeks": school.tables.attendance_weeks,
+        "progress_results": school.tables.progress_results,
+        "outcomes": school.tables.outcomes,
+    }
+    with engine.begin() as conn:
+        for name in TABLE_ORDER:
+            if name not in frames:
+                continue
+            frame = frames[name]
+            if name in WINDOWED:
+                frame = frame[(frame["week"] >= since) & (frame["week"] <= until)]
+            write_frame(conn, contract(name), frame)
+
+
+def api_settings(tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        var_dir=tmp_path,
+        environment="test",
+        load_model_on_startup=False,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'no-mlflow.db'}",
+        mlflow_artifact_root=tmp_path / "no-artifacts",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def make_users(engine: Engine, mentor_team: str, other_team: str) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for role in Role:
+        teams = [mentor_team] if role == Role.MENTOR else []
+        tokens[role.value] = upsert_user(engine, f"test-{role.value}", role.value, teams, f"tok-{role.value}")
+    tokens["mentor2"] = upsert_user(engine, "test-mentor2", "mentor", [other_team], "tok-mentor2")
+    return tokens
+
+
+def _teams(engine: Engine) -> tuple[str, str]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        teams = conn.execute(
+            text("SELECT team FROM scores WHERE week = :w GROUP BY team ORDER BY COUNT(*) DESC, team"),
+            {"w": WEEK},
+        ).scalars()
+        first, second, *_ = list(teams)
+    return str(first), str(second)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def api_engine(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    school: School,
+    trained: TrainingResult,
+) -> Iterator[Engine]:
+    """A store with the school and weeks WEEK-1 and WEEK scored (once per module and backend)."""
+    for engine in new_store(request.param, tmp_path_factory.mktemp("api")):
+        load_school(engine, school, WEEK - 1 - LOOKBACK_WEEKS, WEEK)
+        for week in (WEEK - 1, WEEK):
+            score_week(engine, trained.model, VERSION, week)
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def api(
+    api_engine: Engine, trained: TrainingResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    mentor_team, other_team = _teams(api_engine)
+    tokens = make_users(api_engine, mentor_team, other_team)
+    app = create_app(
+        api_settings(tmp_path_factory.mktemp("var")),
+        engine=api_engine,
+        model=ServingModel(trained.model, VERSION, "run-test"),
+    )
+    with TestClient(app) as client:
+        yield Api(client, api_engine, tokens, mentor_team, other_team)
+
+
+def student_of(api: Api, team: str, week: int = WEEK) -> str:
+    """The highest-risk student of ``team`` in ``week``."""
+    from sqlalchemy import text
+
+    with api.engine.connect() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "SELECT student_id FROM scores WHERE team = :t AND week = :w "
+                    "ORDER BY probability DESC, student_id LIMIT 1"
+                ),
+                {"t": team, "w": week},
+            ).scalar_one()
+        )

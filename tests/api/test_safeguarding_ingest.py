@@ -1,0 +1,88 @@
+"""Ingest over HTTP (validated, atomic, idempotent) and safeguarding alerts raised at once on ingest."""
+
+from __future__ import annotations
+
+import httpx
+import pandas as pd
+from sqlalchemy import text
+
+from tests.api.conftest import WEEK, Api, student_of
+
+
+def _answers_csv(student: str, week: int, rows: list[tuple[str, int]]) -> bytes:
+    frame = pd.DataFrame([{"student_id": student, "week": week, "item": i, "value": v} for i, v in rows])
+    return frame.to_csv(index=False).encode()
+
+
+def _upload(
+    api: Api, content: bytes, role: str = "datateam", name: str = "questionnaire_answers.csv"
+) -> httpx.Response:
+    response: httpx.Response = api.client.post(
+        "/api/v1/ingest", files=[("files", (name, content, "text/csv"))], headers=api.headers(role)
+    )
+    return response
+
+
+def test_ingest_raises_alerts_at_once_and_is_idempotent(api: Api) -> None:
+    student = student_of(api, api.other_team)
+    week = WEEK + 1  # a week the weekly job has not scored: alerts do not wait for it
+    content = _answers_csv(student, week, [("wil_praten", 1), ("welbevinden", 1), ("stress", 3)])
+    r = _upload(api, content)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["reports"][0]["inserted"] == 3
+    assert body["alerts_raised"] == 2
+    again = _upload(api, content).json()
+    assert again["reports"][0]["unchanged"] == 3 and again["alerts_raised"] == 0
+    alerts = api.client.get("/api/v1/safeguarding/alerts?limit=1000", headers=api.headers("zorgteam")).json()
+    mine = [a for a in alerts if a["student_id"] == student and a["week"] == week]
+    assert {a["item"] for a in mine} == {"wil_praten", "welbevinden"}
+    assert all(a["status"] == "open" and a["reason"] for a in mine)
+
+    alert_id = mine[0]["alert_id"]
+    ack = api.client.post(
+        f"/api/v1/safeguarding/alerts/{alert_id}/acknowledge", json={}, headers=api.headers("zorgteam")
+    )
+    assert ack.status_code == 200 and ack.json()["status"] == "in behandeling"
+    no_note = api.client.post(
+        f"/api/v1/safeguarding/alerts/{alert_id}/close", json={}, headers=api.headers("zorgteam")
+    )
+    assert no_note.status_code == 422 and no_note.json()["detail"][0]["loc"] == ["body", "note"]
+    close = api.client.post(
+        f"/api/v1/safeguarding/alerts/{alert_id}/close",
+        json={"note": "gesprek gevoerd met zorgcoördinator"},
+        headers=api.headers("zorgteam"),
+    )
+    assert close.status_code == 200 and close.json()["status"] == "gesloten"
+    twice = api.client.post(
+        f"/api/v1/safeguarding/alerts/{alert_id}/close",
+        json={"note": "nog eens"},
+        headers=api.headers("zorgteam"),
+    )
+    assert twice.status_code == 409
+    missing = api.client.post(
+        "/api/v1/safeguarding/alerts/999999/acknowledge", json={}, headers=api.headers("zorgteam")
+    )
+    assert missing.status_code == 404
+    refused = api.client.post(
+        f"/api/v1/safeguarding/alerts/{alert_id}/acknowledge", json={}, headers=api.headers("mentor")
+    )
+    assert refused.status_code == 403
+
+
+def test_bad_upload_is_refused_whole_with_line_and_column(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    good = _answers_csv(student, WEEK + 2, [("slaap", 3)]).decode()
+    bad = good + f"{student},{WEEK + 2},stress,9\n"
+    r = _upload(api, bad.encode())
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail[0]["loc"][:4] == ["body", "files", "questionnaire_answers.csv", 3]
+    with api.engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT COUNT(*) FROM questionnaire_answers WHERE student_id = :s AND week = :w"),
+            {"s": student, "w": WEEK + 2},
+        ).scalar_one()
+    assert n == 0
+    assert _upload(api, b"a,b\n1,2\n", name="notes.csv").status_code == 422
+    assert _upload(api, good.encode(), role="mentor").status_code == 403
