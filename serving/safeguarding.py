@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Table, and_, exists, insert, literal, select
+from sqlalchemy import Connection, Table, and_, exists, func, insert, literal, select
 
 from data.questionnaire import Questionnaire
 from data.schema import QuestionnaireAnswer, SafeguardingAlert
@@ -48,32 +48,58 @@ def alert_rules(q: Questionnaire) -> list[AlertRule]:
 
 
 def raise_alerts(conn: Connection, q: Questionnaire, since_week: int | None = None) -> int:
-    """Raise an alert for every alarming answer (from ``since_week`` on) without one; returns how many."""
+    """Raise alerts for alarming answers (from ``since_week`` on); returns how many were raised.
+
+    One alert per student and item stays open until the zorgteam closes it: further alarming answers to
+    the same item while it is open do not raise another (no alert fatigue), and the earliest alarming
+    week is the one raised. Re-running never raises an alert twice for the same answer.
+    """
     now = datetime.now(UTC)
     answer = QuestionnaireAnswer.__table__.alias("a")
+    chosen = QuestionnaireAnswer.__table__.alias("c")
     alert: Table = SafeguardingAlert.__table__  # type: ignore[assignment]
     total = 0
     for rule in alert_rules(q):
         beyond = answer.c.value <= rule.threshold if rule.below else answer.c.value >= rule.threshold
-        already = exists().where(
+        same_answer = exists().where(
             and_(
                 alert.c.student_id == answer.c.student_id,
                 alert.c.week == answer.c.week,
                 alert.c.item == answer.c.item,
             )
         )
-        where = [answer.c.item == rule.item, beyond, ~already]
+        still_open = exists().where(
+            and_(
+                alert.c.student_id == answer.c.student_id,
+                alert.c.item == answer.c.item,
+                alert.c.status != CLOSED,
+            )
+        )
+        where = [answer.c.item == rule.item, beyond, ~same_answer, ~still_open]
         if since_week is not None:
             where.append(answer.c.week >= since_week)
+        earliest = (
+            select(answer.c.student_id, func.min(answer.c.week).label("week"))
+            .where(*where)
+            .group_by(answer.c.student_id)
+            .subquery()
+        )
         source = select(
-            answer.c.student_id,
-            answer.c.week,
-            answer.c.item,
-            answer.c.value,
+            chosen.c.student_id,
+            chosen.c.week,
+            chosen.c.item,
+            chosen.c.value,
             literal(rule.reason),
             literal(OPEN),
             literal(now),
-        ).where(*where)
+        ).join(
+            earliest,
+            and_(
+                chosen.c.student_id == earliest.c.student_id,
+                chosen.c.week == earliest.c.week,
+                chosen.c.item == rule.item,
+            ),
+        )
         columns = ["student_id", "week", "item", "value", "reason", "status", "raised_at"]
         statement = insert(alert).from_select(columns, source).returning(alert.c.alert_id)
         total += len(conn.execute(statement).all())

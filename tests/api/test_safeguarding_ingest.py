@@ -86,3 +86,35 @@ def test_bad_upload_is_refused_whole_with_line_and_column(api: Api) -> None:
     assert n == 0
     assert _upload(api, b"a,b\n1,2\n", name="notes.csv").status_code == 422
     assert _upload(api, good.encode(), role="mentor").status_code == 403
+
+
+def test_an_open_alert_is_not_raised_again_until_it_is_closed(api: Api) -> None:
+    """Alert fatigue: one open alert per student and item; a new one only after the zorgteam closed it."""
+    alerts = api.client.get("/api/v1/safeguarding/alerts?limit=1000", headers=api.headers("zorgteam")).json()
+    alerted = {a["student_id"] for a in alerts if a["item"] == "wil_praten" and a["status"] != "gesloten"}
+    student = next(
+        s
+        for s in api.client.get(
+            f"/api/v1/risk-lists/{api.other_team}/{WEEK}", headers=api.headers("zorgteam")
+        ).json()["students"]
+        if s["student_id"] not in alerted
+    )["student_id"]
+    first = _upload(api, _answers_csv(student, WEEK + 3, [("wil_praten", 1)])).json()
+    second = _upload(api, _answers_csv(student, WEEK + 4, [("wil_praten", 1)])).json()
+    assert (first["alerts_raised"], second["alerts_raised"]) == (1, 0)
+    mine = [
+        a
+        for a in api.client.get(
+            "/api/v1/safeguarding/alerts?limit=1000", headers=api.headers("zorgteam")
+        ).json()
+        if a["student_id"] == student and a["item"] == "wil_praten"
+    ]
+    assert [a["week"] for a in mine] == [WEEK + 3]
+    closed = api.client.post(
+        f"/api/v1/safeguarding/alerts/{mine[0]['alert_id']}/close",
+        json={"note": "gesprek gevoerd"},
+        headers=api.headers("zorgteam"),
+    )
+    assert closed.status_code == 200
+    third = _upload(api, _answers_csv(student, WEEK + 5, [("wil_praten", 1)])).json()
+    assert third["alerts_raised"] == 1
