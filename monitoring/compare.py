@@ -1,7 +1,7 @@
 """Champion and challenger on the same recent matured weeks: the comparison `vsv promote` can show.
 
 Builds on :mod:`training.promote`: the same metric columns (``COMPARED``) from the same
-:func:`training.evaluate.overall_metrics`, but on the latest as-of weeks whose labels have matured
+:func:`models.evaluation.overall_metrics`, but on the latest as-of weeks whose labels have matured
 instead of the training test fold, plus calibration and fairness alerts per model.
 """
 
@@ -15,12 +15,11 @@ import pandas as pd
 
 from data.tables import RawTables
 from features import build_training_set
+from models.evaluation import COMPARED, LABEL, overall_metrics
 from monitoring.config import MonitoringConfig
 from monitoring.fairness import audit_frame, fairness_check, fairness_table
 from monitoring.model import MonitoredModel, score
 from monitoring.performance import calibration_ratio, matured_weeks
-from training.evaluate import LABEL, overall_metrics
-from training.promote import COMPARED
 
 COMPARE_FILE = "vergelijking.json"
 COMPARE_HTML = "vergelijking.html"

@@ -23,9 +23,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score
 
+from models.evaluation import LABEL, age_group
 from monitoring.config import FairnessConfig
-from training.evaluate import LABEL
-from training.pipeline import age_group
 
 ATTRIBUTES = ("gender", "migration_background", "level", "age_group")
 RATE_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision")

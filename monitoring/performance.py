@@ -1,5 +1,5 @@
 """Performance on matured labels: labels arrive late, so only as-of weeks whose horizon has passed by the
-monitored week are evaluated. Metrics come from :mod:`training.metrics` and :mod:`training.evaluate`.
+monitored week are evaluated. Metrics come from :mod:`models.metrics` and :mod:`models.evaluation`.
 
 A drop is flagged when it is both larger than the configured limit and larger than ``min_z`` standard
 errors. The rows are student-weeks: one student appears in several weeks, so the standard errors count
@@ -16,10 +16,10 @@ import pandas as pd
 
 from data.tables import RawTables
 from features import build_training_set
+from models.evaluation import LABEL, overall_metrics, per_week_top
+from models.metrics import binary_metrics
 from monitoring.config import MonitoringConfig, PerformanceConfig
 from monitoring.model import MonitoredModel, score
-from training.evaluate import LABEL, overall_metrics, per_week_top
-from training.metrics import binary_metrics
 
 SCORE = "probability"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from models.metrics import top_k_mask
 from monitoring.config import StabilityConfig
-from training.metrics import top_k_mask
 
 
 def top_k_ids(scored: pd.DataFrame, share: float) -> set[str]:

@@ -29,6 +29,7 @@ from serving.routes import (
     jobs,
     lists,
     models,
+    monitoring,
     safeguarding,
     scores,
 )
@@ -48,6 +49,7 @@ ROUTERS = (
     ingest.router,
     jobs.router,
     audit.router,
+    monitoring.router,
 )
 DESCRIPTION = """
 Vroegsignaal: weekly dropout-risk (vsv) scores with plain-Dutch reasons for mbo mentors, the zorgteam and

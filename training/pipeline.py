@@ -21,10 +21,9 @@ from data.questionnaire import Questionnaire
 from data.synthetic.oracle import oracle_risk
 from data.tables import RawTables
 from features import build_training_set, load_register, model_features
-from models.risk_model import RiskModel
-from training.config import TrainingConfig
-from training.evaluate import (
+from models.evaluation import (
     Evaluation,
+    age_group,
     compare_at_rule_flag_rate,
     lead_time_table,
     metrics_per_week,
@@ -32,6 +31,8 @@ from training.evaluate import (
     per_week_top,
     subgroup_metrics,
 )
+from models.risk_model import RiskModel
+from training.config import TrainingConfig
 from training.fit import (
     LABEL,
     Folds,
@@ -145,10 +146,6 @@ def score_frame(
     out["rule_flag"] = rules["rule_flag"]
     out["rule_score"] = rules["rule_score"]
     return out
-
-
-def age_group(frame: pd.DataFrame) -> pd.Series:
-    return np.where(frame["over_18"].astype(bool), "18+", "onder 18")  # type: ignore[return-value]
 
 
 def evaluate(

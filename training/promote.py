@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from models.evaluation import COMPARED, overall_metrics
 from models.risk_model import RiskModel
 from training.config import TrainingConfig
-from training.evaluate import overall_metrics
 from training.pipeline import Prepared
-
-COMPARED = ["roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k"]
 
 
 def compare_models(prepared: Prepared, models: dict[str, RiskModel], config: TrainingConfig) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.register import Feature
-from training.evaluate import Evaluation
+from models.evaluation import Evaluation
 
 SCORER_LABELS = {
     "model": "model (LightGBM, gekalibreerd)",

@@ -53,7 +53,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tqdm import tqdm
 
-from training.metrics import expected_calibration_error
+from models.metrics import expected_calibration_error
 
 Calibration = Literal["isotonic", "sigmoid"]
 CalibrationChoice = Literal["isotonic", "sigmoid", "auto"]

@@ -197,6 +197,21 @@ def train_command(
     )
 
 
+def _compare_recent_weeks(settings: Settings, tables: Any, audit: Any, models: dict[str, Any]) -> None:
+    """The monitoring comparison on the latest matured weeks, written under var/reports/."""
+    from monitoring.compare import compare_on_recent_weeks, write_comparison
+    from monitoring.config import load_config as load_monitoring_config
+    from monitoring.weekly import report_dir
+
+    week = int(tables.attendance_weeks["week"].max())
+    table = compare_on_recent_weeks(tables, models, week, audit, load_monitoring_config())
+    typer.echo(f"Recent matured weeks up to week {week} (monitoring):")
+    typer.echo(table.round(4).to_string())
+    out = report_dir(settings.var_dir / "reports", week, "vergelijking")
+    for name, path in write_comparison(table, week, out).items():
+        typer.echo(f"comparison {name}: {path}")
+
+
 @app.command()
 def promote(
     by: Annotated[str, typer.Option(help="who promotes (name or role)")],
@@ -226,9 +241,12 @@ def promote(
         models = {f"v{target} (kandidaat)": candidate.model}
         if champion is not None and champion != target:
             models[f"v{champion} (champion)"] = load(name, version=champion).model
-        tables, _, _ = _load_training_data(settings)
+        tables, _, audit = _load_training_data(settings)
         prepared = prepare(tables, load_config(config_path))
+        typer.echo("Test year of the training folds (the same rows for every model):")
         typer.echo(compare_models(prepared, models, load_config(config_path)).round(4).to_string())
+        if len(models) > 1:
+            _compare_recent_weeks(settings, tables, audit, models)
     except (ValueError, LookupError, RuntimeError, TrainingDataError) as exc:
         _fail(str(exc))
         return

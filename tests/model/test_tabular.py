@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from training.metrics import expected_calibration_error as _ece
+from models.metrics import expected_calibration_error as _ece
 from training.tabular import (
     CALIBRATIONS,
     MODEL,

@@ -12,9 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.metrics import binary_metrics, lead_times, precision_recall_at
+from models.metrics import binary_metrics, lead_times, precision_recall_at
 
 LABEL = "vsv"
+COMPARED = ["roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k"]
+
+
+def age_group(frame: pd.DataFrame) -> pd.Series:
+    """ "onder 18" / "18+" from the snapshot's ``over_18`` column, for subgroup audits."""
+    return pd.Series(np.where(frame["over_18"].astype(bool), "18+", "onder 18"), index=frame.index)
 
 
 def per_week_top(frame: pd.DataFrame, score: str, share: float | pd.Series, week: str = "as_of") -> pd.Series:

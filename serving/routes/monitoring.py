@@ -1,0 +1,101 @@
+"""Weekly monitoring reports: listed for the data team and auditors, opened as HTML, run on demand."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from data.store import load_raw_tables, read_table
+from monitoring.config import load_config
+from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
+from serving.audit import AuditEntry
+from serving.auth import DATA_TEAM, MODEL_INFO
+from serving.deps import EngineDep, Guard, ModelDep, SettingsDep, require
+from serving.routes.common import errors
+from vroegsignaal.settings import Settings
+
+router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_monitoring"))]
+Runner = Annotated[Guard, Depends(require(DATA_TEAM, "run_monitoring"))]
+FILES = {"rapport.html": "text/html", "drift.html": "text/html", "summary.json": "application/json"}
+FOLDER = re.compile(r"^\d{1,5}(-[a-z]{1,20})?$")
+
+
+class ReportOut(BaseModel):
+    """One weekly report and where to open it."""
+
+    week: int
+    model: str
+    status: str
+    status_nl: str
+    created_at: str
+    report_url: str
+    drift_url: str
+    summary_url: str
+
+
+def _reports_dir(settings: Settings) -> Path:
+    return settings.var_dir / "reports"
+
+
+def _out(entry: ReportEntry) -> ReportOut:
+    base = f"/api/v1/monitoring/reports/{entry.summary.parent.name}"
+    return ReportOut(
+        week=entry.week,
+        model=entry.model,
+        status=entry.status,
+        status_nl=entry.status_nl,
+        created_at=entry.created_at,
+        report_url=f"{base}/{entry.report.name}",
+        drift_url=f"{base}/{entry.drift.name}",
+        summary_url=f"{base}/{entry.summary.name}",
+    )
+
+
+@router.get("/reports", response_model=list[ReportOut], summary="Weekly monitoring reports, newest first")
+def reports(settings: SettingsDep, _: Reader) -> list[ReportOut]:
+    return [_out(e) for e in list_reports(_reports_dir(settings))]
+
+
+@router.get(
+    "/reports/{folder}/{name}",
+    summary="Open one report file (rapport.html, drift.html or summary.json)",
+    responses=errors(404),
+)
+def report_file(folder: str, name: str, settings: SettingsDep, _: Reader) -> FileResponse:
+    path = _reports_dir(settings) / folder / name
+    if not FOLDER.match(folder) or name not in FILES or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="rapport niet gevonden")
+    return FileResponse(path, media_type=FILES[name])
+
+
+@router.post(
+    "/run",
+    response_model=ReportOut,
+    summary="Monitor a week with the model in service (default: the latest week with attendance)",
+    responses=errors(404, 503),
+)
+async def run(
+    engine: EngineDep,
+    settings: SettingsDep,
+    model: ModelDep,
+    guard: Runner,
+    week: Annotated[int | None, Query(ge=0, description="school week")] = None,
+) -> ReportOut:
+    tables = await run_in_threadpool(load_raw_tables, engine, week)
+    if tables.attendance_weeks.empty:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="geen aanwezigheidsgegevens tot deze week")
+    chosen = week if week is not None else int(tables.attendance_weeks["week"].max())
+    audit = await run_in_threadpool(read_table, engine, "audit_attributes")
+    out_dir = report_dir(_reports_dir(settings), chosen)
+    label = f"{settings.registered_model} v{model.version} (champion)"
+    await run_in_threadpool(monitor_week, tables, model.model, chosen, audit, load_config(), out_dir, label)
+    guard.allow([AuditEntry("run_monitoring", week=chosen, detail=label)])
+    entry = next(e for e in list_reports(_reports_dir(settings)) if e.summary.parent == out_dir)
+    return _out(entry)
