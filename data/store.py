@@ -52,8 +52,7 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg = _script_config()
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg
 
@@ -64,6 +63,41 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def head_revision() -> str:
+    """The newest migration in ``data/alembic``."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_script_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def _script_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    return cfg
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The migration the store is at (None for a store that was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        revision: str | None = MigrationContext.configure(conn).get_current_revision()
+        return revision
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """Why the store cannot be used as it is (not migrated, or behind the code), or None."""
+    current, head = schema_revision(engine), head_revision()
+    if current is None:
+        return "the store has not been migrated: run `vsv db upgrade`"
+    if current != head:
+        return f"the store is at migration {current}, the code needs {head}: run `vsv db upgrade`"
+    return None
 
 
 def current_tables(engine: Engine) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
-from data.store import TABLE_ORDER, current_tables
+from data.store import TABLE_ORDER, current_tables, schema_problem
 from serving.deps import EngineDep, ModelStoreDep
 from serving.routes.common import errors
 from serving.schemas import HealthOut, ReadinessOut
@@ -34,6 +34,8 @@ def ready(engine: EngineDep, models: ModelStoreDep, response: Response) -> Readi
         missing = sorted({*TABLE_ORDER, *SERVING_TABLES} - current_tables(engine))
         if missing:
             problems.append(f"de database mist tabellen {missing}: voer `vsv db upgrade` uit")
+        elif (behind := schema_problem(engine)) is not None:
+            problems.append(f"database niet bijgewerkt ({behind})")
     except Exception as exc:
         database = False
         problems.append(f"database niet bereikbaar: {type(exc).__name__}")

@@ -223,3 +223,16 @@ def test_a_failing_after_write_hook_rolls_the_import_back(
     with pytest.raises(RuntimeError, match="hook failed"):
         import_directory(store, small_csv_dir, TEST_KEY, questionnaire, after_write=boom)
     assert sum(_counts(store).values()) == 0
+
+
+def test_a_store_behind_the_code_is_reported(tmp_path: Path) -> None:
+    from data.store import head_revision, make_engine, schema_problem, schema_revision, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    assert schema_problem(engine) is not None and "vsv db upgrade" in str(schema_problem(engine))
+    upgrade(engine, "0001")
+    assert schema_revision(engine) == "0001"
+    assert "code needs" in str(schema_problem(engine))
+    upgrade(engine)
+    assert schema_revision(engine) == head_revision()
+    assert schema_problem(engine) is None
