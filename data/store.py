@@ -105,13 +105,16 @@ def current_tables(engine: Engine) -> set[str]:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Fail with a clear message when the store has not been migrated."""
+    """Fail with a clear message when the store has not been migrated or is behind the code."""
     missing = set(TABLE_ORDER) - current_tables(engine)
     if missing:
         raise RuntimeError(
             f"the store at {engine.url.render_as_string(hide_password=True)} lacks tables "
             f"{sorted(missing)}; run `vsv db upgrade` first"
         )
+    problem = schema_problem(engine)
+    if problem is not None:
+        raise RuntimeError(problem)
 
 
 def read_table(
