@@ -19,16 +19,8 @@ from data.contracts import CONTRACTS
 from data.tables import MODEL_TABLES, RawTables
 
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
-# Tables that reference students, in the order they may be written (students first).
-TABLE_ORDER = (
-    "students",
-    "audit_attributes",
-    "questionnaire_answers",
-    "attendance_weeks",
-    "progress_results",
-    "outcomes",
-    "synthetic_truth",
-)
+# The raw tables in the order they may be written (students first): the order of the contract.
+TABLE_ORDER = tuple(CONTRACTS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -250,3 +250,11 @@ def test_protected_attributes_are_kept_apart_and_correlate_like_reality(
     assert (newcomers["migration_background"] == "niet_westers").mean() > 0.7
     tech = merged[merged["sector"] == "techniek"]
     assert (tech["gender"] == "man").mean() > 0.75
+
+
+def test_the_generator_writes_every_table_of_the_contract(small_tables: dict[str, pd.DataFrame]) -> None:
+    from data.contracts import CONTRACTS
+
+    assert tuple(small_tables) == tuple(CONTRACTS)
+    for name, spec in CONTRACTS.items():
+        assert list(small_tables[name].columns) == ["student_number", *spec.column_names], name
