@@ -39,8 +39,8 @@ data: install ## Migrate the store, generate the demo school and import it
 test: install ## Run the whole test suite (slow tests included; PostgreSQL via VSV_TEST_POSTGRES_URL)
 	$(BIN)/pytest
 
-test-fast: install ## Run the tests without the slow ones
-	$(BIN)/pytest -m "not slow"
+test-fast: install ## Run the tests without the slow and browser (e2e) ones
+	$(BIN)/pytest -m "not slow and not e2e"
 
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

@@ -133,6 +133,9 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Issue 8 (migration 0003): tokens expire and can be revoked; NULL expires_at means no expiry.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class UserTeam(Base):
@@ -166,6 +169,12 @@ class AuditLog(Base):
     week: Mapped[int | None] = mapped_column(Integer, nullable=True)
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Issue 8 (migration 0003): a hash chain. ``seq`` counts entries 1, 2, ...; ``entry_hash`` is the
+    # SHA-256 of the entry's canonical content and ``prev_hash`` (the previous entry's ``entry_hash``).
+    # See :mod:`serving.audit`.
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Score(Base):

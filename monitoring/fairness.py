@@ -96,7 +96,10 @@ def _denominators(table: pd.DataFrame, rows_per_student: float) -> dict[str, pd.
 
 
 def _z_rates(value: pd.Series, base: float, size: pd.Series, base_size: float) -> pd.Series:
-    """Two-proportion z statistic of each group's rate against the reference group's."""
+    """Two-proportion z statistic of each group's rate against the reference group's (NaN without rows)."""
+    if base_size <= 0:
+        return pd.Series(np.nan, index=value.index)
+    size = size.where(size > 0)
     pooled = (value * size + base * base_size) / (size + base_size)
     se = (pooled * (1 - pooled) * (1 / size + 1 / base_size)) ** 0.5
     z: pd.Series = (value - base).abs() / se.where(se > 0)

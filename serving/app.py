@@ -34,6 +34,7 @@ from serving.routes import (
     scores,
 )
 from serving.safeguarding import raise_alerts
+from serving.web import install as install_web
 from vroegsignaal.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app)
     return app
 
 

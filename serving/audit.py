@@ -2,18 +2,50 @@
 
 Every entry is written in its own short transaction, so a denied or failed request still leaves its
 trace, and an entry is written *before* data are returned: no access without a trail.
+
+Integrity: the entries form a hash chain. Entry ``seq`` n carries ``prev_hash`` (the ``entry_hash`` of
+entry n-1; :data:`GENESIS` for the first) and ``entry_hash`` = SHA-256 of its canonical content (every
+column but the key, plus ``seq`` and ``prev_hash``; see :func:`canonical`). Writers are serialised
+(PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE``, the database write lock)
+so the chain never forks, and the entry is hashed in the transaction that inserts it.
+:func:`verify_chain` (``vsv audit verify``) recomputes the chain and names the first entry that was
+edited, or that follows a deleted one. Database triggers (migration 0002) refuse UPDATE and DELETE;
+the chain detects what someone with the power to switch the triggers off did anyway. Deleting the
+newest entries leaves a valid shorter chain: compare the head that ``vsv audit verify`` prints with one
+recorded elsewhere (``--expect-head``) to detect that too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from data.schema import AuditLog
 from serving.auth import CurrentUser
+
+GENESIS = "0" * 64
+# Key of the PostgreSQL advisory lock that serialises audit writers (any fixed 64-bit number).
+AUDIT_LOCK_KEY = 0x76737661756469  # "vsvaudi"
+HASHED_FIELDS = (
+    "at",
+    "user_id",
+    "user_name",
+    "role",
+    "action",
+    "method",
+    "path",
+    "student_id",
+    "team",
+    "week",
+    "allowed",
+    "detail",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +59,97 @@ class AuditEntry:
     detail: str | None = None
 
 
+def _timestamp(value: object) -> str:
+    """A timestamp as the same string whatever the backend returns (SQLite drops the time zone)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(row: Mapping[Any, Any], seq: int, prev_hash: str) -> bytes:
+    """The bytes an entry's hash covers: sorted-key JSON of its content, ``seq`` and ``prev_hash``."""
+    content: dict[str, object] = {name: row[name] for name in HASHED_FIELDS}
+    content["at"] = _timestamp(row["at"])
+    content["allowed"] = bool(row["allowed"])
+    content["seq"] = seq
+    content["prev_hash"] = prev_hash
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def entry_hash(row: Mapping[Any, Any], seq: int, prev_hash: str) -> str:
+    return hashlib.sha256(canonical(row, seq, prev_hash)).hexdigest()
+
+
+def _lock(conn: Connection) -> None:
+    """Serialise audit writers until the end of this transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        # Take the database write lock now, before reading the head (a deferred transaction would only
+        # take it at the INSERT, after another writer may have read the same head).
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def chain_head(conn: Connection) -> tuple[int, str]:
+    """(seq, entry_hash) of the newest entry, or (0, GENESIS) for an empty log."""
+    row = conn.execute(
+        select(AuditLog.seq, AuditLog.entry_hash)
+        .where(AuditLog.seq.is_not(None))
+        .order_by(AuditLog.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.entry_hash is None:
+        return 0, GENESIS
+    return int(row.seq), str(row.entry_hash)
+
+
+def append_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` (AuditLog columns, without the chain) to the chain, inside ``conn``'s transaction."""
+    if not rows:
+        return
+    _lock(conn)
+    seq, head = chain_head(conn)
+    chained: list[dict[str, Any]] = []
+    for row in rows:
+        seq += 1
+        digest = entry_hash(row, seq, head)
+        chained.append({**row, "seq": seq, "prev_hash": head, "entry_hash": digest})
+        head = digest
+    conn.execute(insert(AuditLog), chained)
+
+
+def audit_row(
+    user_id: int | None,
+    user_name: str,
+    role: str,
+    method: str,
+    path: str,
+    entry: AuditEntry,
+    allowed: bool,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """One audit_log row (without the chain columns)."""
+    return {
+        # Microseconds are what both backends keep, so the hash survives the round trip.
+        "at": at or datetime.now(UTC),
+        "user_id": user_id,
+        "user_name": user_name,
+        "role": role,
+        "action": entry.action,
+        "method": method,
+        "path": path[:300],
+        "student_id": entry.student_id,
+        "team": entry.team,
+        "week": entry.week,
+        "allowed": allowed,
+        "detail": entry.detail,
+    }
+
+
 def write_audit(
     engine: Engine,
     user: CurrentUser,
@@ -38,23 +161,67 @@ def write_audit(
     """Append ``entries`` to the audit log in one transaction."""
     now = datetime.now(UTC)
     rows = [
-        {
-            "at": now,
-            "user_id": user.user_id,
-            "user_name": user.name,
-            "role": user.role.value,
-            "action": e.action,
-            "method": method,
-            "path": path[:300],
-            "student_id": e.student_id,
-            "team": e.team,
-            "week": e.week,
-            "allowed": allowed,
-            "detail": e.detail,
-        }
-        for e in entries
+        audit_row(user.user_id, user.name, user.role.value, method, path, e, allowed, now) for e in entries
     ]
     if not rows:
         return
     with engine.begin() as conn:
-        conn.execute(insert(AuditLog), rows)
+        append_rows(conn, rows)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of :func:`verify_chain`: ``ok``, or the first broken entry and why."""
+
+    entries: int
+    head_seq: int
+    head_hash: str
+    broken_audit_id: int | None = None
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def _check(row: Mapping[Any, Any], expected_seq: int, head: str) -> str | None:
+    """Why ``row`` breaks the chain at position ``expected_seq`` after ``head``, or None."""
+    seq = row["seq"]
+    if seq is None or row["entry_hash"] is None:
+        return "entry has no place in the chain (no seq/hash): inserted outside the service"
+    if seq > expected_seq:
+        return f"expected seq {expected_seq}, found {seq}: entries {expected_seq}..{seq - 1} were deleted"
+    if seq < expected_seq:
+        return f"expected seq {expected_seq}, found {seq}: duplicated or reordered entry"
+    if row["prev_hash"] != head:
+        return "prev_hash does not match the previous entry's hash: the chain was cut"
+    if entry_hash(row, expected_seq, head) != row["entry_hash"]:
+        return "content does not match its hash: the entry was edited"
+    return None
+
+
+def verify_chain(engine: Engine, expect_head: str | None = None) -> ChainReport:
+    """Walk the chain in ``seq`` order; report the first entry that is missing, edited or out of place."""
+    columns = [getattr(AuditLog, name) for name in HASHED_FIELDS]
+    query = select(AuditLog.audit_id, AuditLog.seq, AuditLog.prev_hash, AuditLog.entry_hash, *columns)
+    expected_seq, head = 1, GENESIS
+    count = 0
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(AuditLog.seq.is_(None), AuditLog.seq, AuditLog.audit_id))
+        for row in rows.mappings():
+            count += 1
+            reason = _check(row, expected_seq, head)
+            if reason is not None:
+                return ChainReport(count, expected_seq - 1, head, int(row["audit_id"]), row["seq"], reason)
+            head = str(row["entry_hash"])
+            expected_seq += 1
+    report = ChainReport(count, expected_seq - 1, head)
+    if expect_head is not None and expect_head != head:
+        return ChainReport(
+            count,
+            expected_seq - 1,
+            head,
+            reason=f"head {head} is not the expected {expect_head}: newest entries deleted or log replaced",
+        )
+    return report

@@ -1,7 +1,9 @@
 """Roles, bearer tokens and users.
 
 A token is a random string shown once; the store keeps only its SHA-256 hash. A lookup hashes the token
-presented, finds the row by its hash and compares the hashes with :func:`hmac.compare_digest`.
+presented, finds the row by its hash and compares the hashes with :func:`hmac.compare_digest`. A token
+expires (``users.expires_at``, ``VSV_TOKEN_TTL_DAYS`` after it was issued) and can be revoked
+(``vsv users revoke``); an expired, revoked or inactive token is refused like an unknown one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
@@ -65,6 +67,8 @@ class UserRow:
     role: str
     teams: tuple[str, ...]
     active: bool
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 def hash_token(token: str) -> str:
@@ -77,15 +81,33 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def find_user(conn: Connection, token: str) -> CurrentUser | None:
-    """The active user holding ``token``, or None."""
+DEFAULT_TTL_DAYS = 90
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns timestamps without a time zone; the store writes UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def find_user(conn: Connection, token: str, now: datetime | None = None) -> CurrentUser | None:
+    """The active, unexpired, unrevoked user holding ``token``, or None."""
     digest = hash_token(token)
     row = conn.execute(
-        select(User.user_id, User.name, User.role, User.token_hash, User.active).where(
-            User.token_hash == digest
-        )
+        select(
+            User.user_id,
+            User.name,
+            User.role,
+            User.token_hash,
+            User.active,
+            User.expires_at,
+            User.revoked_at,
+        ).where(User.token_hash == digest)
     ).first()
-    if row is None or not row.active or not hmac.compare_digest(row.token_hash, digest):
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    if not row.active or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and _aware(row.expires_at) <= (now or datetime.now(UTC)):
         return None
     teams = conn.execute(select(UserTeam.team).where(UserTeam.user_id == row.user_id)).scalars().all()
     return CurrentUser(row.user_id, row.name, Role(row.role), frozenset(teams))
@@ -109,18 +131,38 @@ def _known_teams(conn: Connection) -> set[str]:
     return set(conn.execute(text("SELECT DISTINCT team FROM students")).scalars().all())
 
 
-def upsert_user(engine: Engine, name: str, role: str, teams: list[str], token: str | None = None) -> str:
-    """Create ``name`` (or replace its role, teams and token) in one transaction; returns the token."""
+def upsert_user(
+    engine: Engine,
+    name: str,
+    role: str,
+    teams: list[str],
+    token: str | None = None,
+    ttl_days: int | None = DEFAULT_TTL_DAYS,
+) -> str:
+    """Create ``name`` (or replace its role, teams and token) in one transaction; returns the token.
+
+    The token expires ``ttl_days`` from now (``None``: never); issuing a new token lifts a revocation.
+    """
     parsed = _validate(name, role, teams)
+    if ttl_days is not None and ttl_days < 1:
+        raise ValueError("a token must be valid for at least one day")
     token = token or new_token()
+    now = datetime.now(UTC)
+    expires_at = None if ttl_days is None else now + timedelta(days=ttl_days)
     with engine.begin() as conn:
         unknown = sorted(set(teams) - _known_teams(conn))
         if unknown:
             raise ValueError(f"unknown team(s) {unknown}; import the students first")
         existing = conn.execute(select(User.user_id).where(User.name == name)).scalar_one_or_none()
-        values = {"role": parsed.value, "token_hash": hash_token(token), "active": True}
+        values = {
+            "role": parsed.value,
+            "token_hash": hash_token(token),
+            "active": True,
+            "expires_at": expires_at,
+            "revoked_at": None,
+        }
         if existing is None:
-            result = conn.execute(insert(User).values(name=name, created_at=datetime.now(UTC), **values))
+            result = conn.execute(insert(User).values(name=name, created_at=now, **values))
             user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         else:
             user_id = int(existing)
@@ -131,24 +173,51 @@ def upsert_user(engine: Engine, name: str, role: str, teams: list[str], token: s
     return token
 
 
-def add_user(engine: Engine, name: str, role: str, teams: list[str]) -> str:
+def add_user(
+    engine: Engine, name: str, role: str, teams: list[str], ttl_days: int | None = DEFAULT_TTL_DAYS
+) -> str:
     """Create a new user; refuses a name that exists. Returns the token (shown once)."""
     with engine.connect() as conn:
         if conn.execute(select(User.user_id).where(User.name == name)).first() is not None:
             raise ValueError(f"user {name!r} exists already")
-    return upsert_user(engine, name, role, teams)
+    return upsert_user(engine, name, role, teams, ttl_days=ttl_days)
+
+
+def revoke_user(engine: Engine, name: str) -> datetime:
+    """Revoke ``name``'s token at once (the user stays listed, inactive); returns when. Idempotent."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        row = conn.execute(select(User.user_id, User.revoked_at).where(User.name == name)).first()
+        if row is None:
+            raise ValueError(f"no user {name!r}")
+        if row.revoked_at is not None:
+            return _aware(row.revoked_at)
+        conn.execute(update(User).where(User.user_id == row.user_id).values(active=False, revoked_at=now))
+    return now
 
 
 def list_users(engine: Engine) -> list[UserRow]:
     with engine.connect() as conn:
         users = conn.execute(
-            select(User.user_id, User.name, User.role, User.active).order_by(User.name)
+            select(
+                User.user_id, User.name, User.role, User.active, User.expires_at, User.revoked_at
+            ).order_by(User.name)
         ).all()
         teams = conn.execute(select(UserTeam.user_id, UserTeam.team)).all()
     by_user: dict[int, list[str]] = {}
     for user_id, team in teams:
         by_user.setdefault(user_id, []).append(team)
-    return [UserRow(u.name, u.role, tuple(sorted(by_user.get(u.user_id, []))), u.active) for u in users]
+    return [
+        UserRow(
+            u.name,
+            u.role,
+            tuple(sorted(by_user.get(u.user_id, []))),
+            u.active,
+            None if u.expires_at is None else _aware(u.expires_at),
+            None if u.revoked_at is None else _aware(u.revoked_at),
+        )
+        for u in users
+    ]
 
 
 def demo_token(secret: str, role: Role) -> str:
@@ -168,13 +237,17 @@ def demo_team(engine: Engine) -> str:
     return str(team)
 
 
-def create_demo_users(engine: Engine, secret: str) -> list[tuple[str, Role, str | None, str]]:
+def create_demo_users(
+    engine: Engine, secret: str, ttl_days: int | None = DEFAULT_TTL_DAYS
+) -> list[tuple[str, Role, str | None, str]]:
     """One demo user per role (idempotent); returns (name, role, team, token) for each."""
     team = demo_team(engine)
     out: list[tuple[str, Role, str | None, str]] = []
     for role in Role:
         name = f"demo-{role.value}"
         teams = [team] if role == Role.MENTOR else []
-        token = upsert_user(engine, name, role.value, teams, token=demo_token(secret, role))
+        token = upsert_user(
+            engine, name, role.value, teams, token=demo_token(secret, role), ttl_days=ttl_days
+        )
         out.append((name, role, teams[0] if teams else None, token))
     return out

@@ -1,17 +1,30 @@
-"""The serving commands of `vsv` (serve, score, users, safeguarding), registered on the main Typer app."""
+"""The serving commands of `vsv` (serve, score, users, safeguarding, audit, retention, subject, backup,
+restore), registered on the main Typer app."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from vroegsignaal.settings import get_settings
+from vroegsignaal.settings import Settings, get_settings
 
 
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    """The settings, or a clear refusal (e.g. the development pseudonym key in production)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        _fail(f"refusing to start: {messages}")
+        raise  # unreachable: _fail raises
 
 
 def serve(
@@ -22,7 +35,7 @@ def serve(
     """Start the API with uvicorn (the champion model is loaded at start-up)."""
     import uvicorn
 
-    settings = get_settings()
+    settings = _settings()
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"Vroegsignaal API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
@@ -83,14 +96,18 @@ def users_add(
     name: Annotated[str, typer.Option(help="unique user name")],
     role: Annotated[str, typer.Option(help="mentor, zorgteam, coachklas, datateam, auditor or admin")],
     team: Annotated[list[str] | None, typer.Option(help="team of a mentor; repeat for more")] = None,
+    ttl_days: Annotated[
+        int | None, typer.Option(help="days the token is valid; default VSV_TOKEN_TTL_DAYS (90)")
+    ] = None,
 ) -> None:
     """Add a user and print the bearer token once (only its hash is stored)."""
     from data.store import make_engine
     from serving.auth import add_user
 
-    engine = make_engine(get_settings().resolved_database_url())
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
     try:
-        token = add_user(engine, name, role, team or [])
+        token = add_user(engine, name, role, team or [], ttl_days=ttl_days or settings.token_ttl_days)
     except ValueError as exc:
         _fail(str(exc))
         return
@@ -103,9 +120,25 @@ def users_list() -> None:
     from data.store import make_engine
     from serving.auth import list_users
 
-    for user in list_users(make_engine(get_settings().resolved_database_url())):
+    for user in list_users(make_engine(_settings().resolved_database_url())):
         teams = ",".join(user.teams) or "-"
-        typer.echo(f"{user.name:<24} {user.role:<10} {teams:<30} {'active' if user.active else 'inactive'}")
+        state = "revoked" if user.revoked_at else "active" if user.active else "inactive"
+        expires = f"expires {user.expires_at:%Y-%m-%d}" if user.expires_at else "no expiry"
+        typer.echo(f"{user.name:<24} {user.role:<10} {teams:<30} {state:<8} {expires}")
+
+
+@users_app.command("revoke")
+def users_revoke(name: Annotated[str, typer.Argument(help="the user whose token to revoke")]) -> None:
+    """Revoke a user's token at once (a new token: `vsv users add` under a new name, or re-issue)."""
+    from data.store import make_engine
+    from serving.auth import revoke_user
+
+    try:
+        when = revoke_user(make_engine(_settings().resolved_database_url()), name)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"token of {name} revoked at {when:%Y-%m-%d %H:%M:%S %Z}")
 
 
 @users_app.command("demo")
@@ -114,11 +147,13 @@ def users_demo() -> None:
     from data.store import make_engine
     from serving.auth import create_demo_users
 
-    settings = get_settings()
+    settings = _settings()
     if settings.environment == "production":
         _fail("demo users are refused in production")
     try:
-        users = create_demo_users(make_engine(settings.resolved_database_url()), settings.pseudonym_key)
+        users = create_demo_users(
+            make_engine(settings.resolved_database_url()), settings.pseudonym_key, settings.token_ttl_days
+        )
     except ValueError as exc:
         _fail(str(exc))
         return
@@ -145,9 +180,158 @@ def safeguarding_scan(
     typer.echo(f"raised {raised:,} new safeguarding alerts")
 
 
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None, typer.Option(help="head hash recorded earlier (detects deleting the newest entries)")
+    ] = None,
+) -> None:
+    """Walk the audit log's hash chain; exit 1 naming the first edited, deleted or foreign entry."""
+    from data.store import make_engine
+    from serving.audit import verify_chain
+
+    report = verify_chain(make_engine(_settings().resolved_database_url()), expect_head)
+    if not report.ok:
+        where = (
+            f"entry audit_id={report.broken_audit_id} (seq {report.broken_seq})"
+            if report.broken_audit_id is not None
+            else "the chain's head"
+        )
+        _fail(
+            f"audit log BROKEN at {where}: {report.reason} ({report.head_seq:,} entries intact before it)", 1
+        )
+    typer.echo(
+        f"audit log intact: {report.entries:,} entries; head seq {report.head_seq} hash {report.head_hash}"
+    )
+
+
+retention_app = typer.Typer(help="Retention of personal data.", no_args_is_help=True)
+
+
+@retention_app.command("apply")
+def retention_apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would go; delete nothing")] = False,
+    now_week: Annotated[
+        int | None, typer.Option(help="the current school week; default the latest week in the store")
+    ] = None,
+) -> None:
+    """Delete raw data and scores older than VSV_RETENTION_RAW_WEEKS / VSV_RETENTION_SCORE_WEEKS."""
+    from data.store import make_engine
+    from serving.privacy import apply_retention
+
+    settings = _settings()
+    report = apply_retention(
+        make_engine(settings.resolved_database_url()), settings, now_week=now_week, dry_run=dry_run
+    )
+    if report.now_week is None:
+        typer.echo("the store holds no weekly data; nothing to do")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(
+        f"now week {report.now_week}: raw data before week {report.raw_before_week}, scores before week "
+        f"{report.scores_before_week}; {report.students_removed:,} ended enrolments removed entirely"
+    )
+    for name, count in sorted(report.deleted.items()):
+        typer.echo(f"  {verb} {count:>9,} rows from {name}")
+    if not report.deleted:
+        typer.echo(f"  {verb} nothing")
+    oldest = f"{report.oldest_audit_entry:%Y-%m-%d}" if report.oldest_audit_entry else "-"
+    typer.echo(
+        f"audit log kept whole: {report.audit_entries_kept:,} entries since {oldest} "
+        f"(append-only; kept at least {settings.audit_retention_min_weeks} weeks)"
+    )
+
+
+subject_app = typer.Typer(help="GDPR access and erasure for one pseudonymised student.", no_args_is_help=True)
+
+
+@subject_app.command("export")
+def subject_export(
+    student_id: Annotated[str, typer.Argument(help="the student's pseudonym (student_id)")],
+    out: Annotated[Path, typer.Option("--out", help="JSON file to write")],
+) -> None:
+    """Write every row about one student (and who accessed their data) to a JSON file."""
+    import json
+
+    from data.store import make_engine
+    from serving.privacy import export_subject
+
+    try:
+        data = export_subject(make_engine(_settings().resolved_database_url()), student_id)
+    except LookupError as exc:
+        _fail(str(exc))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tables = data["tables"]
+    assert isinstance(tables, dict)
+    total = sum(len(rows) for rows in tables.values())
+    typer.echo(f"wrote {total:,} rows about {student_id} to {out}")
+
+
+@subject_app.command("erase")
+def subject_erase(
+    student_id: Annotated[str, typer.Argument(help="the student's pseudonym (student_id)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (e.g. the erasure request's reference)")],
+) -> None:
+    """Delete every row about one student in one transaction; the erasure is logged in the audit log."""
+    from data.store import make_engine
+    from serving.privacy import erase_subject
+
+    try:
+        counts = erase_subject(make_engine(_settings().resolved_database_url()), student_id, reason)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"erased {student_id}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+
+
+def backup_command(
+    out: Annotated[Path, typer.Option("--out", help="zip file to write")],
+) -> None:
+    """Back up the whole store to a portable zip file (JSON lines per table, with checksums)."""
+    from data.store import make_engine
+    from serving.backup import backup
+
+    summary = backup(make_engine(_settings().resolved_database_url()), out)
+    typer.echo(
+        f"backed up {sum(summary.rows.values()):,} rows in {len(summary.rows)} tables "
+        f"(schema {summary.revision}) to {out}"
+    )
+
+
+def restore_command(
+    path: Annotated[Path, typer.Argument(help="a file written by `vsv backup`")],
+) -> None:
+    """Restore a backup into an empty store (VSV_DATABASE_URL), then check the audit log's chain."""
+    from data.store import make_engine
+    from serving.audit import verify_chain
+    from serving.backup import restore
+
+    engine = make_engine(_settings().resolved_database_url())
+    try:
+        summary = restore(engine, path)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+        return
+    report = verify_chain(engine)
+    typer.echo(f"restored {sum(summary.rows.values()):,} rows in {len(summary.rows)} tables from {path}")
+    if not report.ok:
+        _fail(f"the restored audit log is BROKEN at audit_id={report.broken_audit_id}: {report.reason}", 1)
+    typer.echo(f"audit log intact: {report.entries:,} entries")
+
+
 def register(app: typer.Typer) -> None:
     """Add the serving commands to ``app``."""
     app.command("serve")(serve)
     app.command("score")(score)
     app.add_typer(users_app, name="users")
     app.add_typer(safeguarding_app, name="safeguarding")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(subject_app, name="subject")
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)

@@ -2,7 +2,8 @@
 
 ``SettingsDep``, ``EngineDep``, ``SessionDep`` (one transaction per request: committed when the endpoint
 returns, rolled back on any error), ``ModelDep`` (503 while no model is loaded), ``UserDep`` (401 without a
-valid bearer token), and :func:`require` (403, logged, for a role that may not do this).
+valid bearer token; 429 with ``Retry-After`` after too many bad tokens from one address, see
+:mod:`serving.ratelimit`), and :func:`require` (403, logged, for a role that may not do this).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from serving.audit import AuditEntry, write_audit
 from serving.auth import CurrentUser, Role, find_user
 from serving.model_state import ModelStore, ServingModel
+from serving.ratelimit import FailedLoginLimiter
 from vroegsignaal.settings import Settings
 
 NO_MODEL = (
@@ -26,6 +28,9 @@ NO_MODEL = (
     "en laad het opnieuw."
 )
 NOT_LOGGED_IN = "Niet ingelogd: stuur een geldig token mee (Authorization: Bearer <token>)."
+TOO_MANY_FAILURES = (
+    "Te veel mislukte inlogpogingen vanaf dit adres: probeer het over {seconds} seconden opnieuw."
+)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -71,15 +76,37 @@ ModelDep = Annotated[ServingModel, Depends(get_model)]
 bearer = HTTPBearer(auto_error=False, description="Token from `vsv users add` (or `vsv users demo`).")
 
 
+def get_login_limiter(request: Request) -> FailedLoginLimiter:
+    """The app's failed-login limiter (made on first use, from ``auth_failures_per_minute``)."""
+    limiter: FailedLoginLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        settings: Settings = request.app.state.settings
+        limiter = FailedLoginLimiter(settings.auth_failures_per_minute)
+        request.app.state.login_limiter = limiter
+    return limiter
+
+
 def get_current_user(
+    request: Request,
     engine: EngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> CurrentUser:
-    """The user holding the bearer token, or 401."""
+    """The user holding the bearer token, or 401 (429 after too many bad tokens from this address)."""
     user = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
+        limiter = get_login_limiter(request)
+        client = request.client.host if request.client is not None else "unknown"
+        wait = limiter.retry_after(client)
+        if wait is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=TOO_MANY_FAILURES.format(seconds=wait),
+                headers={"Retry-After": str(wait)},
+            )
         with engine.connect() as conn:
             user = find_user(conn, credentials.credentials)
+        if user is None:
+            limiter.record_failure(client)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=NOT_LOGGED_IN, headers={"WWW-Authenticate": "Bearer"}

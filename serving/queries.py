@@ -8,7 +8,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from data.schema import BandOverride, CoachklasDecision, Score, Student, StudentAction
+from data.schema import (
+    AttendanceWeek,
+    BandOverride,
+    CoachklasDecision,
+    QuestionnaireAnswer,
+    SafeguardingAlert,
+    Score,
+    Student,
+    StudentAction,
+)
+from serving.safeguarding import CLOSED
 from serving.schemas import LatestActionOut, OverrideOut
 
 LIST_COLUMNS = (
@@ -135,3 +145,81 @@ def latest_decisions(session: Session, student_ids: Sequence[str]) -> dict[str, 
         .order_by(CoachklasDecision.decision_id)
     ).all()
     return {r.student_id: r.decision for r in rows}
+
+
+# --- shared by the web pages (serving.web) ----------------------------------------------------------------
+
+
+def scored_weeks(session: Session) -> list[int]:
+    """Every week with stored scores, newest first."""
+    rows = session.execute(select(Score.week).group_by(Score.week).order_by(Score.week.desc())).scalars()
+    return [int(w) for w in rows]
+
+
+def scored_teams(session: Session, week: int) -> list[str]:
+    """The teams with stored scores in ``week``, alphabetically."""
+    rows = session.execute(
+        select(Score.team).where(Score.week == week).group_by(Score.team).order_by(Score.team)
+    )
+    return [str(t) for t in rows.scalars()]
+
+
+def scored_model_versions(session: Session) -> list[tuple[str, int, int]]:
+    """(model version, first week, last week) of every model version behind a stored score."""
+    rows = session.execute(
+        select(Score.model_version, func.min(Score.week), func.max(Score.week))
+        .group_by(Score.model_version)
+        .order_by(Score.model_version)
+    ).all()
+    return [(str(v), int(lo), int(hi)) for v, lo, hi in rows]
+
+
+def students_with_open_alerts(session: Session, student_ids: Sequence[str]) -> set[str]:
+    """The students among ``student_ids`` with a safeguarding alert that is not closed."""
+    if not student_ids:
+        return set()
+    rows = session.execute(
+        select(SafeguardingAlert.student_id)
+        .where(
+            SafeguardingAlert.student_id.in_(list(student_ids)),
+            SafeguardingAlert.status != CLOSED,
+        )
+        .group_by(SafeguardingAlert.student_id)
+    ).scalars()
+    return set(rows)
+
+
+def score_history(session: Session, student_id: str) -> list[dict[str, Any]]:
+    """The student's stored scores over the weeks (week, probability, band), oldest first."""
+    rows = session.execute(
+        select(Score.week, Score.probability, Score.band)
+        .where(Score.student_id == student_id)
+        .order_by(Score.week)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def answer_history(session: Session, student_id: str) -> list[tuple[int, str, int]]:
+    """The student's questionnaire answers as (week, item, value), oldest first."""
+    rows = session.execute(
+        select(QuestionnaireAnswer.week, QuestionnaireAnswer.item, QuestionnaireAnswer.value)
+        .where(QuestionnaireAnswer.student_id == student_id)
+        .order_by(QuestionnaireAnswer.week, QuestionnaireAnswer.item)
+    ).all()
+    return [(int(w), str(i), int(v)) for w, i, v in rows]
+
+
+def attendance_history(session: Session, student_id: str) -> list[dict[str, Any]]:
+    """The student's attendance weeks (scheduled, present, authorised and unauthorised hours)."""
+    rows = session.execute(
+        select(
+            AttendanceWeek.week,
+            AttendanceWeek.scheduled_hours,
+            AttendanceWeek.present_hours,
+            AttendanceWeek.authorised_absence_hours,
+            AttendanceWeek.unauthorised_absence_hours,
+        )
+        .where(AttendanceWeek.student_id == student_id)
+        .order_by(AttendanceWeek.week)
+    ).all()
+    return [dict(r._mapping) for r in rows]

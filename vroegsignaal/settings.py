@@ -9,10 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "development-only-pseudonym-key-change-me"
+# Environments in which the development defaults (the pseudonym key, demo users) are acceptable.
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
+MIN_PSEUDONYM_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,45 @@ class Settings(BaseSettings):
     load_model_on_startup: bool = Field(
         default=True, description="Load the champion from the registry when the service starts."
     )
+
+    token_ttl_days: int = Field(
+        default=90, ge=1, le=3650, description="Days a new bearer token is valid (`vsv users add`)."
+    )
+    auth_failures_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed logins (bad tokens) per client address per minute before 429; 0 switches off.",
+    )
+    retention_raw_weeks: int = Field(
+        default=120,
+        ge=1,
+        description="School weeks that raw weekly data (answers, attendance, results) are kept.",
+    )
+    retention_score_weeks: int = Field(
+        default=80, ge=1, description="School weeks that stored scores and their explanations are kept."
+    )
+    audit_retention_min_weeks: int = Field(
+        default=26,
+        ge=26,
+        description="Minimum weeks the audit log is kept (at least 26: six months, as the AI Act asks).",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        """Outside development and test, refuse the development pseudonym key and short keys."""
+        if self.environment in DEVELOPMENT_ENVIRONMENTS:
+            return self
+        if self.pseudonym_key == DEV_PSEUDONYM_KEY:
+            raise ValueError(
+                f"VSV_PSEUDONYM_KEY is the development default, which is refused in environment "
+                f"{self.environment!r}: set a secret key of your own (e.g. `openssl rand -hex 32`)"
+            )
+        if len(self.pseudonym_key) < MIN_PSEUDONYM_KEY_LENGTH:
+            raise ValueError(
+                f"VSV_PSEUDONYM_KEY is shorter than {MIN_PSEUDONYM_KEY_LENGTH} characters, which is refused "
+                f"in environment {self.environment!r} (e.g. `openssl rand -hex 32`)"
+            )
+        return self
 
     def resolved_mlflow_uri(self) -> str:
         """The MLflow tracking URI in force."""

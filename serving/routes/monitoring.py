@@ -91,7 +91,12 @@ async def run(
     tables = await run_in_threadpool(load_raw_tables, engine, week)
     if tables.attendance_weeks.empty:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="geen aanwezigheidsgegevens tot deze week")
-    chosen = week if week is not None else int(tables.attendance_weeks["week"].max())
+    last = int(tables.attendance_weeks["week"].max())
+    if week is not None and week > last:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"geen gegevens voor week {week} (laatste: {last})"
+        )
+    chosen = week if week is not None else last
     audit = await run_in_threadpool(read_table, engine, "audit_attributes")
     out_dir = report_dir(_reports_dir(settings), chosen)
     label = f"{settings.registered_model} v{model.version} (champion)"

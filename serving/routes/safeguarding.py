@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from data.schema import SafeguardingAlert, Student
@@ -16,6 +16,7 @@ from serving.routes.common import errors, not_found
 from serving.safeguarding import ACKNOWLEDGED, CLOSED, OPEN
 from serving.schemas import AlertCloseIn, AlertNoteIn, AlertOut
 
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="alert number")]
 router = APIRouter(prefix="/api/v1/safeguarding", tags=["safeguarding"])
 Reader = Annotated[Guard, Depends(require(SAFEGUARDING_READ, "read_alerts"))]
 Writer = Annotated[Guard, Depends(require(SAFEGUARDING_WRITE, "handle_alert"))]
@@ -85,7 +86,7 @@ def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, n
     summary="Take an alert into handling",
     responses=ERRORS,
 )
-def acknowledge(alert_id: int, body: AlertNoteIn, session: SessionDep, guard: Writer) -> AlertOut:
+def acknowledge(alert_id: AlertId, body: AlertNoteIn, session: SessionDep, guard: Writer) -> AlertOut:
     return _handle(session, guard, alert_id, ACKNOWLEDGED, body.note)
 
 
@@ -95,5 +96,5 @@ def acknowledge(alert_id: int, body: AlertNoteIn, session: SessionDep, guard: Wr
     summary="Close an alert with a note",
     responses=ERRORS,
 )
-def close(alert_id: int, body: AlertCloseIn, session: SessionDep, guard: Writer) -> AlertOut:
+def close(alert_id: AlertId, body: AlertCloseIn, session: SessionDep, guard: Writer) -> AlertOut:
     return _handle(session, guard, alert_id, CLOSED, body.note)

@@ -27,3 +27,8 @@ def test_report_files_outside_the_reports_folder_cannot_be_opened(api: Api) -> N
     for folder, name in (("..", "summary.json"), (str(WEEK), "../../vsv.db"), (str(WEEK), "model.pkl")):
         r = api.client.get(f"/api/v1/monitoring/reports/{folder}/{name}", headers=api.headers("auditor"))
         assert r.status_code == 404, (folder, name)
+
+
+def test_a_week_without_data_is_a_404_not_a_crash(api: Api) -> None:
+    r = api.client.post("/api/v1/monitoring/run?week=9999", headers=api.headers("datateam"))
+    assert r.status_code == 404 and "geen gegevens" in r.json()["detail"]

@@ -1,0 +1,105 @@
+"""Benchmark: server-side render time of the weekly risk list page for a team of 30 (target < 300 ms).
+
+In-process (TestClient): the page's queries, audit entries and template, no network. A small school is
+generated, one team is cut to 30 students, two weeks are scored with a small model trained here.
+Usage: python -m bench.bench_web [--repeats 50]   -> var/bench/web.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import print_table, write_json
+
+TEAM_SIZE = 30
+
+
+def run(repeats: int) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from data.store import make_engine, upgrade
+    from data.synthetic import GeneratorConfig, generate
+    from data.tables import from_generated
+    from features import LOOKBACK_WEEKS
+    from serving.app import create_app
+    from serving.auth import upsert_user
+    from serving.jobs import score_week
+    from serving.model_state import ServingModel
+    from tests.api.conftest import api_settings, load_school
+    from tests.conftest import School
+    from training.config import load_config
+    from training.pipeline import train
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        raw, rest = from_generated(generate(GeneratorConfig(seed=5, n_students=600, n_years=3)), "bench")
+        school = School(raw, rest["synthetic_truth"], rest["audit_attributes"])
+        config = load_config(overrides={"lgbm": {"n_estimators": 80, "num_leaves": 15, "n_jobs": 2}})
+        model = train(raw, config, tmp / "run", truth=school.truth, registered_model=None).model
+        engine = make_engine(f"sqlite:///{tmp / 'vsv.db'}")
+        upgrade(engine)
+        week = int(raw.attendance_weeks["week"].max())
+        load_school(engine, school, week - 1 - LOOKBACK_WEEKS, week)
+        team = "bench-30"
+        with engine.begin() as conn:  # thirty students enrolled in the scored week form one team
+            ids = conn.execute(
+                text(
+                    "SELECT a.student_id FROM attendance_weeks a WHERE a.week = :w AND NOT EXISTS "
+                    "(SELECT 1 FROM outcomes o WHERE o.student_id = a.student_id AND o.week <= :w) "
+                    "ORDER BY a.student_id LIMIT :n"
+                ),
+                {"w": week, "n": TEAM_SIZE},
+            ).scalars()
+            for sid in list(ids):
+                conn.execute(
+                    text("UPDATE students SET team = :t WHERE student_id = :s"), {"t": team, "s": sid}
+                )
+        for w in (week - 1, week):
+            score_week(engine, model, "bench", w)
+        token = upsert_user(engine, "bench-mentor", "mentor", [team], "bench-token")
+        app = create_app(api_settings(tmp / "var"), engine=engine, model=ServingModel(model, "bench", None))
+        url = f"/web/lijst?team={team}&week={week}"
+        with TestClient(app) as client:
+            client.cookies.set("vsv_token", token)
+            first = client.get(url)
+            assert first.status_code == 200, first.text
+            rows = first.text.count('<tr class="')
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200
+        engine.dispose()
+    times.sort()
+    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+    return {
+        "team_size": rows,
+        "repeats": repeats,
+        "median_ms": round(statistics.median(times), 2),
+        "p99_ms": round(p99, 2),
+        "max_ms": round(times[-1], 2),
+        "target_ms": 300,
+        "ok": p99 < 300,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    result = run(args.repeats)
+    print_table("Weekly risk list page (server-side)", [result], list(result))
+    path = write_json("web", result)
+    print(f"written: {path}")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""Privacy operations: retention, and access (export) and erasure for one pseudonymised student.
+
+Everything about a student is keyed by the pseudonym ``student_id``; the tables that hold it are found
+from the schema (every table with a ``student_id`` column), so a new table is covered without a change
+here. The audit log is the exception: it is append-only and is never touched by retention or erasure
+(entries keep the pseudonym, which is meaningless without the pseudonym key); an erasure and every
+retention run are themselves written to it, in the same transaction as the deletion.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
+
+from data.schema import AuditLog, Base, Outcome, Student
+from serving.audit import AuditEntry, append_rows, audit_row
+from serving.jobs import latest_week
+from vroegsignaal.settings import Settings
+
+# Raw weekly data (the school's exports) and the scores derived from them, with their retention setting.
+RAW_WEEKLY = ("questionnaire_answers", "attendance_weeks", "progress_results", "synthetic_truth")
+SCORE_WEEKLY = ("scores", "band_overrides")
+
+
+def operator() -> str:
+    """Who runs a command line operation, as written to the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"[:80]
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli:unknown"
+
+
+def student_tables() -> list[Table]:
+    """Every table holding rows about a student, children first (the order to delete in)."""
+    tables = [
+        t for t in Base.metadata.sorted_tables if "student_id" in t.c and t.name != AuditLog.__tablename__
+    ]
+    return list(reversed(tables))
+
+
+def _column(table: Table, name: str) -> Column[Any]:
+    return table.c[name]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _rows(conn: Connection, table: Table, student_id: str) -> list[dict[str, object]]:
+    order = list(table.primary_key.columns)
+    result = conn.execute(select(table).where(_column(table, "student_id") == student_id).order_by(*order))
+    return [{k: _jsonable(v) for k, v in row.items()} for row in result.mappings()]
+
+
+def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
+    """All rows about ``student_id`` (GDPR access), per table, plus who accessed their data (audit log).
+
+    Raises LookupError when the store holds nothing about the student.
+    """
+    with engine.connect() as conn:
+        tables = {t.name: _rows(conn, t, student_id) for t in reversed(student_tables())}
+        audit = _rows(conn, AuditLog.__table__, student_id)  # type: ignore[arg-type]
+    if not any(tables.values()) and not audit:
+        raise LookupError(f"the store holds no data about student {student_id!r}")
+    return {
+        "student_id": student_id,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "note": "student_id is a pseudonym; the school's student number is never stored.",
+        "tables": tables,
+        "audit_log": audit,
+    }
+
+
+def _delete_students(conn: Connection, student_ids: list[str]) -> dict[str, int]:
+    """Delete every row about ``student_ids`` (children first); returns rows deleted per table."""
+    counts: dict[str, int] = {}
+    for chunk in _chunks(student_ids, 500):
+        for table in student_tables():
+            result = conn.execute(delete(table).where(_column(table, "student_id").in_(chunk)))
+            counts[table.name] = counts.get(table.name, 0) + int(result.rowcount or 0)
+    return {k: v for k, v in counts.items() if v}
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def erase_subject(engine: Engine, student_id: str, reason: str, by: str | None = None) -> dict[str, int]:
+    """Delete every row about ``student_id`` (GDPR erasure) and log it, in one transaction.
+
+    Returns the rows deleted per table; raises LookupError when there is nothing to erase and
+    ValueError without a reason.
+    """
+    if not reason.strip():
+        raise ValueError("an erasure needs a --reason (e.g. the request's reference)")
+    with engine.begin() as conn:
+        counts = _delete_students(conn, [student_id])
+        if not counts:
+            raise LookupError(f"the store holds no data about student {student_id!r}")
+        detail = f"reason: {reason.strip()}; deleted: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(counts.items())
+        )
+        entry = AuditEntry("subject_erase", student_id=student_id, detail=detail)
+        append_rows(
+            conn, [audit_row(None, by or operator(), "admin", "CLI", "vsv subject erase", entry, True)]
+        )
+    return counts
+
+
+@dataclass
+class RetentionReport:
+    """What a retention run deleted (or, in a dry run, would delete)."""
+
+    now_week: int | None
+    raw_before_week: int | None
+    scores_before_week: int | None
+    deleted: dict[str, int] = field(default_factory=dict)
+    students_removed: int = 0
+    audit_entries_kept: int = 0
+    oldest_audit_entry: datetime | None = None
+    dry_run: bool = False
+
+
+def _weekly_table(name: str) -> Table:
+    table = Base.metadata.tables[name]
+    return table
+
+
+def apply_retention(
+    engine: Engine,
+    settings: Settings,
+    now_week: int | None = None,
+    dry_run: bool = False,
+    by: str | None = None,
+) -> RetentionReport:
+    """Delete raw weekly data older than ``retention_raw_weeks`` and scores older than
+    ``retention_score_weeks`` school weeks before ``now_week`` (default: the latest week in the store),
+    and remove students whose enrolment ended before the raw cut-off entirely. The audit log is kept
+    whole (it is append-only; at least ``audit_retention_min_weeks``). A dry run rolls back.
+    """
+    now_week = latest_week(engine) if now_week is None else now_week
+    report = RetentionReport(now_week, None, None, dry_run=dry_run)
+    with engine.connect() as conn:
+        report.audit_entries_kept = int(conn.execute(select(func.count()).select_from(AuditLog)).scalar_one())
+        report.oldest_audit_entry = conn.execute(select(func.min(AuditLog.at))).scalar_one_or_none()
+    if now_week is None:
+        return report
+    report.raw_before_week = now_week - settings.retention_raw_weeks
+    report.scores_before_week = now_week - settings.retention_score_weeks
+    conn = engine.connect()
+    transaction = conn.begin()
+    try:
+        ended = list(
+            conn.execute(
+                select(Student.student_id)
+                .join(Outcome, Outcome.student_id == Student.student_id)
+                .where(Outcome.week < report.raw_before_week)
+            ).scalars()
+        )
+        deleted = _delete_students(conn, ended)
+        report.students_removed = len(ended)
+        cutoffs = [(n, report.raw_before_week) for n in RAW_WEEKLY]
+        cutoffs += [(n, report.scores_before_week) for n in SCORE_WEEKLY]
+        for name, before in cutoffs:
+            table = _weekly_table(name)
+            result = conn.execute(delete(table).where(_column(table, "week") < before))
+            deleted[name] = deleted.get(name, 0) + int(result.rowcount or 0)
+        report.deleted = {k: v for k, v in deleted.items() if v}
+        if dry_run:
+            transaction.rollback()
+        else:
+            detail = (
+                f"now week {now_week}; raw before week {report.raw_before_week}; scores before week "
+                f"{report.scores_before_week}; students removed {report.students_removed}; deleted: "
+                + (", ".join(f"{k} {v}" for k, v in sorted(report.deleted.items())) or "nothing")
+            )
+            entry = AuditEntry("retention_apply", week=now_week, detail=detail)
+            append_rows(
+                conn, [audit_row(None, by or operator(), "admin", "CLI", "vsv retention apply", entry, True)]
+            )
+            transaction.commit()
+    except BaseException:
+        if transaction.is_active:
+            transaction.rollback()
+        raise
+    finally:
+        conn.close()
+    return report

@@ -1,0 +1,117 @@
+"""Small inline SVG charts drawn on the server (no JavaScript, no files from elsewhere).
+
+Every chart carries a ``<title>`` and ``<desc>`` for screen readers; the pages put the numbers in a table
+beside it as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+WIDTH, HEIGHT = 560, 170
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
+
+
+def _fmt_default(v: float) -> str:
+    return f"{v:g}"
+
+
+def line_chart(
+    points: Sequence[tuple[int, float | None]],
+    *,
+    title: str,
+    y_min: float,
+    y_max: float,
+    fmt: Callable[[float], str] = _fmt_default,
+    lines: Sequence[tuple[float, str]] = (),
+    height: int = HEIGHT,
+) -> Markup:
+    """A line over the weeks (gaps where a value is None), with optional dashed reference lines."""
+    known = [(w, v) for w, v in points if v is not None]
+    desc = ", ".join(f"week {w}: {fmt(v)}" for w, v in known) or "geen gegevens"
+    head = (
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>'
+    )
+    if not known:
+        return Markup(head + f'<text x="{LEFT}" y="{height / 2}" class="muted">geen gegevens</text></svg>')
+    weeks = [w for w, _ in points]
+    w_lo, w_hi = min(weeks), max(weeks)
+    span = max(w_hi - w_lo, 1)
+    y_span = (y_max - y_min) or 1.0
+    inner_h = height - TOP - BOTTOM
+
+    def x(week: int) -> float:
+        return LEFT + (week - w_lo) / span * (WIDTH - LEFT - RIGHT)
+
+    def y(value: float) -> float:
+        return TOP + (1 - (min(max(value, y_min), y_max) - y_min) / y_span) * inner_h
+
+    parts = [head]
+    for tick in (y_min, (y_min + y_max) / 2, y_max):
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
+            f'<text class="axis" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+            f"{escape(fmt(tick))}</text>"
+        )
+    for value, label in lines:
+        parts.append(
+            f'<line class="ref" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
+            f'<text class="axis" x="{WIDTH - RIGHT}" y="{y(value) - 3:.1f}" text-anchor="end">'
+            f"{escape(label)}</text>"
+        )
+    step = max(1, span // 8)
+    for week in range(w_lo, w_hi + 1, step):
+        parts.append(
+            f'<text class="axis" x="{x(week):.1f}" y="{height - 8}" text-anchor="middle">{week}</text>'
+        )
+    segments: list[list[tuple[int, float]]] = [[]]
+    for week, maybe in points:
+        if maybe is None:
+            segments.append([])
+        else:
+            segments[-1].append((week, maybe))
+    for seg in segments:
+        if len(seg) > 1:
+            path = " ".join(f"{x(w):.1f},{y(v):.1f}" for w, v in seg)
+            parts.append(f'<polyline class="line" points="{path}"/>')
+    for week, value in known:
+        parts.append(
+            f'<circle class="dot" cx="{x(week):.1f}" cy="{y(value):.1f}" r="3">'
+            f"<title>week {week}: {escape(fmt(value))}</title></circle>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def bar_chart(items: Sequence[tuple[str, float]], *, title: str) -> Markup:
+    """Horizontal bars around zero: positive (raises the risk) and negative (lowers it)."""
+    row_h, label_w, width = 24, 260, 640
+    height = row_h * len(items) + 24
+    desc = "; ".join(f"{label}: {value:+.3f}" for label, value in items) or "geen gegevens"
+    largest = max((abs(v) for _, v in items), default=1.0) or 1.0
+    half = (width - label_w - 70) / 2
+    zero = label_w + half
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>',
+        f'<line class="grid" x1="{zero}" x2="{zero}" y1="0" y2="{height - 20}"/>',
+    ]
+    for i, (label, value) in enumerate(items):
+        top = i * row_h + 4
+        length = abs(value) / largest * half
+        x0 = zero if value >= 0 else zero - length
+        cls = "bar-up" if value >= 0 else "bar-down"
+        parts.append(
+            f'<text class="axis" x="{label_w - 8}" y="{top + 15}" text-anchor="end">{escape(label)}</text>'
+            f'<rect class="{cls}" x="{x0:.1f}" y="{top}" width="{max(length, 1):.1f}" height="{row_h - 8}"/>'
+            f'<text class="axis" x="{zero + half + 6}" y="{top + 15}">{value:+.3f}</text>'
+        )
+    parts.append(
+        f'<text class="axis" x="{zero}" y="{height - 6}" text-anchor="middle">'
+        "← verlaagt het risico · verhoogt het risico →</text></svg>"
+    )
+    return Markup("".join(parts))

@@ -1,0 +1,672 @@
+"""The pages. Each one calls the JSON route's own function (same role check, same audit entries, same
+queries) and renders the result; forms post, then redirect (303) back with a short message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse, Response
+
+from data.questionnaire import cached_questionnaire
+from models.risk_model import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
+from serving.audit import AuditEntry
+from serving.auth import (
+    AUDIT_LOG_READ,
+    COACHKLAS_READ,
+    COACHKLAS_WRITE,
+    EXPLAIN,
+    MODEL_INFO,
+    READ_STUDENTS,
+    SAFEGUARDING_READ,
+    SAFEGUARDING_WRITE,
+    WRITE_ACTIONS,
+    CurrentUser,
+    Role,
+    find_user,
+)
+from serving.deps import EngineDep, Guard, ModelStoreDep, SessionDep, SettingsDep
+from serving.queries import (
+    answer_history,
+    attendance_history,
+    score_history,
+    scored_model_versions,
+    scored_teams,
+    scored_weeks,
+    students_with_open_alerts,
+    team_scores,
+)
+from serving.routes import actions, audit, coachklas, explanations, lists, models, safeguarding, scores
+from serving.safeguarding import ACKNOWLEDGED, OPEN
+from serving.schemas import (
+    ActionIn,
+    ActionKind,
+    AlertCloseIn,
+    AlertNoteIn,
+    DecisionIn,
+    DecisionKind,
+    OverrideBand,
+    OverrideIn,
+)
+from serving.web import charts
+from serving.web.session import COOKIE, cookie_user, guard_for
+
+PREFIX = "/web"
+M = TypeVar("M", bound=BaseModel)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+ACTION_TEXT = {
+    ActionKind.CONTACTED.value: "Contact opgenomen",
+    ActionKind.REFERRED_ONDERWIJSMAKELAAR.value: "Doorverwezen naar de onderwijsmakelaar",
+    ActionKind.COACHKLAS.value: "Aangemeld voor de coachklas",
+    ActionKind.NOTHING_NEEDED.value: "Geen actie nodig",
+}
+DECISION_TEXT = {
+    DecisionKind.PLACED.value: "Geplaatst",
+    DecisionKind.NOT_PLACED.value: "Niet geplaatst",
+    DecisionKind.LATER.value: "Later opnieuw bekijken",
+}
+ROLE_TEXT = {
+    Role.MENTOR: "mentor",
+    Role.ZORGTEAM: "zorgteam",
+    Role.COACHKLAS: "coachklascoördinator",
+    Role.DATATEAM: "datateam",
+    Role.AUDITOR: "auditor",
+    Role.ADMIN: "beheerder",
+}
+BANDS = (BAND_HIGH, BAND_ELEVATED, BAND_LOW, BAND_INSUFFICIENT)
+RISING = (BAND_ELEVATED, BAND_HIGH)
+STATUS_TEXT = {401: "Niet ingelogd", 403: "Geen toegang", 404: "Niet gevonden", 409: "Niet mogelijk"}
+DEFAULT_CAPACITY = 12
+
+# Each page as (title, path, roles), for the menu.
+MENU = (
+    ("Risicolijst", "/lijst", READ_STUDENTS),
+    ("Coachklas", "/coachklas", COACHKLAS_READ),
+    ("Zorgmeldingen", "/zorg", SAFEGUARDING_READ),
+    ("Modellen", "/modellen", MODEL_INFO),
+    ("Auditlog", "/audit", AUDIT_LOG_READ),
+    ("Score uitleggen", "/uitleg", EXPLAIN),
+    ("Datateam", "/datateam", MODEL_INFO),
+)
+
+Reader = Annotated[Guard, guard_for(READ_STUDENTS, "read_risk_list")]
+StudentReader = Annotated[Guard, guard_for(READ_STUDENTS, "read_score")]
+Writer = Annotated[Guard, guard_for(WRITE_ACTIONS, "record")]
+CoachklasReader = Annotated[Guard, guard_for(COACHKLAS_READ, "read_coachklas")]
+CoachklasWriter = Annotated[Guard, guard_for(COACHKLAS_WRITE, "coachklas_decision")]
+AlertReader = Annotated[Guard, guard_for(SAFEGUARDING_READ, "read_alerts")]
+AlertWriter = Annotated[Guard, guard_for(SAFEGUARDING_WRITE, "handle_alert")]
+Explainer = Annotated[Guard, guard_for(EXPLAIN, "explain")]
+ModelReader = Annotated[Guard, guard_for(MODEL_INFO, "read_model")]
+AuditReader = Annotated[Guard, guard_for(AUDIT_LOG_READ, "read_audit_log")]
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def band_class(band: str | None) -> str:
+    return {BAND_HIGH: "hoog", BAND_ELEVATED: "verhoogd", BAND_LOW: "laag"}.get(band or "", "onbekend")
+
+
+def change_view(change: float | None) -> tuple[str, str, str]:
+    """(arrow, text, css class) for the change since last week, in percentage points."""
+    if change is None:
+        return "•", "vorige week niet gescoord", "same"
+    points = change * 100
+    if points >= 1:
+        return "↑", f"gestegen met {points:.0f} procentpunt", "up"
+    if points <= -1:
+        return "↓", f"gedaald met {-points:.0f} procentpunt", "down"
+    return "→", "gelijk gebleven", "same"
+
+
+TEMPLATES.env.filters["pct"] = pct
+TEMPLATES.env.filters["band_class"] = band_class
+TEMPLATES.env.globals.update(
+    ACTION_TEXT=ACTION_TEXT,
+    DECISION_TEXT=DECISION_TEXT,
+    ROLE_TEXT=ROLE_TEXT,
+    change_view=change_view,
+    PREFIX=PREFIX,
+)
+
+
+def menu(user: CurrentUser | None) -> list[tuple[str, str]]:
+    if user is None:
+        return []
+    return [(title, PREFIX + path) for title, path, roles in MENU if user.role in roles]
+
+
+def render(
+    request: Request,
+    name: str,
+    user: CurrentUser | None,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    base = {
+        "user": user,
+        "menu": menu(user),
+        "message": request.query_params.get("melding"),
+        "path": request.url.path,
+    }
+    return TEMPLATES.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def error_page(request: Request, exc: StarletteHTTPException) -> Response:
+    """A 401 sends the browser to the login page; any other error is an HTML page with the Dutch message."""
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"{PREFIX}/login?volgende={target}", status.HTTP_303_SEE_OTHER)
+    engine = getattr(request.app.state, "engine", None)
+    user = None
+    if engine is not None:
+        try:
+            user = cookie_user(request, engine)
+        except Exception:
+            user = None
+    title = STATUS_TEXT.get(exc.status_code, "Er ging iets mis")
+    context = {"title": title, "status": exc.status_code, "detail": exc.detail}
+    return render(request, "error.html", user, context, status_code=exc.status_code)
+
+
+def safe_target(target: str | None, default: str) -> str:
+    """Only redirect to our own pages."""
+    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
+        return target
+    return default
+
+
+def back(target: str, message: str) -> RedirectResponse:
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}{urlencode({'melding': message})}", status.HTTP_303_SEE_OTHER)
+
+
+def parse(model: type[M], **data: Any) -> M:
+    """Validate form input with the API's own request model; 422 with a Dutch message when it fails."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"Het formulier is niet goed ingevuld ({fields}). Een reden is minstens 3 tekens.",
+        ) from exc
+
+
+def latest_scored_week(session: SessionDep) -> int:
+    weeks = scored_weeks(session)
+    if not weeks:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Er zijn nog geen weken gescoord.")
+    return weeks[0]
+
+
+# --- login ----------------------------------------------------------------------------------------------
+
+
+@router.get("")
+def root() -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/", status.HTTP_307_TEMPORARY_REDIRECT)
+
+
+@router.get("/")
+def home(request: Request, engine: EngineDep) -> Response:
+    user = cookie_user(request, engine)
+    if user is None:
+        return RedirectResponse(f"{PREFIX}/login", status.HTTP_303_SEE_OTHER)
+    return render(request, "home.html", user, {"title": "Start"})
+
+
+@router.get("/login")
+def login_form(request: Request, volgende: str | None = None) -> Response:
+    context = {"title": "Inloggen", "next": safe_target(volgende, f"{PREFIX}/"), "error": None}
+    return render(request, "login.html", None, context)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    engine: EngineDep,
+    token: Annotated[str, Form(max_length=200)],
+    volgende: Annotated[str | None, Form()] = None,
+) -> Response:
+    target = safe_target(volgende, f"{PREFIX}/")
+    token = token.strip()
+    with engine.connect() as conn:
+        user = find_user(conn, token) if token else None
+    if user is None:
+        context = {"title": "Inloggen", "next": target, "error": "Dit token is onbekend of niet meer geldig."}
+        return render(request, "login.html", None, context, status_code=status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse(f"{PREFIX}/login?{urlencode({'melding': 'U bent uitgelogd.'})}", 303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+# --- weekly risk list -----------------------------------------------------------------------------------
+
+
+@router.get("/lijst")
+def risk_list_page(
+    request: Request,
+    session: SessionDep,
+    guard: Reader,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    band: Annotated[str | None, Query(max_length=30)] = None,
+    nieuw: bool = False,
+) -> Response:
+    user = guard.user
+    week = latest_scored_week(session) if week is None else week
+    teams = sorted(user.teams) if user.role == Role.MENTOR else scored_teams(session, week)
+    if team is None:
+        if not teams:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Geen teams met scores in week {week}.")
+        team = teams[0]
+    result = lists.risk_list(team, week, session, guard)
+    ids = [s.student_id for s in result.students]
+    alerts = students_with_open_alerts(session, ids)
+    previous = {r["student_id"]: r["band"] for r in team_scores(session, team, week - 1)}
+    rows: list[dict[str, Any]] = []
+    for item in result.students:
+        shown = item.override_band or item.band
+        is_new = shown in RISING and previous.get(item.student_id) not in RISING
+        rows.append({"item": item, "band": shown, "alert": item.student_id in alerts, "new": is_new})
+    rows.sort(key=lambda r: (not r["alert"], r["item"].rank))
+    counts = {b: sum(1 for r in rows if r["band"] == b) for b in BANDS}
+    if band in BANDS:
+        rows = [r for r in rows if r["band"] == band]
+    if nieuw:
+        rows = [r for r in rows if r["new"]]
+    context = {
+        "title": f"Risicolijst team {team}, week {week}",
+        "team": team,
+        "week": week,
+        "teams": teams,
+        "weeks": scored_weeks(session),
+        "rows": rows,
+        "counts": counts,
+        "bands": BANDS,
+        "band_filter": band if band in BANDS else "",
+        "new_filter": nieuw,
+        "model_version": result.model_version,
+        "actions": ACTION_TEXT,
+        "override_bands": [b.value for b in OverrideBand],
+        "may_write": user.role in WRITE_ACTIONS,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+    return render(request, "risk_list.html", user, context)
+
+
+@router.post("/leerling/{student_id}/actie")
+def record_action(
+    student_id: str,
+    session: SessionDep,
+    guard: Writer,
+    week: Annotated[int, Form()],
+    action: Annotated[str, Form()],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(ActionIn, week=week, action=action, note=(note or "").strip() or None)
+    actions.record_action(student_id, body, session, guard)
+    target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
+    return back(target, f"Actie vastgelegd voor {student_id}: {ACTION_TEXT[body.action.value]}.")
+
+
+@router.post("/leerling/{student_id}/overschrijven")
+def override_band(
+    student_id: str,
+    session: SessionDep,
+    guard: Writer,
+    week: Annotated[int, Form()],
+    band: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(OverrideIn, week=week, band=band, reason=reason.strip())
+    actions.override_band(student_id, body, session, guard)
+    target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
+    return back(target, f"Band van {student_id} overschreven naar {body.band.value}.")
+
+
+# --- student page ---------------------------------------------------------------------------------------
+
+
+@router.get("/leerling/{student_id}")
+def student_page(
+    request: Request,
+    student_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    guard: StudentReader,
+    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+) -> Response:
+    week = latest_scored_week(session) if week is None else week
+    score = scores.student_score(student_id, week, session, guard)
+    history = actions.list_actions(student_id, session, guard)
+    overrides = actions.list_overrides(student_id, session, guard)
+    score_rows = score_history(session, student_id)
+    answers = answer_history(session, student_id)
+    attendance = attendance_history(session, student_id)
+    guard.allow([AuditEntry("read_student_page", student_id, score.team, week)])
+
+    q = cached_questionnaire(settings.questionnaire_config)
+    weeks = sorted({w for w, _, _ in answers} | {int(a["week"]) for a in attendance})
+    by_item: dict[str, dict[int, int]] = {}
+    for w, code, value in answers:
+        by_item.setdefault(code, {})[w] = value
+    item_charts = []
+    for item in q.items:
+        values = by_item.get(item.code, {})
+        points = [(w, float(values[w]) if w in values else None) for w in weeks]
+        better = "hoger is beter" if item.higher_is_better else "lager is beter"
+        title = f"{item.text} ({better})"
+        chart = charts.line_chart(
+            points, title=title, y_min=q.scale_min, y_max=q.scale_max, fmt=lambda v: f"{v:.0f}", height=120
+        )
+        item_charts.append({"title": title, "chart": chart})
+    help_weeks = [w for w, v in by_item.get(q.help_item.code, {}).items() if v == 1]
+    att_points = [
+        (int(a["week"]), a["present_hours"] / a["scheduled_hours"] if a["scheduled_hours"] else None)
+        for a in attendance
+    ]
+    score_chart = charts.line_chart(
+        [(int(r["week"]), float(r["probability"])) for r in score_rows],
+        title="Kans op voortijdig schoolverlaten per week",
+        y_min=0.0,
+        y_max=max(0.2, max((float(r["probability"]) for r in score_rows), default=0.0) * 1.2),
+        fmt=pct,
+    )
+    attendance_chart = charts.line_chart(
+        att_points,
+        title="Aanwezigheid per week (aanwezige uren gedeeld door geroosterde uren)",
+        y_min=0.0,
+        y_max=1.0,
+        fmt=pct,
+        lines=[(0.8, "80%")],
+    )
+    context = {
+        "title": f"Student {student_id}",
+        "student_id": student_id,
+        "week": week,
+        "score": score,
+        "history": list(reversed(history)),
+        "overrides": list(reversed(overrides)),
+        "score_rows": score_rows,
+        "score_chart": score_chart,
+        "attendance": attendance,
+        "attendance_chart": attendance_chart,
+        "item_charts": item_charts,
+        "help_weeks": help_weeks,
+        "help_text": q.help_item.text,
+        "actions": ACTION_TEXT,
+        "override_bands": [b.value for b in OverrideBand],
+        "may_write": guard.user.role in WRITE_ACTIONS,
+        "here": f"{PREFIX}/leerling/{quote(student_id)}?week={week}",
+    }
+    return render(request, "student.html", guard.user, context)
+
+
+# --- coachklas ------------------------------------------------------------------------------------------
+
+
+@router.get("/coachklas")
+def coachklas_page(
+    request: Request,
+    session: SessionDep,
+    guard: CoachklasReader,
+    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    capaciteit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_CAPACITY,
+) -> Response:
+    week = latest_scored_week(session) if week is None else week
+    decisions = coachklas.decisions_of_week(week, session, guard)
+    latest: dict[str, Any] = {}
+    for d in decisions:
+        latest[d.student_id] = d
+    placed = [d for d in latest.values() if d.decision == DecisionKind.PLACED.value]
+    free = max(capaciteit - len(placed), 0)
+    result = coachklas.candidates(week, min(free + 5, 500), session, guard)
+    context = {
+        "title": f"Coachklas, intake week {week}",
+        "week": week,
+        "weeks": scored_weeks(session),
+        "capacity": capaciteit,
+        "free": free,
+        "placed": placed,
+        "decisions": list(reversed(decisions)),
+        "candidates": result.candidates,
+        "decision_kinds": DECISION_TEXT,
+        "may_write": guard.user.role in COACHKLAS_WRITE,
+        "here": f"{PREFIX}/coachklas?week={week}&capaciteit={capaciteit}",
+    }
+    return render(request, "coachklas.html", guard.user, context)
+
+
+@router.post("/coachklas/besluit")
+def coachklas_decision(
+    session: SessionDep,
+    guard: CoachklasWriter,
+    student_id: Annotated[str, Form(max_length=32)],
+    week: Annotated[int, Form()],
+    decision: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(DecisionIn, student_id=student_id, week=week, decision=decision, reason=reason.strip())
+    coachklas.decide(body, session, guard)
+    target = safe_target(terug, f"{PREFIX}/coachklas?week={week}")
+    return back(target, f"Besluit vastgelegd voor {student_id}: {DECISION_TEXT[body.decision.value]}.")
+
+
+# --- safeguarding ---------------------------------------------------------------------------------------
+
+
+@router.get("/zorg")
+def safeguarding_page(request: Request, session: SessionDep, guard: AlertReader) -> Response:
+    open_alerts = safeguarding.list_alerts(session, guard, OPEN, 500)
+    handling = safeguarding.list_alerts(session, guard, ACKNOWLEDGED, 500)
+    context = {
+        "title": "Zorgmeldingen",
+        "open_alerts": open_alerts,
+        "handling": handling,
+        "may_write": guard.user.role in SAFEGUARDING_WRITE,
+    }
+    return render(request, "safeguarding.html", guard.user, context)
+
+
+@router.post("/zorg/{alert_id}/oppakken")
+def acknowledge_alert(
+    alert_id: int,
+    session: SessionDep,
+    guard: AlertWriter,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    body = parse(AlertNoteIn, note=(note or "").strip() or None)
+    safeguarding.acknowledge(alert_id, body, session, guard)
+    return back(f"{PREFIX}/zorg", f"Melding {alert_id} is in behandeling genomen.")
+
+
+@router.post("/zorg/{alert_id}/sluiten")
+def close_alert(
+    alert_id: int,
+    session: SessionDep,
+    guard: AlertWriter,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    body = parse(AlertCloseIn, note=note.strip())
+    safeguarding.close(alert_id, body, session, guard)
+    return back(f"{PREFIX}/zorg", f"Melding {alert_id} is gesloten.")
+
+
+# --- auditors -------------------------------------------------------------------------------------------
+
+
+@router.get("/modellen")
+def models_page(request: Request, session: SessionDep, store: ModelStoreDep, guard: ModelReader) -> Response:
+    current = store.current
+    context = {
+        "title": "Modellen",
+        "current": None if current is None else models.current(current, guard),
+        "load_error": store.load_error,
+        "versions": scored_model_versions(session),
+    }
+    return render(request, "models.html", guard.user, context)
+
+
+@router.get("/modellen/{version}")
+def model_card_page(request: Request, version: str, settings: SettingsDep, guard: ModelReader) -> Response:
+    card = models.card(version, settings, guard)
+    context = {"title": f"Modelkaart versie {version}", "card": card}
+    return render(request, "model_card.html", guard.user, context)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    guard: AuditReader,
+    leerling: Annotated[str | None, Query(max_length=32)] = None,
+    gebruiker: Annotated[str | None, Query(max_length=80)] = None,
+    van: Annotated[str | None, Query(max_length=10)] = None,
+    tot: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    student_id = (leerling or "").strip() or None
+    user_name = (gebruiker or "").strip() or None
+    entries = audit.audit_log(session, guard, student_id, user_name, 500)
+    day_from, day_to = (van or "").strip(), (tot or "").strip()
+    if day_from:
+        entries = [e for e in entries if e.at.date().isoformat() >= day_from]
+    if day_to:
+        entries = [e for e in entries if e.at.date().isoformat() <= day_to]
+    context = {
+        "title": "Auditlog",
+        "entries": entries,
+        "student_id": student_id or "",
+        "user_name": user_name or "",
+        "day_from": day_from,
+        "day_to": day_to,
+    }
+    return render(request, "audit_log.html", guard.user, context)
+
+
+@router.get("/uitleg")
+def explanation_search(
+    request: Request,
+    guard: Explainer,
+    leerling: Annotated[str | None, Query(max_length=32)] = None,
+    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+) -> Response:
+    if leerling and week is not None:
+        return RedirectResponse(
+            f"{PREFIX}/uitleg/{quote(leerling.strip())}/{week}", status.HTTP_303_SEE_OTHER
+        )
+    return render(request, "explanation_search.html", guard.user, {"title": "Score uitleggen"})
+
+
+def _explanation_page(
+    request: Request,
+    student_id: str,
+    week: int,
+    session: SessionDep,
+    guard: Guard,
+    replay: Any = None,
+) -> Response:
+    explained = explanations.explanation(student_id, week, session, guard)
+    contributions = sorted(explained.shap_values.items(), key=lambda kv: abs(kv[1]), reverse=True)
+    top = contributions[:12]
+    chart = charts.bar_chart(
+        [(name, value) for name, value in top],
+        title="Bijdragen aan de score (SHAP, log-odds), grootste eerst",
+    )
+    rows = [
+        {"feature": name, "value": explained.feature_values.get(name), "contribution": value}
+        for name, value in contributions
+    ]
+    context = {
+        "title": f"Uitleg score {student_id}, week {week}",
+        "e": explained,
+        "chart": chart,
+        "rows": rows,
+        "replay": replay,
+    }
+    return render(request, "explanation.html", guard.user, context)
+
+
+@router.get("/uitleg/{student_id}/{week}")
+def explanation_page(
+    request: Request, student_id: str, week: int, session: SessionDep, guard: Explainer
+) -> Response:
+    return _explanation_page(request, student_id, week, session, guard)
+
+
+@router.post("/uitleg/{student_id}/{week}/herhaal")
+def replay_page(
+    request: Request,
+    student_id: str,
+    week: int,
+    session: SessionDep,
+    store: ModelStoreDep,
+    guard: Explainer,
+) -> Response:
+    result = explanations.replay_score(student_id, week, session, guard, store)
+    return _explanation_page(request, student_id, week, session, guard, replay=result)
+
+
+# --- data team ------------------------------------------------------------------------------------------
+
+
+def latest_comparison(var_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest champion/challenger comparison written by `vsv monitor --compare`, if any."""
+    found = sorted((var_dir / "reports").glob("**/vergelijking.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    data: dict[str, Any] = json.loads(found[-1].read_text(encoding="utf-8"))
+    return found[-1], data
+
+
+@router.get("/datateam")
+def datateam_page(
+    request: Request, settings: SettingsDep, store: ModelStoreDep, guard: ModelReader
+) -> Response:
+    found = latest_comparison(settings.var_dir)
+    table: dict[str, Any] = {}
+    metrics: list[str] = []
+    if found is not None:
+        table = found[1].get("models", {})
+        metrics = sorted({m for row in table.values() for m in row})
+    context = {
+        "title": "Datateam: champion en challenger",
+        "current": store.current,
+        "comparison": None if found is None else found[1],
+        "source": None if found is None else str(found[0]),
+        "table": table,
+        "metrics": metrics,
+    }
+    return render(request, "datateam.html", guard.user, context)

@@ -1,0 +1,186 @@
+"""The audit log's hash chain: written with every entry, serialised across writers, and `vsv audit
+verify` names the first edited or deleted entry (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from data.schema import AuditLog
+from data.store import make_engine, upgrade
+from serving.audit import GENESIS, AuditEntry, chain_head, entry_hash, verify_chain, write_audit
+from serving.auth import CurrentUser, Role
+from tests.security.helpers import triggers_off, vsv
+
+AUDITOR = CurrentUser(7, "test-auditor", Role.AUDITOR, frozenset())
+
+
+def _write(engine: Engine, n: int, tag: str = "x") -> None:
+    for i in range(n):
+        write_audit(
+            engine,
+            AUDITOR,
+            "GET",
+            f"/api/v1/students/s{i}",
+            [AuditEntry("read_scores", student_id=f"s{i}", week=i, detail=f"{tag}{i}")],
+            allowed=i % 3 != 0,
+        )
+
+
+def _ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(AuditLog.audit_id).order_by(AuditLog.seq)).scalars())
+
+
+def test_every_entry_carries_the_previous_hash(store: Engine) -> None:
+    _write(store, 4)
+    write_audit(store, AUDITOR, "GET", "/x", [AuditEntry("a"), AuditEntry("b", detail="é ✓")], allowed=True)
+    with store.connect() as conn:
+        rows = conn.execute(select(AuditLog.__table__).order_by(AuditLog.seq)).mappings().all()
+        assert chain_head(conn) == (6, rows[-1]["entry_hash"])
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[0]["prev_hash"] == GENESIS
+    for before, after in itertools.pairwise(rows):
+        assert after["prev_hash"] == before["entry_hash"]
+    for r in rows:  # the stored hash is the hash of what the store gives back (timestamps survive)
+        assert r["entry_hash"] == entry_hash(r, r["seq"], r["prev_hash"])
+    report = verify_chain(store)
+    assert report.ok and report.entries == 6 and report.head_hash == rows[-1]["entry_hash"]
+
+
+def test_the_table_is_still_append_only(store: Engine) -> None:
+    _write(store, 1)
+    for statement in ("UPDATE audit_log SET detail = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), store.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_an_edited_entry_is_found_and_named(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(store, 6)
+    ids = _ids(store)
+    assert vsv(store, monkeypatch, "audit", "verify").exit_code == 0
+    with triggers_off(store) as conn:  # someone hides that the auditor saw student s3 ...
+        conn.execute(text("UPDATE audit_log SET student_id = 's99' WHERE audit_id = :id"), {"id": ids[3]})
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == ids[3] and report.broken_seq == 4
+    assert "edited" in (report.reason or "")
+    result = vsv(store, monkeypatch, "audit", "verify")
+    assert result.exit_code == 1
+    assert f"audit_id={ids[3]}" in result.output and "edited" in result.output
+
+
+@pytest.mark.parametrize("column", ["allowed", "at", "prev_hash"])
+def test_any_hashed_column_counts(store: Engine, column: str) -> None:
+    _write(store, 3)
+    ids = _ids(store)
+    change = {
+        "allowed": "allowed = NOT allowed",
+        "at": "at = :later",
+        "prev_hash": "prev_hash = :zero",
+    }[column]
+    from datetime import UTC, datetime
+
+    with triggers_off(store) as conn:
+        conn.execute(
+            text(f"UPDATE audit_log SET {change} WHERE audit_id = :id"),
+            {"id": ids[1], "later": datetime(2030, 1, 1, tzinfo=UTC), "zero": GENESIS},
+        )
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == ids[1]
+
+
+def test_a_deleted_entry_is_found_and_named(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(store, 6)
+    ids = _ids(store)
+    with triggers_off(store) as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE audit_id = :id"), {"id": ids[2]})
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == ids[3]
+    assert "deleted" in (report.reason or "")
+    result = vsv(store, monkeypatch, "audit", "verify")
+    assert result.exit_code == 1 and f"audit_id={ids[3]}" in result.output and "deleted" in result.output
+
+
+def test_a_deleted_entry_with_renumbered_seq_breaks_the_hashes(store: Engine) -> None:
+    """Closing the gap in ``seq`` does not help: the hashes cover seq and the previous hash."""
+    _write(store, 5)
+    ids = _ids(store)
+    with triggers_off(store) as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE audit_id = :id"), {"id": ids[1]})
+        conn.execute(text("UPDATE audit_log SET seq = seq - 1 WHERE seq > 2"))
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == ids[2]
+
+
+def test_deleting_the_newest_entries_needs_the_recorded_head(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(store, 4)
+    head = verify_chain(store).head_hash
+    with triggers_off(store) as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 4"))
+    assert verify_chain(store).ok  # a shorter chain is still a chain ...
+    report = verify_chain(store, expect_head=head)  # ... but not the one recorded elsewhere
+    assert not report.ok and "expected" in (report.reason or "")
+    assert vsv(store, monkeypatch, "audit", "verify", "--expect-head", head).exit_code == 1
+
+
+def test_an_entry_inserted_around_the_service_is_found(store: Engine) -> None:
+    _write(store, 2)
+    with store.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_log (at, user_name, role, action, method, path, allowed) "
+                "VALUES (CURRENT_TIMESTAMP, 'x', 'admin', 'a', 'GET', '/', true)"
+            )
+        )
+    report = verify_chain(store)
+    assert not report.ok and "outside the service" in (report.reason or "")
+
+
+def test_concurrent_writers_keep_one_chain(store: Engine) -> None:
+    """Eight threads writing at once: no fork, no lost entry, no duplicate seq."""
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            _write(store, 15, tag=f"w{k}-")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    report = verify_chain(store)
+    assert report.ok and report.entries == 120 and report.head_seq == 120
+
+
+def test_migration_chains_entries_written_before_it(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for i in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (at, user_name, role, action, method, path, allowed, detail) "
+                    "VALUES ('2026-01-0' || :d || ' 10:00:00.000000', 'old', 'admin', 'a', 'GET', '/', 1, :d)"
+                ),
+                {"d": str(i + 1)},
+            )
+    upgrade(engine)
+    _write(engine, 2)
+    report = verify_chain(engine)
+    assert report.ok and report.entries == 5
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # triggers are back
+        conn.execute(text("DELETE FROM audit_log"))
+    engine.dispose()

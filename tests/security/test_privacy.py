@@ -1,0 +1,154 @@
+"""Privacy operations: `vsv subject export` and `vsv subject erase` for one pseudonymised student (GDPR
+access and erasure, the erasure logged in the same transaction), and `vsv retention apply` (raw data and
+scores past their periods deleted, the audit log kept whole)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from serving import privacy
+from serving.audit import AuditEntry, verify_chain, write_audit
+from serving.auth import CurrentUser, Role
+from serving.privacy import apply_retention, erase_subject, student_tables
+from tests.api.conftest import WEEK, api_settings
+from tests.security.helpers import vsv
+
+MENTOR = CurrentUser(3, "test-mentor", Role.MENTOR, frozenset())
+
+
+def _counts(engine: Engine, student_id: str | None = None) -> dict[str, int]:
+    where = "" if student_id is None else " WHERE student_id = :s"
+    with engine.connect() as conn:
+        return {
+            t.name: int(
+                conn.execute(text(f"SELECT COUNT(*) FROM {t.name}{where}"), {"s": student_id}).scalar_one()
+            )
+            for t in student_tables()
+        }
+
+
+def _scored_student(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as conn:
+        first, second = conn.execute(
+            text(
+                "SELECT student_id FROM scores WHERE week = :w ORDER BY probability DESC, student_id LIMIT 2"
+            ),
+            {"w": WEEK},
+        ).scalars()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO actions (student_id, week, action, note, user_name, at) "
+                "VALUES (:s, :w, 'gesprek', 'notitie', 'test-mentor', :at)"
+            ),
+            {"s": first, "w": WEEK, "at": datetime.now(UTC)},
+        )
+    write_audit(engine, MENTOR, "GET", f"/api/v1/students/{first}", [AuditEntry("read_scores", first)], True)
+    return str(first), str(second)
+
+
+def test_export_holds_every_row_about_the_student_and_nothing_else(
+    school_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    student, other = _scored_student(school_store)
+    out = tmp_path / "export" / f"{student}.json"
+    result = vsv(school_store, monkeypatch, "subject", "export", student, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    expected = _counts(school_store, student)
+    assert {name: len(rows) for name, rows in data["tables"].items()} == expected
+    assert expected["students"] == 1 and expected["scores"] == 2 and expected["actions"] == 1
+    assert expected["questionnaire_answers"] > 0 and expected["attendance_weeks"] > 0
+    assert all(row["student_id"] == student for rows in data["tables"].values() for row in rows)
+    assert [e["action"] for e in data["audit_log"]] == ["read_scores"]
+    assert other not in out.read_text(encoding="utf-8")
+    assert vsv(school_store, monkeypatch, "subject", "export", "nobody", "--out", str(out)).exit_code == 2
+
+
+def test_erase_deletes_the_student_everywhere_and_logs_it(
+    school_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    student, other = _scored_student(school_store)
+    before_other = _counts(school_store, other)
+    total_before = _counts(school_store)
+    mine = _counts(school_store, student)
+    result = vsv(school_store, monkeypatch, "subject", "erase", student, "--reason", "AVG-verzoek 2026-17")
+    assert result.exit_code == 0, result.output
+    assert sum(_counts(school_store, student).values()) == 0
+    assert _counts(school_store, other) == before_other
+    assert _counts(school_store) == {k: total_before[k] - mine[k] for k in total_before}
+    with school_store.connect() as conn:
+        logged = conn.execute(
+            text("SELECT action, detail, user_name FROM audit_log WHERE student_id = :s ORDER BY seq"),
+            {"s": student},
+        ).all()
+    assert [row.action for row in logged] == ["read_scores", "subject_erase"]  # the trail itself is kept
+    assert "AVG-verzoek 2026-17" in logged[-1].detail and "scores 2" in logged[-1].detail
+    assert logged[-1].user_name.startswith("cli:")
+    assert verify_chain(school_store).ok
+    again = vsv(school_store, monkeypatch, "subject", "erase", student, "--reason", "x")
+    assert again.exit_code == 2 and "no data" in again.output
+    assert vsv(school_store, monkeypatch, "subject", "erase", other, "--reason", " ").exit_code == 2
+
+
+def test_erase_is_one_transaction(school_store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the audit entry cannot be written, nothing is deleted: no erasure without its trace."""
+    student, _ = _scored_student(school_store)
+    before = _counts(school_store, student)
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(privacy, "append_rows", fail)
+    with pytest.raises(RuntimeError, match="audit log unavailable"):
+        erase_subject(school_store, student, "test")
+    assert _counts(school_store, student) == before
+
+
+def test_retention_deletes_old_raw_data_and_scores_keeps_the_audit_log(
+    school_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _scored_student(school_store)
+    now = WEEK + 1
+    settings = api_settings(tmp_path, retention_raw_weeks=5, retention_score_weeks=1)
+    raw_before, scores_before = now - 5, now - 1
+    with school_store.connect() as conn:
+        audit_before = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
+        ended = set(
+            conn.execute(text("SELECT student_id FROM outcomes WHERE week < :w"), {"w": raw_before}).scalars()
+        )
+        old_answers = conn.execute(
+            text("SELECT COUNT(*) FROM questionnaire_answers WHERE week < :w"), {"w": raw_before}
+        ).scalar_one()
+    assert ended and old_answers
+
+    counts_before = _counts(school_store)
+    dry = apply_retention(school_store, settings, now_week=now, dry_run=True)
+    assert _counts(school_store) == counts_before  # a dry run deletes nothing
+    assert dry.deleted["scores"] > 0 and dry.deleted["questionnaire_answers"] >= old_answers
+
+    done = apply_retention(school_store, settings, now_week=now)
+    assert done.deleted == dry.deleted and done.students_removed == len(ended)
+    with school_store.connect() as conn:
+        for table in ("questionnaire_answers", "attendance_weeks", "progress_results"):
+            oldest = conn.execute(text(f"SELECT MIN(week) FROM {table}")).scalar_one()
+            assert oldest is None or oldest >= raw_before, table
+        assert set(conn.execute(text("SELECT DISTINCT week FROM scores")).scalars()) == {WEEK}
+        assert scores_before == WEEK
+        left = set(conn.execute(text("SELECT student_id FROM students")).scalars())
+        assert not (ended & left)
+        audit_after = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
+        last = conn.execute(text("SELECT action FROM audit_log ORDER BY seq DESC LIMIT 1")).scalar_one()
+    assert audit_after == audit_before + 1 and last == "retention_apply"  # kept whole, and the run logged
+    assert verify_chain(school_store).ok
+
+    monkeypatch.setenv("VSV_RETENTION_RAW_WEEKS", "5")
+    result = vsv(school_store, monkeypatch, "retention", "apply", "--dry-run", "--now-week", str(now))
+    assert result.exit_code == 0, result.output
+    assert "would delete" in result.output
+    assert "audit log kept whole" in result.output

@@ -1,0 +1,292 @@
+"""Every page for every role: status codes, Dutch text, role checks and audit entries (TestClient)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from serving.web.session import COOKIE
+from tests.api.conftest import WEEK, Api, student_of
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def get(api: Api, role: str | None, url: str) -> httpx.Response:
+    api.client.cookies.clear()
+    headers = {"Cookie": f"{COOKIE}={api.tokens[role]}"} if role else {}
+    response: httpx.Response = api.client.get(url, headers=headers, follow_redirects=False)
+    return response
+
+
+def post(api: Api, role: str, url: str, data: dict[str, str]) -> httpx.Response:
+    api.client.cookies.clear()
+    headers = {"Cookie": f"{COOKIE}={api.tokens[role]}"}
+    response: httpx.Response = api.client.post(url, data=data, headers=headers, follow_redirects=False)
+    return response
+
+
+def denied_count(api: Api, user: str, path: str) -> int:
+    with api.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM audit_log WHERE user_name = :u AND path = :p AND allowed = :f"),
+                {"u": user, "p": path, "f": False},
+            ).scalar_one()
+        )
+
+
+def test_login_sets_strict_httponly_cookie_and_logout_clears_it(api: Api) -> None:
+    api.client.cookies.clear()
+    form = api.client.get("/web/login")
+    assert form.status_code == 200 and "Inloggen" in form.text and '<label for="token">' in form.text
+    bad = api.client.post("/web/login", data={"token": "fout"}, follow_redirects=False)
+    assert bad.status_code == 401 and "onbekend" in bad.text
+    ok = api.client.post(
+        "/web/login", data={"token": api.tokens["mentor"], "volgende": "/web/lijst"}, follow_redirects=False
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/web/lijst"
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    out = api.client.post("/web/logout", follow_redirects=False)
+    assert out.status_code == 303 and 'vsv_token=""' in out.headers["set-cookie"]
+    api.client.cookies.clear()
+
+
+def test_login_redirect_stays_on_site(api: Api) -> None:
+    api.client.cookies.clear()
+    ok = api.client.post(
+        "/web/login",
+        data={"token": api.tokens["mentor"], "volgende": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert ok.headers["location"] == "/web/"
+    api.client.cookies.clear()
+
+
+@pytest.mark.parametrize("url", ["/web/", "/web/lijst", "/web/coachklas", "/web/zorg", "/web/audit"])
+def test_pages_need_a_login(api: Api, url: str) -> None:
+    response = get(api, None, url)
+    assert response.status_code == 303 and response.headers["location"].startswith("/web/login")
+
+
+def test_api_errors_stay_json(api: Api) -> None:
+    response = api.client.get(f"/api/v1/risk-lists/{api.other_team}/{WEEK}", headers=api.headers("mentor"))
+    assert response.status_code == 403 and response.headers["content-type"].startswith("application/json")
+
+
+def test_mentor_risk_list_shows_own_team(api: Api) -> None:
+    response = get(api, "mentor", "/web/lijst")
+    assert response.status_code == 200
+    page = response.text
+    assert f"Risicolijst team {api.mentor_team}, week {WEEK}" in page
+    assert student_of(api, api.mentor_team) in page
+    assert student_of(api, api.other_team) not in page
+    assert "Belangrijkste redenen" in page and "Sinds vorige week" in page
+    assert 'class="band band-' in page
+    assert "Actie of band vastleggen" in page
+
+
+def test_mentor_other_team_list_is_403_and_logged(api: Api) -> None:
+    url = f"/web/lijst?team={api.other_team}&week={WEEK}"
+    before = denied_count(api, "test-mentor", "/web/lijst")
+    response = get(api, "mentor", url)
+    assert response.status_code == 403 and "Geen toegang" in response.text
+    assert "vastgelegd in het auditlog" in response.text
+    assert denied_count(api, "test-mentor", "/web/lijst") == before + 1
+
+
+def test_mentor_other_team_student_is_403_and_logged(api: Api) -> None:
+    path = f"/web/leerling/{student_of(api, api.other_team)}"
+    before = denied_count(api, "test-mentor", path)
+    response = get(api, "mentor", path)
+    assert response.status_code == 403 and "Geen toegang" in response.text
+    assert denied_count(api, "test-mentor", path) == before + 1
+
+
+def test_risk_list_filters(api: Api) -> None:
+    for band in ("hoog", "verhoogd", "laag"):
+        response = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}&band={band}")
+        assert response.status_code == 200
+    new = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}&nieuw=true")
+    assert new.status_code == 200 and "nieuw deze week" in new.text
+
+
+def test_student_page_has_timelines_and_no_protected_attributes(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    response = get(api, "mentor", f"/web/leerling/{student}?week={WEEK}")
+    assert response.status_code == 200
+    page = response.text
+    for words in ("Verloop over de weken", "Aanwezigheid", "Vragenlijst", "Redenen deze week", "<svg"):
+        assert words in page
+    for protected in ("gender", "migration", "geslacht", "migratie"):
+        assert protected not in page.lower()
+    with api.engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT COUNT(*) FROM audit_log WHERE action = 'read_student_page' AND student_id = :s"),
+            {"s": student},
+        ).scalar_one()
+    assert logged >= 1
+
+
+def test_mentor_records_action_and_override(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    here = f"/web/lijst?team={api.mentor_team}&week={WEEK}"
+    done = post(
+        api,
+        "mentor",
+        f"/web/leerling/{student}/actie",
+        {"week": str(WEEK), "action": "contacted", "note": "gebeld", "terug": here},
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith(here)
+    page = get(api, "mentor", here).text
+    assert "Contact opgenomen" in page
+    bad = post(api, "mentor", f"/web/leerling/{student}/overschrijven", {"week": str(WEEK), "band": "laag"})
+    assert bad.status_code == 422 and "niet goed ingevuld" in bad.text
+    ok = post(
+        api,
+        "mentor",
+        f"/web/leerling/{student}/overschrijven",
+        {"week": str(WEEK), "band": "laag", "reason": "ken de situatie thuis, gaat goed"},
+    )
+    assert ok.status_code == 303
+    assert "ken de situatie thuis" in get(api, "mentor", f"/web/leerling/{student}?week={WEEK}").text
+
+
+def test_auditor_may_read_but_not_write(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    assert get(api, "auditor", f"/web/lijst?team={api.mentor_team}").status_code == 200
+    response = post(
+        api, "auditor", f"/web/leerling/{student}/actie", {"week": str(WEEK), "action": "contacted"}
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "code"),
+    [
+        ("coachklas", "/web/coachklas", 200),
+        ("zorgteam", "/web/coachklas", 200),
+        ("mentor", "/web/coachklas", 403),
+        ("zorgteam", "/web/zorg", 200),
+        ("auditor", "/web/zorg", 200),
+        ("mentor", "/web/zorg", 403),
+        ("coachklas", "/web/zorg", 403),
+        ("auditor", "/web/modellen", 200),
+        ("datateam", "/web/modellen", 200),
+        ("mentor", "/web/modellen", 403),
+        ("auditor", "/web/audit", 200),
+        ("zorgteam", "/web/audit", 403),
+        ("auditor", "/web/uitleg", 200),
+        ("mentor", "/web/uitleg", 403),
+        ("datateam", "/web/datateam", 200),
+        ("mentor", "/web/datateam", 403),
+        ("admin", "/web/", 200),
+        ("datateam", "/web/lijst", 403),
+    ],
+)
+def test_roles(api: Api, role: str, url: str, code: int) -> None:
+    response = get(api, role, url)
+    assert response.status_code == code
+    assert '<html lang="nl">' in response.text
+    if code == 403:
+        assert "Geen toegang" in response.text
+
+
+def test_coachklas_places_two_students(api: Api) -> None:
+    page = get(api, "coachklas", f"/web/coachklas?week={WEEK}&capaciteit=5")
+    assert "Vrije plaatsen: 5" in page.text and "Kandidaten" in page.text
+    with api.engine.connect() as conn:
+        ids = (
+            conn.execute(
+                text("SELECT student_id FROM scores WHERE week = :w ORDER BY probability DESC LIMIT 40"),
+                {"w": WEEK},
+            )
+            .scalars()
+            .all()
+        )
+    placed = [s for s in ids if f">{s}<" in page.text][:2]
+    assert len(placed) == 2
+    for student in placed:
+        response = post(
+            api,
+            "coachklas",
+            "/web/coachklas/besluit",
+            {"student_id": student, "week": str(WEEK), "decision": "placed", "reason": "hoge nood, wil zelf"},
+        )
+        assert response.status_code == 303
+    after = get(api, "coachklas", f"/web/coachklas?week={WEEK}&capaciteit=5").text
+    assert "Vrije plaatsen: 3" in after
+    for student in placed:
+        assert student in after.split("Geplaatst deze week")[1]
+    assert (
+        post(
+            api,
+            "mentor",
+            "/web/coachklas/besluit",
+            {"student_id": placed[0], "week": str(WEEK), "decision": "placed"},
+        ).status_code
+        == 403
+    )
+
+
+def test_safeguarding_acknowledge_and_close(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    from datetime import UTC, datetime
+
+    with api.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO safeguarding_alerts (student_id, week, item, value, reason, status, raised_at) "
+                "VALUES (:s, :w, 'wil_praten', 1, 'wil praten met iemand', 'open', :t)"
+            ),
+            {"s": student, "w": WEEK, "t": datetime.now(UTC)},
+        )
+        alert_id = conn.execute(text("SELECT MAX(alert_id) FROM safeguarding_alerts")).scalar_one()
+    page = get(api, "zorgteam", "/web/zorg").text
+    assert "Zorgmeldingen" in page and "wil praten met iemand" in page
+    listing = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}").text
+    assert "open zorgmelding" in listing
+    assert post(api, "zorgteam", f"/web/zorg/{alert_id}/oppakken", {"note": "bel vandaag"}).status_code == 303
+    assert "in behandeling" in get(api, "zorgteam", "/web/zorg").text
+    assert post(api, "zorgteam", f"/web/zorg/{alert_id}/sluiten", {"note": ""}).status_code == 422
+    assert (
+        post(api, "zorgteam", f"/web/zorg/{alert_id}/sluiten", {"note": "gesprek gehad"}).status_code == 303
+    )
+    assert post(api, "zorgteam", f"/web/zorg/{alert_id}/sluiten", {"note": "nog eens"}).status_code == 409
+    assert post(api, "auditor", f"/web/zorg/{alert_id}/sluiten", {"note": "mag niet"}).status_code == 403
+
+
+def test_auditor_explanation_and_replay(api: Api) -> None:
+    student = student_of(api, api.mentor_team)
+    page = get(api, "auditor", f"/web/uitleg/{student}/{WEEK}")
+    assert page.status_code == 200 and "Bijdragen per kenmerk" in page.text and "<svg" in page.text
+    api.client.cookies.clear()
+    replay = api.client.post(
+        f"/web/uitleg/{student}/{WEEK}/herhaal", headers={"Cookie": f"{COOKIE}={api.tokens['auditor']}"}
+    )
+    assert replay.status_code == 200 and "identiek" in replay.text
+    assert get(api, "auditor", f"/web/uitleg?leerling={student}&week={WEEK}").status_code == 303
+    assert get(api, "auditor", f"/web/uitleg/onbekend/{WEEK}").status_code == 404
+
+
+def test_audit_log_search(api: Api) -> None:
+    student = student_of(api, api.other_team)
+    get(api, "mentor", f"/web/leerling/{student}")
+    page = get(api, "auditor", f"/web/audit?leerling={student}&gebruiker=test-mentor")
+    assert page.status_code == 200 and "NEE, geweigerd" in page.text and student in page.text
+    empty = get(api, "auditor", "/web/audit?van=2999-01-01")
+    assert "0 regels" in empty.text
+
+
+def test_models_pages(api: Api) -> None:
+    page = get(api, "auditor", "/web/modellen")
+    assert "Model in gebruik" in page.text and "Modelkaart versie 1" in page.text
+    card = get(api, "auditor", "/web/modellen/1")
+    assert card.status_code == 404 and "Geen modelkaart" in card.text
+    assert "Nog geen vergelijking" in get(api, "datateam", "/web/datateam").text
+
+
+def test_static_css(api: Api) -> None:
+    response = api.client.get("/web/static/style.css")
+    assert response.status_code == 200 and ".band-hoog" in response.text
