@@ -43,6 +43,7 @@ from serving.queries import (
     team_scores,
 )
 from serving.routes import actions, audit, coachklas, explanations, lists, models, safeguarding, scores
+from serving.routes import monitoring as monitoring_routes
 from serving.safeguarding import ACKNOWLEDGED, OPEN
 from serving.schemas import (
     ActionIn,
@@ -95,6 +96,7 @@ MENU = (
     ("Auditlog", "/audit", AUDIT_LOG_READ),
     ("Score uitleggen", "/uitleg", EXPLAIN),
     ("Datateam", "/datateam", MODEL_INFO),
+    ("Monitoring", "/monitoring", MODEL_INFO),
 )
 
 Reader = Annotated[Guard, guard_for(READ_STUDENTS, "read_risk_list")]
@@ -670,3 +672,18 @@ def datateam_page(
         "metrics": metrics,
     }
     return render(request, "datateam.html", guard.user, context)
+
+
+# --- monitoring reports (drift, performance, fairness) ------------------------------------------------
+
+
+@router.get("/monitoring")
+def monitoring_page(request: Request, settings: SettingsDep, guard: ModelReader) -> Response:
+    reports = monitoring_routes.reports(settings, guard)
+    context = {"title": "Monitoring: drift, prestaties en eerlijkheid", "reports": reports}
+    return render(request, "monitoring.html", guard.user, context)
+
+
+@router.get("/monitoring/{folder}/{name}")
+def monitoring_file(folder: str, name: str, settings: SettingsDep, guard: ModelReader) -> Response:
+    return monitoring_routes.report_file(folder, name, settings, guard)

@@ -290,3 +290,16 @@ def test_models_pages(api: Api) -> None:
 def test_static_css(api: Api) -> None:
     response = api.client.get("/web/static/style.css")
     assert response.status_code == 200 and ".band-hoog" in response.text
+
+
+def test_monitoring_reports_are_listed_and_opened_on_a_page(api: Api) -> None:
+    run = api.client.post(f"/api/v1/monitoring/run?week={WEEK}", headers=api.headers("datateam"))
+    assert run.status_code == 200, run.text
+    page = get(api, "auditor", "/web/monitoring")
+    assert page.status_code == 200
+    assert f"Samenvatting week {WEEK}" in page.text and "Driftrapport" in page.text
+    report = get(api, "auditor", f"/web/monitoring/{WEEK}/rapport.html")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert get(api, "datateam", "/web/monitoring").status_code == 200
+    assert get(api, "mentor", "/web/monitoring").status_code == 403
+    assert get(api, "auditor", "/web/monitoring/..%2F..%2Fvsv.db/x").status_code == 404
