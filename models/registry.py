@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,53 @@ def tag_version(registered_model: str, version: str, tags: dict[str, str]) -> No
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(registered_model, version, key, value)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Who made which version champion, when and why (also stored as tags on the version)."""
+
+    version: str
+    previous: str | None
+    by: str
+    reason: str
+    at: str
+
+
+def check_promotion(by: str, reason: str) -> None:
+    """A promotion needs a person and a reason; refuse it before anything changes."""
+    if not by.strip():
+        raise ValueError("say who promotes the model (--by)")
+    if len(reason.strip()) < 5:
+        raise ValueError("give a reason for the promotion (--reason, at least 5 characters)")
+
+
+def promote(registered_model: str, version: str, by: str, reason: str) -> Promotion:
+    """Make ``version`` the champion and record who, why, when and the previous champion as tags.
+
+    Raises ``ValueError`` without a person or reason and ``LookupError`` for an unknown version.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    check_promotion(by, reason)
+    try:
+        MlflowClient().get_model_version(registered_model, version)
+    except MlflowException as exc:
+        raise LookupError(f"no version {version!r} of {registered_model!r}") from exc
+    previous = version_for(registered_model, CHAMPION)
+    promotion = Promotion(
+        version, previous, by.strip(), reason.strip(), datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    set_alias(registered_model, CHAMPION, version)
+    tag_version(
+        registered_model,
+        version,
+        {
+            "promoted_by": promotion.by,
+            "promotion_reason": promotion.reason,
+            "promoted_at": promotion.at,
+            "previous_champion": previous or "",
+        },
+    )
+    return promotion

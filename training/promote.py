@@ -1,9 +1,6 @@
-"""Champion and challenger on the same test rows, and promotion with who and why."""
+"""Champion and challenger on the same test rows (promotion itself: :func:`models.registry.promote`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -19,23 +16,3 @@ def compare_models(prepared: Prepared, models: dict[str, RiskModel], config: Tra
     for name, model in models.items():
         scored[name] = model.predict_proba(scored)
     return overall_metrics(scored, list(models), config.capacity_share)[["n", "positives", *COMPARED]]
-
-
-@dataclass(frozen=True)
-class Promotion:
-    version: str
-    previous: str | None
-    by: str
-    reason: str
-    at: str
-
-
-def promotion_tags(version: str, previous: str | None, by: str, reason: str) -> Promotion:
-    """Validate who and why; a promotion without both is refused."""
-    if not by.strip():
-        raise ValueError("say who promotes the model (--by)")
-    if len(reason.strip()) < 5:
-        raise ValueError("give a reason for the promotion (--reason, at least 5 characters)")
-    return Promotion(
-        version, previous, by.strip(), reason.strip(), datetime.now(UTC).isoformat(timespec="seconds")
-    )

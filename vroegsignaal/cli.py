@@ -221,11 +221,12 @@ def promote(
     config_path: Annotated[Path | None, typer.Option("--config")] = None,
 ) -> None:
     """Compare a version with the champion on the same test data, then make it champion."""
-    from models.registry import CHALLENGER, CHAMPION, load, set_alias, tag_version, version_for
+    from models.registry import CHALLENGER, CHAMPION, check_promotion, load, version_for
+    from models.registry import promote as promote_version
     from training.config import load_config
     from training.fit import TrainingDataError
     from training.pipeline import prepare
-    from training.promote import compare_models, promotion_tags
+    from training.promote import compare_models
 
     settings = _settings()
     _mlflow(settings)
@@ -236,7 +237,7 @@ def promote(
         return
     champion = version_for(name, CHAMPION)
     try:
-        promotion = promotion_tags(target, champion, by, reason)
+        check_promotion(by, reason)
         candidate = load(name, version=target)
         models = {f"v{target} (kandidaat)": candidate.model}
         if champion is not None and champion != target:
@@ -252,19 +253,9 @@ def promote(
         return
     if not yes and not typer.confirm(f"make version {target} the champion?"):
         _fail("not promoted", code=1)
-    set_alias(name, CHAMPION, target)
-    tag_version(
-        name,
-        target,
-        {
-            "promoted_by": promotion.by,
-            "promotion_reason": promotion.reason,
-            "promoted_at": promotion.at,
-            "previous_champion": champion or "",
-        },
-    )
+    promotion = promote_version(name, target, by, reason)
     typer.echo(
-        f"{name} version {target} is now champion (was {champion or 'none'}); by {promotion.by}: "
+        f"{name} version {target} is now champion (was {promotion.previous or 'none'}); by {promotion.by}: "
         f"{promotion.reason}"
     )
 

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
@@ -21,6 +21,7 @@ from serving.auth import (
     AUDIT_LOG_READ,
     COACHKLAS_READ,
     COACHKLAS_WRITE,
+    DATA_TEAM,
     EXPLAIN,
     MODEL_INFO,
     READ_STUDENTS,
@@ -109,6 +110,7 @@ AlertWriter = Annotated[Guard, guard_for(SAFEGUARDING_WRITE, "handle_alert")]
 Explainer = Annotated[Guard, guard_for(EXPLAIN, "explain")]
 ModelReader = Annotated[Guard, guard_for(MODEL_INFO, "read_model")]
 AuditReader = Annotated[Guard, guard_for(AUDIT_LOG_READ, "read_audit_log")]
+Promoter = Annotated[Guard, guard_for(DATA_TEAM, "promote_model")]
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -672,6 +674,41 @@ def datateam_page(
         "metrics": metrics,
     }
     return render(request, "datateam.html", guard.user, context)
+
+
+class PromoteForm(BaseModel):
+    """Promotion from the data-team page: which version, and why."""
+
+    version: str = Field(pattern=r"^\d{1,6}$")
+    reason: str = Field(min_length=5, max_length=500)
+
+
+@router.post("/datateam/promoveer")
+def promote_model(
+    settings: SettingsDep,
+    store: ModelStoreDep,
+    guard: Promoter,
+    version: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Make a version champion with a reason; who, why and when are stored on the version and logged."""
+    from models.registry import configure, promote
+
+    form = parse(PromoteForm, version=version, reason=reason)
+    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
+    try:
+        promotion = promote(settings.registered_model, form.version, guard.user.name, form.reason)
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Versie {form.version} bestaat niet.") from exc
+    guard.allow(
+        [
+            AuditEntry(
+                "promote_model", detail=f"versie {form.version} (was {promotion.previous}): {form.reason}"
+            )
+        ]
+    )
+    store.load_current()
+    return back(PREFIX + "/datateam", f"Versie {form.version} is nu champion.")
 
 
 # --- monitoring reports (drift, performance, fairness) ------------------------------------------------

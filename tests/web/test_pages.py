@@ -303,3 +303,49 @@ def test_monitoring_reports_are_listed_and_opened_on_a_page(api: Api) -> None:
     assert get(api, "datateam", "/web/monitoring").status_code == 200
     assert get(api, "mentor", "/web/monitoring").status_code == 403
     assert get(api, "auditor", "/web/monitoring/..%2F..%2Fvsv.db/x").status_code == 404
+
+
+def test_the_data_team_promotes_a_version_with_a_reason(api: Api) -> None:
+    import mlflow
+
+    from models.registry import CHAMPION, configure, load, log_risk_model, version_for
+
+    settings = api.client.app.state.settings  # type: ignore[attr-defined]
+    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
+    store = api.client.app.state.models  # type: ignore[attr-defined]
+    original = store.current
+    model = original.model
+    with mlflow.start_run():
+        version = log_risk_model(model, settings.registered_model)
+    try:
+        assert "Champion maken" in get(api, "datateam", "/web/datateam").text
+        assert "Champion maken" not in get(api, "auditor", "/web/datateam").text
+        refused = post(
+            api, "auditor", "/web/datateam/promoveer", {"version": version, "reason": "beter model"}
+        )
+        assert refused.status_code == 403
+        no_reason = post(api, "datateam", "/web/datateam/promoveer", {"version": version, "reason": ""})
+        assert no_reason.status_code == 422
+        unknown = post(
+            api, "datateam", "/web/datateam/promoveer", {"version": "999", "reason": "beter model"}
+        )
+        assert unknown.status_code == 404
+        ok = post(
+            api,
+            "datateam",
+            "/web/datateam/promoveer",
+            {"version": version, "reason": "beter op recente weken"},
+        )
+        assert ok.status_code == 303
+        assert version_for(settings.registered_model, CHAMPION) == version
+        tags = load(settings.registered_model, alias=CHAMPION).tags
+        assert tags["promotion_reason"] == "beter op recente weken" and tags["promoted_by"]
+        with api.engine.connect() as conn:
+            logged = conn.execute(
+                text("SELECT COUNT(*) FROM audit_log WHERE action = 'promote_model' AND allowed = :t"),
+                {"t": True},
+            ).scalar_one()
+        assert logged >= 1
+    finally:
+        store.current = original  # the module's other tests expect the injected model
+        mlflow.set_tracking_uri("")
