@@ -85,7 +85,8 @@ def make_users(engine: Engine, mentor_team: str, other_team: str) -> dict[str, s
     return tokens
 
 
-def _teams(engine: Engine) -> tuple[str, str]:
+def busiest_teams(engine: Engine) -> tuple[str, str]:
+    """The two teams with the most scored students in WEEK."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
@@ -116,7 +117,7 @@ def api_engine(
 def api(
     api_engine: Engine, trained: TrainingResult, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
-    mentor_team, other_team = _teams(api_engine)
+    mentor_team, other_team = busiest_teams(api_engine)
     tokens = make_users(api_engine, mentor_team, other_team)
     app = create_app(
         api_settings(tmp_path_factory.mktemp("var")),

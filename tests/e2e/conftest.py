@@ -20,7 +20,7 @@ from features import LOOKBACK_WEEKS
 from serving.app import create_app
 from serving.jobs import score_week
 from serving.model_state import ServingModel
-from tests.api.conftest import VERSION, WEEK, api_settings, load_school, make_users
+from tests.api.conftest import VERSION, WEEK, api_settings, busiest_teams, load_school, make_users
 from tests.conftest import School, new_store
 from training.pipeline import TrainingResult
 
@@ -51,25 +51,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _teams(engine: Engine) -> tuple[str, str]:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT team FROM scores WHERE week = :w GROUP BY team ORDER BY COUNT(*) DESC, team"),
-            {"w": WEEK},
-        ).scalars()
-        first, second, *_ = list(rows)
-    return str(first), str(second)
-
-
 @pytest.fixture(scope="session")
 def site(school: School, trained: TrainingResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     for engine in new_store("sqlite", tmp_path_factory.mktemp("e2e")):
         load_school(engine, school, WEEK - 1 - LOOKBACK_WEEKS, WEEK)
         for week in (WEEK - 1, WEEK):
             score_week(engine, trained.model, VERSION, week)
-        mentor_team, other_team = _teams(engine)
+        mentor_team, other_team = busiest_teams(engine)
         tokens = make_users(engine, mentor_team, other_team)
         app = create_app(
             api_settings(tmp_path_factory.mktemp("var")),
