@@ -88,6 +88,8 @@ def create_app(
         own_engine = engine is None
         app.state.settings = settings
         app.state.engine = engine or make_engine(settings.resolved_database_url())
+        # Token look-ups and audit entries get a pool of their own (see serving.deps.get_audit_engine).
+        app.state.audit_engine = make_engine(app.state.engine.url.render_as_string(hide_password=False))
         app.state.models = ModelStore(settings, model)
         if model is None and settings.load_model_on_startup:
             await run_in_threadpool(app.state.models.load_current)
@@ -95,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.audit_engine.dispose()
             if own_engine:
                 app.state.engine.dispose()
 

@@ -1,6 +1,7 @@
 """FastAPI dependencies, as named ``Annotated`` aliases so that route signatures read like prose.
 
-``SettingsDep``, ``EngineDep``, ``SessionDep`` (one transaction per request: committed when the endpoint
+``SettingsDep``, ``EngineDep``, ``AuditEngineDep`` (a pool of its own for token look-ups and audit
+entries), ``SessionDep`` (one transaction per request: committed when the endpoint
 returns, rolled back on any error), ``ModelDep`` (503 while no model is loaded), ``UserDep`` (401 without a
 valid bearer token; 429 with ``Retry-After`` after too many bad tokens from one address, see
 :mod:`serving.ratelimit`), and :func:`require` (403, logged, for a role that may not do this).
@@ -43,8 +44,20 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_audit_engine(request: Request) -> Engine:
+    """The engine for short, independent transactions: token look-ups and audit entries.
+
+    It has a connection pool of its own. A request holds a connection of the main pool for its session
+    and then writes its audit entry; were that entry to need a second connection from the same pool,
+    under load every holder would wait for another (a deadlock until the pool's timeout, then a 500).
+    """
+    engine: Engine = request.app.state.audit_engine
+    return engine
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+AuditEngineDep = Annotated[Engine, Depends(get_audit_engine)]
 
 
 def get_session(engine: EngineDep) -> Iterator[Session]:
@@ -88,7 +101,7 @@ def get_login_limiter(request: Request) -> FailedLoginLimiter:
 
 def get_current_user(
     request: Request,
-    engine: EngineDep,
+    engine: AuditEngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> CurrentUser:
     """The user holding the bearer token, or 401 (429 after too many bad tokens from this address)."""
@@ -141,7 +154,7 @@ class Guard:
             raise self.deny(entry, "Geen toegang: deze student of dit team hoort niet bij uw teams.")
 
 
-def get_guard(request: Request, user: UserDep, engine: EngineDep) -> Guard:
+def get_guard(request: Request, user: UserDep, engine: AuditEngineDep) -> Guard:
     return Guard(user, engine, request.method, request.url.path)
 
 

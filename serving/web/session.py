@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from serving.auth import CurrentUser, Role, find_user
-from serving.deps import EngineDep, Guard, require
+from serving.deps import AuditEngineDep, Guard, require
 
 COOKIE = "vsv_token"
 
 
-def cookie_user(request: Request, engine: EngineDep) -> CurrentUser | None:
+def cookie_user(request: Request, engine: AuditEngineDep) -> CurrentUser | None:
     """The user holding the cookie's token, or None."""
     token = request.cookies.get(COOKIE)
     if not token:
@@ -22,7 +22,7 @@ def cookie_user(request: Request, engine: EngineDep) -> CurrentUser | None:
         return find_user(conn, token)
 
 
-def web_user(request: Request, engine: EngineDep) -> CurrentUser:
+def web_user(request: Request, engine: AuditEngineDep) -> CurrentUser:
     """The logged-in user; 401 (the pages turn it into a redirect to the login page) otherwise."""
     user = cookie_user(request, engine)
     if user is None:
@@ -33,7 +33,7 @@ def web_user(request: Request, engine: EngineDep) -> CurrentUser:
 WebUserDep = Annotated[CurrentUser, Depends(web_user)]
 
 
-def web_guard(request: Request, user: WebUserDep, engine: EngineDep) -> Guard:
+def web_guard(request: Request, user: WebUserDep, engine: AuditEngineDep) -> Guard:
     return Guard(user, engine, request.method, request.url.path)
 
 
