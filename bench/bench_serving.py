@@ -21,8 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,61 +29,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH_DIR, measure_here, print_table, run_child, write_json
+from bench.common import (
+    BENCH_DIR,
+    WEEK_OF_YEAR,
+    bench_model,
+    measure_here,
+    print_table,
+    run_child,
+    seed_store,
+    write_json,
+)
+from bench.harness import free_port, register_champion, start_server, stop_server, wait_ready
 
-WEEK_OF_YEAR = 20
 VERSION = "bench"
-
-
-def _model(tmp: Path) -> Any:
-    """The champion from the configured registry, else a small model trained on a generated school."""
-    from serving.model_state import load_champion
-    from vroegsignaal.settings import get_settings
-
-    try:
-        return load_champion(get_settings()).model
-    except Exception:
-        from data.synthetic import GeneratorConfig, generate
-        from data.tables import from_generated
-        from training.config import load_config
-        from training.pipeline import train
-
-        raw, rest = from_generated(generate(GeneratorConfig(seed=1, n_students=1500, n_years=3)), "bench")
-        return train(
-            raw, load_config(), tmp / "run", truth=rest["synthetic_truth"], registered_model=None
-        ).model
-
-
-def _store(n_students: int, folder: Path) -> tuple[str, int]:
-    """A SQLite store with ``n_students`` (one year) and the weeks a snapshot of the scored week reads."""
-    from data.contracts import contract
-    from data.csv_io import write_frame
-    from data.store import TABLE_ORDER, make_engine, upgrade
-    from data.synthetic import GeneratorConfig, generate
-    from data.tables import from_generated
-    from features import LOOKBACK_WEEKS
-
-    week = WEEK_OF_YEAR
-    generated = generate(GeneratorConfig(seed=5, n_students=n_students, n_years=1, chunk_size=25_000))
-    raw, rest = from_generated(generated, "bench-key")
-    frames = {
-        **{
-            n: getattr(raw, n)
-            for n in ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes")
-        },
-        **rest,
-    }
-    url = f"sqlite:///{folder / 'vsv.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.begin() as conn:
-        for name in TABLE_ORDER:
-            frame = frames[name]
-            if "week" in frame.columns and name != "outcomes":
-                frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
-            write_frame(conn, contract(name), frame)
-    engine.dispose()
-    return url, week
 
 
 def _job(n_students: int) -> dict[str, Any]:
@@ -96,9 +52,10 @@ def _job(n_students: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = _model(folder)
+        model = bench_model(folder)
         started = time.perf_counter()
-        url, week = _store(n_students, folder)
+        url, week = f"sqlite:///{folder / 'vsv.db'}", WEEK_OF_YEAR
+        seed_store(url, n_students, week)
         prepared = time.perf_counter() - started
         engine = make_engine(url)
         score_week(engine, model, VERSION, week - 1)
@@ -120,55 +77,6 @@ def _job(n_students: int) -> dict[str, Any]:
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(port: int, timeout: float = 120.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("server did not become ready")
-
-
-def _start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "serving.app:app_from_environment",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -239,20 +147,19 @@ async def _fixed_rate(
 
 def _http(n_students: int, seconds: int) -> dict[str, Any]:
     """Child process: store + registry + server at 1 and 2 workers; wrk and fixed-rate load."""
-    import mlflow
     import pandas as pd
     from sqlalchemy import text
 
     from data.store import make_engine
-    from models.registry import CHAMPION, configure, log_risk_model, set_alias
     from serving.auth import upsert_user
     from serving.jobs import score_week
     from serving.scoring import score_one
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = _model(folder)
-        url, week = _store(n_students, folder)
+        model = bench_model(folder)
+        url, week = f"sqlite:///{folder / 'vsv.db'}", WEEK_OF_YEAR
+        seed_store(url, n_students, week)
         engine = make_engine(url)
         score_week(engine, model, VERSION, week - 1)
         score_week(engine, model, VERSION, week)
@@ -276,10 +183,7 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
         engine.dispose()
 
         uri = f"sqlite:///{folder / 'mlflow.db'}"
-        configure(uri, folder / "artifacts")
-        with mlflow.start_run():
-            version = log_risk_model(model, "vsv-risk")
-        set_alias("vsv-risk", CHAMPION, version)
+        register_champion(model, uri, folder / "artifacts")
 
         # in-process: the same model + explainer, one row at a time, single-threaded as the server runs it
         from serving.model_state import single_threaded
@@ -303,10 +207,10 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
         body = json.dumps({"features": features})
         rows: list[dict[str, Any]] = []
         for workers in (1, 2):
-            port = _free_port()
-            server = _start_server(env, port, workers)
+            port = free_port()
+            server = start_server(env, port, workers)
             try:
-                _wait_ready(port)
+                wait_ready(port, server)
                 base = f"http://127.0.0.1:{port}"
                 wrk = _wrk(f"{base}/api/v1/scores", body, "tok-data", seconds, connections=8)
                 fixed = asyncio.run(
@@ -320,7 +224,7 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
                     )
                 )
             finally:
-                _stop(server)
+                stop_server(server)
             rows.append({"workers": workers, "wrk": wrk, "score_at_100rps": fixed, "list_at_50rps": lists})
     best = max(r["wrk"]["rps"] for r in rows)
     return {

@@ -8,7 +8,9 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,73 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 0
+
+
+WEEK_OF_YEAR = 20  # the week scored in the serving benchmarks: mid-year, with a full lookback window
+
+
+def bench_model(tmp: Path) -> Any:
+    """The champion from the configured registry, else a small model trained on a generated school."""
+    from serving.model_state import load_champion
+    from vroegsignaal.settings import get_settings
+
+    try:
+        return load_champion(get_settings()).model
+    except Exception:
+        from data.synthetic import GeneratorConfig, generate
+        from data.tables import from_generated
+        from training.config import load_config
+        from training.pipeline import train
+
+        raw, rest = from_generated(generate(GeneratorConfig(seed=1, n_students=1500, n_years=3)), "bench")
+        return train(
+            raw, load_config(), tmp / "run", truth=rest["synthetic_truth"], registered_model=None
+        ).model
+
+
+def seed_store(url: str, n_students: int, week: int = WEEK_OF_YEAR) -> None:
+    """Migrate the store at ``url`` and write ``n_students`` (one generated year) with the weeks a
+    snapshot of ``week`` reads."""
+    from data.contracts import contract
+    from data.csv_io import write_frame
+    from data.store import TABLE_ORDER, make_engine, upgrade
+    from data.synthetic import GeneratorConfig, generate
+    from data.tables import from_generated
+    from features import LOOKBACK_WEEKS
+
+    generated = generate(GeneratorConfig(seed=5, n_students=n_students, n_years=1, chunk_size=25_000))
+    raw, rest = from_generated(generated, "bench-key")
+    frames = {
+        **{
+            n: getattr(raw, n)
+            for n in ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes")
+        },
+        **rest,
+    }
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for name in TABLE_ORDER:
+            frame = frames[name]
+            if "week" in frame.columns and name != "outcomes":
+                frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
+            write_frame(conn, contract(name), frame)
+    engine.dispose()
+
+
+@contextmanager
+def temporary_postgres(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of ``admin_url``; dropped afterwards. Yields its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
+    name = f"vsv_bench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
