@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from data.questionnaire import cached_questionnaire
 from data.store import make_engine
 from features import LOOKBACK_WEEKS
+from serving.audit import AuditWriter
 from serving.jobs import latest_week
 from serving.model_state import ModelStore, ServingModel
 from serving.routes import (
@@ -90,6 +91,7 @@ def create_app(
         app.state.engine = engine or make_engine(settings.resolved_database_url())
         # Token look-ups and audit entries get a pool of their own (see serving.deps.get_audit_engine).
         app.state.audit_engine = make_engine(app.state.engine.url.render_as_string(hide_password=False))
+        app.state.audit_writer = AuditWriter(app.state.audit_engine)
         app.state.models = ModelStore(settings, model)
         if model is None and settings.load_model_on_startup:
             await run_in_threadpool(app.state.models.load_current)
@@ -97,6 +99,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.audit_writer.close()
             app.state.audit_engine.dispose()
             if own_engine:
                 app.state.engine.dispose()

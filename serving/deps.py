@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from serving.audit import AuditEntry, write_audit
+from serving.audit import AuditEntry, AuditWriter
 from serving.auth import CurrentUser, Role, find_user
 from serving.model_state import ModelStore, ServingModel
 from serving.ratelimit import FailedLoginLimiter
@@ -48,7 +48,7 @@ def get_audit_engine(request: Request) -> Engine:
     """The engine for short, independent transactions: token look-ups and audit entries.
 
     It has a connection pool of its own. A request holds a connection of the main pool for its session
-    and then writes its audit entry; were that entry to need a second connection from the same pool,
+    and then has its audit entry written; were that entry to need a second connection from the same pool,
     under load every holder would wait for another (a deadlock until the pool's timeout, then a 500).
     """
     engine: Engine = request.app.state.audit_engine
@@ -135,17 +135,17 @@ class Guard:
     """The user of a request plus the means to log what they get to see (or are refused)."""
 
     user: CurrentUser
-    engine: Engine
+    audit: AuditWriter
     method: str
     path: str
 
     def allow(self, entries: Iterable[AuditEntry]) -> None:
         """Log access that is allowed; call before returning the data."""
-        write_audit(self.engine, self.user, self.method, self.path, entries, allowed=True)
+        self.audit.write(self.user, self.method, self.path, entries, allowed=True)
 
     def deny(self, entry: AuditEntry, message: str) -> HTTPException:
         """Log a refused access and return the 403 to raise."""
-        write_audit(self.engine, self.user, self.method, self.path, [entry], allowed=False)
+        self.audit.write(self.user, self.method, self.path, [entry], allowed=False)
         return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
 
     def check_team(self, entry: AuditEntry, team: str) -> None:
@@ -154,8 +154,17 @@ class Guard:
             raise self.deny(entry, "Geen toegang: deze student of dit team hoort niet bij uw teams.")
 
 
-def get_guard(request: Request, user: UserDep, engine: AuditEngineDep) -> Guard:
-    return Guard(user, engine, request.method, request.url.path)
+def get_audit_writer(request: Request) -> AuditWriter:
+    """The app's audit writer (group commit of the entries of concurrent requests)."""
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer
+
+
+AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
+
+
+def get_guard(request: Request, user: UserDep, audit: AuditWriterDep) -> Guard:
+    return Guard(user, audit, request.method, request.url.path)
 
 
 GuardDep = Annotated[Guard, Depends(get_guard)]

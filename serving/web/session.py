@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from serving.auth import CurrentUser, Role, find_user
-from serving.deps import AuditEngineDep, Guard, require
+from serving.deps import AuditEngineDep, AuditWriterDep, Guard, require
 
 COOKIE = "vsv_token"
 
@@ -33,8 +33,8 @@ def web_user(request: Request, engine: AuditEngineDep) -> CurrentUser:
 WebUserDep = Annotated[CurrentUser, Depends(web_user)]
 
 
-def web_guard(request: Request, user: WebUserDep, engine: AuditEngineDep) -> Guard:
-    return Guard(user, engine, request.method, request.url.path)
+def web_guard(request: Request, user: WebUserDep, audit: AuditWriterDep) -> Guard:
+    return Guard(user, audit, request.method, request.url.path)
 
 
 def guard_for(roles: frozenset[Role], action: str) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -12,7 +13,16 @@ from sqlalchemy.exc import DBAPIError
 
 from data.schema import AuditLog
 from data.store import make_engine, upgrade
-from serving.audit import GENESIS, AuditEntry, chain_head, entry_hash, verify_chain, write_audit
+from serving.audit import (
+    GENESIS,
+    AuditEntry,
+    AuditWriter,
+    chain_head,
+    entry_hash,
+    request_rows,
+    verify_chain,
+    write_audit,
+)
 from serving.auth import CurrentUser, Role
 from tests.security.helpers import triggers_off, vsv
 
@@ -184,3 +194,49 @@ def test_migration_chains_entries_written_before_it(tmp_path: object) -> None:
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # triggers are back
         conn.execute(text("DELETE FROM audit_log"))
     engine.dispose()
+
+
+def test_the_service_writer_groups_concurrent_requests_into_one_whole_chain(store: Engine) -> None:
+    """The service's group commit: 200 requests from 16 threads; every entry is stored once, each request's
+    entries stay together and in order, and the chain verifies."""
+    writer = AuditWriter(store)
+
+    def request(i: int) -> None:
+        entries = [AuditEntry("read_scores", f"s{i}", detail=f"{i}/{part}") for part in range(3)]
+        writer.write(AUDITOR, "GET", f"/api/v1/students/s{i}", entries, allowed=True)
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(request, range(200)))
+    finally:
+        writer.close()
+    with store.connect() as conn:
+        details = list(conn.execute(select(AuditLog.detail).order_by(AuditLog.seq)).scalars())
+    assert len(details) == 600 and len(set(details)) == 600
+    for start in range(0, 600, 3):  # one request's three entries, next to each other, in order
+        owner = {str(d).split("/")[0] for d in details[start : start + 3]}
+        assert len(owner) == 1, details[start : start + 3]
+        assert [str(d).split("/")[1] for d in details[start : start + 3]] == ["0", "1", "2"]
+    assert verify_chain(store).ok
+
+
+def test_a_request_the_store_refuses_does_not_fail_the_others_in_its_batch(store: Engine) -> None:
+    writer = AuditWriter(store)
+    good = [
+        request_rows(AUDITOR, "GET", f"/x/{i}", [AuditEntry("read_scores", detail=str(i))], True)
+        for i in range(40)
+    ]
+    bad = request_rows(AUDITOR, "GET", "/bad", [AuditEntry("read_scores")], True)
+    bad[0]["user_name"] = None  # NOT NULL: the database refuses this row
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(writer.append, rows) for rows in [*good[:20], bad, *good[20:]]]
+            outcomes = [f.exception() for f in futures]
+    finally:
+        writer.close()
+    assert isinstance(outcomes[20], DBAPIError)
+    assert [o for i, o in enumerate(outcomes) if i != 20] == [None] * 40
+    with store.connect() as conn:
+        stored = set(conn.execute(select(AuditLog.detail)).scalars())
+    assert stored == {str(i) for i in range(40)}
+    assert verify_chain(store).ok
