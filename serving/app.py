@@ -34,13 +34,15 @@ from serving.routes import (
     safeguarding,
     scores,
 )
+from serving.routes.common import AUTH_ERRORS
 from serving.safeguarding import raise_alerts
 from serving.web import install as install_web
 from vroegsignaal.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-ROUTERS = (
-    health.router,
+OPEN_ROUTERS = (health.router,)
+# Every API router needs a bearer token and a role: their 401, 403 and 429 are documented here, once.
+API_ROUTERS = (
     scores.router,
     lists.router,
     actions.router,
@@ -110,8 +112,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    for router in ROUTERS:
+    for router in OPEN_ROUTERS:
         app.include_router(router)
+    for router in API_ROUTERS:
+        app.include_router(router, responses=AUTH_ERRORS)
     install_web(app)
     return app
 

@@ -7,16 +7,24 @@ audit-only table and never leave the store through this API.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models.risk_model import BAND_ELEVATED, BAND_HIGH, BAND_LOW
 
 Week = Annotated[int, Field(ge=-400, le=10_000, description="Global school week index.")]
 Text = Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+def _utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite returns them without their zone, which RFC 3339 (date-time) needs."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Frozen(BaseModel):
@@ -85,7 +93,7 @@ class LatestActionOut(Frozen):
     week: int
     note: str | None
     by: str
-    at: datetime
+    at: UtcDatetime
 
 
 class OverrideOut(Frozen):
@@ -96,7 +104,7 @@ class OverrideOut(Frozen):
     band: str
     reason: str
     by: str
-    at: datetime
+    at: UtcDatetime
 
 
 class StudentScoreOut(Frozen):
@@ -179,7 +187,7 @@ class ActionOut(Frozen):
     action: str
     note: str | None
     by: str
-    at: datetime
+    at: UtcDatetime
 
 
 class OverrideBand(StrEnum):
@@ -236,7 +244,7 @@ class DecisionOut(Frozen):
     decision: str
     reason: str
     by: str
-    at: datetime
+    at: UtcDatetime
 
 
 # --- safeguarding ---------------------------------------------------------------------------------------
@@ -251,9 +259,9 @@ class AlertOut(Frozen):
     value: int
     reason: str
     status: str
-    raised_at: datetime
+    raised_at: UtcDatetime
     handled_by: str | None
-    handled_at: datetime | None
+    handled_at: UtcDatetime | None
     note: str | None
 
 
@@ -273,7 +281,7 @@ class ExplanationOut(Frozen):
     week: int
     team: str
     model_version: str
-    scored_at: datetime
+    scored_at: UtcDatetime
     probability: float
     lower: float
     upper: float
@@ -304,7 +312,7 @@ class ReplayOut(Frozen):
 class ModelOut(Frozen):
     version: str
     run_id: str | None
-    loaded_at: datetime
+    loaded_at: UtcDatetime
     features: list[str]
 
 
@@ -316,7 +324,7 @@ class ModelCardOut(Frozen):
 
 class AuditEntryOut(Frozen):
     audit_id: int
-    at: datetime
+    at: UtcDatetime
     user_name: str
     role: str
     action: str

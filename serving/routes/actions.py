@@ -19,7 +19,7 @@ from serving.schemas import ActionIn, ActionOut, OverrideIn, OverrideOut
 router = APIRouter(prefix="/api/v1/students/{student_id}", tags=["actions and overrides"])
 Writer = Annotated[Guard, Depends(require(WRITE_ACTIONS, "record"))]
 Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_actions"))]
-ERRORS = errors(401, 403, 404, 422)
+ERRORS = errors(404, 422)
 
 
 def _action_out(a: StudentAction) -> ActionOut:

@@ -11,7 +11,6 @@ from data.schema import AuditLog
 from serving.audit import AuditEntry
 from serving.auth import AUDIT_LOG_READ
 from serving.deps import Guard, SessionDep, require
-from serving.routes.common import errors
 from serving.schemas import AuditEntryOut
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -22,7 +21,6 @@ Auditor = Annotated[Guard, Depends(require(AUDIT_LOG_READ, "read_audit_log"))]
     "/log",
     response_model=list[AuditEntryOut],
     summary="Audit log entries, newest first",
-    responses=errors(403),
 )
 def audit_log(
     session: SessionDep,

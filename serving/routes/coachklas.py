@@ -19,7 +19,7 @@ from serving.schemas import CandidateOut, CandidatesOut, DecisionIn, DecisionOut
 router = APIRouter(prefix="/api/v1/coachklas", tags=["coachklas"])
 Reader = Annotated[Guard, Depends(require(COACHKLAS_READ, "read_coachklas"))]
 Writer = Annotated[Guard, Depends(require(COACHKLAS_WRITE, "coachklas_decision"))]
-ERRORS = errors(401, 403, 404, 422)
+ERRORS = errors(404, 422)
 
 
 def _decision_out(d: CoachklasDecision) -> DecisionOut:

@@ -39,10 +39,26 @@ ERROR_TEXTS = {
     404: "Unknown student, week, team, alert or model version",
     409: "Conflict with the current state",
     422: "Invalid request: field-level messages",
+    429: "Too many failed logins from this address: try again after Retry-After seconds",
     503: "No model is loaded yet",
+}
+ERROR_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries of the error responses an endpoint can give."""
-    return {code: {"model": MessageOut, "description": ERROR_TEXTS[code]} for code in codes if code != 422}
+    """OpenAPI entries of the error responses an endpoint can give (FastAPI documents 422 itself)."""
+    return {
+        code: {"model": MessageOut, "description": ERROR_TEXTS[code]}
+        | ({"headers": ERROR_HEADERS[code]} if code in ERROR_HEADERS else {})
+        for code in codes
+        if code != 422
+    }
+
+
+# What every /api/ route can answer, whatever it does: each needs a bearer token (serving.deps.UserDep: 401,
+# or 429 after too many bad tokens from one address) and a role (serving.deps.require: 403). Declared once,
+# for every API router, in serving.app.create_app.
+AUTH_ERRORS = errors(401, 403, 429)

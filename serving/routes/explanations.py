@@ -16,7 +16,7 @@ from serving.scoring import replay
 
 router = APIRouter(prefix="/api/v1/explanations", tags=["explanations"])
 Auditor = Annotated[Guard, Depends(require(EXPLAIN, "explain"))]
-ERRORS = errors(401, 403, 404, 503)
+ERRORS = errors(404)
 
 
 @router.get(
@@ -37,7 +37,7 @@ def explanation(student_id: str, week: Week, session: SessionDep, guard: Auditor
     "/{student_id}/{week}/replay",
     response_model=ReplayOut,
     summary="Recompute a stored score from its stored inputs with its model version; exact comparison",
-    responses=ERRORS,
+    responses=ERRORS | errors(503),
 )
 def replay_score(
     student_id: str, week: Week, session: SessionDep, guard: Auditor, models: ModelStoreDep

@@ -7,7 +7,6 @@ from sqlalchemy import text
 
 from data.store import TABLE_ORDER, current_tables, schema_problem
 from serving.deps import EngineDep, ModelStoreDep
-from serving.routes.common import errors
 from serving.schemas import HealthOut, ReadinessOut
 
 router = APIRouter(tags=["health"])
@@ -23,7 +22,7 @@ def health() -> HealthOut:
     "/ready",
     response_model=ReadinessOut,
     summary="Readiness: store migrated and reachable, model loaded (503 otherwise)",
-    responses=errors(503),
+    responses={503: {"model": ReadinessOut, "description": "Not ready: see `problems`"}},
 )
 def ready(engine: EngineDep, models: ModelStoreDep, response: Response) -> ReadinessOut:
     problems: list[str] = []

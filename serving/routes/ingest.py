@@ -61,7 +61,7 @@ def _error_detail(exc: CsvImportError, folder: str) -> list[dict[str, Any]]:
     "",
     response_model=IngestOut,
     summary="Import <table>.csv files: all or nothing, idempotent; safeguarding alerts are raised at once",
-    responses=errors(401, 403, 422),
+    responses=errors(422),
 )
 def ingest(
     files: Annotated[list[UploadFile], File(description="One or more <table>.csv files")],
@@ -71,7 +71,17 @@ def ingest(
 ) -> IngestOut:
     names = [_file_name(f) for f in files]
     if len(set(names)) != len(names):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="elk tabelbestand maar één keer")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body", "files", name],
+                    "msg": "stuur elk tabelbestand maar één keer mee",
+                    "type": "value_error",
+                }
+                for name in sorted({n for n in names if names.count(n) > 1})
+            ],
+        )
     questionnaire = cached_questionnaire(settings.questionnaire_config)
     with tempfile.TemporaryDirectory() as folder:
         paths = []

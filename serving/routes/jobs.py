@@ -22,7 +22,7 @@ DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
     "/score-week",
     response_model=ScoreWeekOut,
     summary="Score, explain and store every enrolled student for a week (replaces an earlier run)",
-    responses=errors(401, 403, 404, 422, 503),
+    responses=errors(404, 422, 503),
 )
 def run_score_week(
     body: ScoreWeekIn, engine: EngineDep, model: ModelDep, settings: SettingsDep, guard: DataTeam

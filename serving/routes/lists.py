@@ -21,7 +21,7 @@ Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_risk_list"))]
     "/{team}/{week}",
     response_model=RiskListOut,
     summary="A team's risk list for a week: sorted by risk, with reasons, legal flags and latest action",
-    responses=errors(401, 403, 404),
+    responses=errors(404),
 )
 def risk_list(team: str, week: Week, session: SessionDep, guard: Reader) -> RiskListOut:
     guard.check_team(AuditEntry("read_risk_list", team=team, week=week), team)

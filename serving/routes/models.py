@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from serving.auth import DATA_TEAM, MODEL_INFO
-from serving.deps import Guard, ModelDep, ModelStoreDep, SettingsDep, require
+from serving.deps import NO_MODEL, Guard, ModelDep, ModelStoreDep, SettingsDep, require
 from serving.routes.common import errors, not_found
 from serving.schemas import ModelCardOut, ModelOut
 from vroegsignaal.settings import Settings
@@ -40,7 +40,8 @@ def current(model: ModelDep, _: Reader) -> ModelOut:
 def reload(models: ModelStoreDep, _: DataTeam) -> ModelOut:
     loaded = models.load_current()
     if loaded is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=models.load_error or "geen model")
+        reason = f" (fout bij laden: {models.load_error})" if models.load_error else ""
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL + reason)
     return _model_out(loaded.version, loaded.run_id, loaded.loaded_at, loaded.model.features)
 
 

@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_monitoring"))]
 Runner = Annotated[Guard, Depends(require(DATA_TEAM, "run_monitoring"))]
 FILES = {"rapport.html": "text/html", "drift.html": "text/html", "summary.json": "application/json"}
+REPORT_NOT_FOUND = "Rapport niet gevonden: kies een bestand uit de lijst van /api/v1/monitoring/reports."
 FOLDER = re.compile(r"^\d{1,5}(-[a-z]{1,20})?$")
 
 
@@ -66,12 +67,15 @@ def reports(settings: SettingsDep, _: Reader) -> list[ReportOut]:
 @router.get(
     "/reports/{folder}/{name}",
     summary="Open one report file (rapport.html, drift.html or summary.json)",
-    responses=errors(404),
+    responses={
+        200: {"description": "The file", "content": {"text/html": {"schema": {"type": "string"}}}},
+        **errors(404),
+    },
 )
 def report_file(folder: str, name: str, settings: SettingsDep, _: Reader) -> FileResponse:
     path = _reports_dir(settings) / folder / name
     if not FOLDER.match(folder) or name not in FILES or not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="rapport niet gevonden")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REPORT_NOT_FOUND)
     return FileResponse(path, media_type=FILES[name])
 
 

@@ -44,7 +44,7 @@ def _check_columns(body: FeatureRowIn, expected: tuple[str, ...]) -> None:
     "/scores",
     response_model=OnDemandScoreOut,
     summary="Score and explain one feature row on demand (data team)",
-    responses=errors(401, 403, 422, 503),
+    responses=errors(422, 503),
 )
 async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDemandScoreOut:
     _check_columns(body, model.model.features)
@@ -67,7 +67,7 @@ async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDeman
     "/students/{student_id}/scores/{week}",
     response_model=StudentScoreOut,
     summary="A student's stored score for a week, with its reasons",
-    responses=errors(401, 403, 404),
+    responses=errors(404),
 )
 def student_score(student_id: str, week: Week, session: SessionDep, guard: Reader) -> StudentScoreOut:
     student_in_reach(session, guard, student_id, "read_score", week)
