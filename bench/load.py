@@ -179,7 +179,7 @@ def run_locust(
     }
     for old in ("stats.json", "errors.json", "report.html"):
         (out_dir / old).unlink(missing_ok=True)
-    cpu_before, children_before = cpu_seconds(service_pgid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before, children_before = cpu_snapshot(service_pgid), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [
             sys.executable,
@@ -211,8 +211,8 @@ def run_locust(
         timeout=seconds + 120,
         check=False,
     )
-    cpu_after, children_after = cpu_seconds(service_pgid), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cores = {name: round((cpu_after[name] - cpu_before[name]) / seconds, 2) for name in cpu_after}
+    cpu_after, children_after = cpu_snapshot(service_pgid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cores = {name: round(used / seconds, 2) for name, used in cpu_used(cpu_before, cpu_after).items()}
     cores["locust"] = round(
         (
             children_after.ru_utime
@@ -249,10 +249,11 @@ def run_locust(
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(service_pgid: int | None) -> dict[str, float]:
-    """CPU seconds used so far: by the service's process group (uvicorn and its workers), by PostgreSQL's
-    processes, and by the whole machine (busy time on every core, from /proc/stat)."""
-    service = postgres = 0.0
+def cpu_snapshot(service_pgid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by each process of interest (``service:PID`` for the service's process
+    group, uvicorn and its workers; ``postgres:PID`` for PostgreSQL's processes), and ``machine``: busy
+    time on every core, from /proc/stat."""
+    out: dict[str, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
@@ -262,12 +263,21 @@ def cpu_seconds(service_pgid: int | None) -> dict[str, float]:
         fields = raw[raw.rindex(")") + 2 :].split()
         seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
         if service_pgid is not None and int(fields[2]) == service_pgid:
-            service += seconds
+            out[f"service:{stat.parent.name}"] = seconds
         elif name.startswith(("postgres", "postmaster")):
-            postgres += seconds
+            out[f"postgres:{stat.parent.name}"] = seconds
     cpu = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    busy = (sum(cpu) - cpu[3] - cpu[4]) / CLOCK_TICKS  # all but idle and iowait
-    return {"service": service, "postgres": postgres, "machine": busy}
+    out["machine"] = (sum(cpu) - cpu[3] - cpu[4]) / CLOCK_TICKS  # all but idle and iowait
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds used between two snapshots, by group; a process that ended meanwhile is not counted,
+    one that started meanwhile counts whole."""
+    used: dict[str, float] = {"service": 0.0, "postgres": 0.0, "machine": 0.0}
+    for key, seconds in after.items():
+        used[key.split(":")[0]] += seconds - before.get(key, 0.0)
+    return used
 
 
 @dataclass(frozen=True)

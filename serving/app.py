@@ -90,9 +90,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.settings = settings
-        app.state.engine = engine or make_engine(settings.resolved_database_url())
+        app.state.engine = engine or make_engine(
+            settings.resolved_database_url(), pool_size=settings.db_pool_size, max_overflow=5
+        )
         # Token look-ups and audit entries get a pool of their own (see serving.deps.get_audit_engine).
-        app.state.audit_engine = make_engine(app.state.engine.url.render_as_string(hide_password=False))
+        app.state.audit_engine = make_engine(
+            app.state.engine.url.render_as_string(hide_password=False), pool_size=10, max_overflow=5
+        )
         app.state.audit_writer = AuditWriter(app.state.audit_engine)
         app.state.models = ModelStore(settings, model)
         if model is None and settings.load_model_on_startup:

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     load_model_on_startup: bool = Field(
         default=True, description="Load the champion from the registry when the service starts."
     )
+    db_pool_size: int = Field(
+        default=15,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each service process keeps open for requests (5 more may open "
+        "under bursts); token look-ups and audit entries have a pool of 10 beside it. Keep workers x "
+        "(pool + 20) under the server's max_connections.",
+    )
 
     token_ttl_days: int = Field(
         default=90, ge=1, le=3650, description="Days a new bearer token is valid (`vsv users add`)."
