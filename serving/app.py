@@ -91,11 +91,13 @@ def create_app(
         own_engine = engine is None
         app.state.settings = settings
         app.state.engine = engine or make_engine(
-            settings.resolved_database_url(), pool_size=settings.db_pool_size, max_overflow=5
+            settings.resolved_database_url(), pool_size=settings.db_pool_size, max_overflow=10
         )
         # Token look-ups and audit entries get a pool of their own (see serving.deps.get_audit_engine).
         app.state.audit_engine = make_engine(
-            app.state.engine.url.render_as_string(hide_password=False), pool_size=10, max_overflow=5
+            app.state.engine.url.render_as_string(hide_password=False),
+            pool_size=settings.db_pool_size,
+            max_overflow=10,
         )
         app.state.audit_writer = AuditWriter(app.state.audit_engine)
         app.state.models = ModelStore(settings, model)

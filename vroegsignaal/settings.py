@@ -51,12 +51,12 @@ class Settings(BaseSettings):
         default=True, description="Load the champion from the registry when the service starts."
     )
     db_pool_size: int = Field(
-        default=15,
+        default=5,
         ge=1,
         le=200,
-        description="PostgreSQL connections each service process keeps open for requests (5 more may open "
-        "under bursts); token look-ups and audit entries have a pool of 10 beside it. Keep workers x "
-        "(pool + 20) under the server's max_connections.",
+        description="PostgreSQL connections each service process keeps open for requests (10 more open "
+        "under bursts); token look-ups and audit entries have a pool of the same size beside it. Keep "
+        "workers x 2 x (pool + 10) under the server's max_connections.",
     )
 
     token_ttl_days: int = Field(
