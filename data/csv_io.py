@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from data.questionnaire import Questionnaire
 from data.store import TABLE_ORDER, ensure_schema, read_table
 
 MAX_REPORTED_ERRORS = 25
+# What runs inside the import's transaction after the rows are written: it gets the connection and the
+# validated frames by table (the rows the import actually parsed, students as pseudonyms).
+AfterWrite = Callable[[Connection, Mapping[str, pd.DataFrame]], object]
 ATTENDANCE_TOLERANCE = 0.01
 
 
@@ -330,13 +333,15 @@ def import_files(
     key: str,
     questionnaire: Questionnaire,
     table: str | None = None,
-    after_write: Callable[[Connection], object] | None = None,
+    after_write: AfterWrite | None = None,
 ) -> list[ImportReport]:
     """Validate every file, then write them all in one transaction (students first).
 
     Raises :class:`CsvImportError` listing every problem, before anything is written. ``after_write``
-    runs inside the same transaction after the rows are written (e.g. raising safeguarding alerts), so
-    the import and what it triggers commit or roll back together.
+    runs inside the same transaction after the rows are written (e.g. raising safeguarding alerts) and
+    is handed the validated frames by table, so what it does follows from exactly the rows imported,
+    whatever the files' header layout or names; the import and what it triggers commit or roll back
+    together (an exception in the hook writes nothing).
     """
     ensure_schema(engine)
     paths = list(paths)
@@ -369,7 +374,7 @@ def import_files(
             inserted, updated = write_frame(conn, p.table, p.frame)
             reports.append(ImportReport(p.table.name, p.file, len(p.frame), inserted, updated))
         if after_write is not None:
-            after_write(conn)
+            after_write(conn, {p.table.name: p.frame for p in parsed})
     return reports
 
 
@@ -386,7 +391,7 @@ def import_directory(
     directory: Path,
     key: str,
     questionnaire: Questionnaire,
-    after_write: Callable[[Connection], object] | None = None,
+    after_write: AfterWrite | None = None,
 ) -> list[ImportReport]:
     """Import every ``<table>.csv`` found in ``directory`` as one batch."""
     return import_files(engine, table_files(directory), key, questionnaire, after_write=after_write)

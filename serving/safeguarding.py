@@ -9,10 +9,9 @@ raising again changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, Table, and_, exists, func, insert, literal, select
@@ -106,27 +105,28 @@ def raise_alerts(conn: Connection, q: Questionnaire, since_week: int | None = No
     return total
 
 
-def first_answer_week(paths: Sequence[Path]) -> int | None:
-    """The earliest week among questionnaire answers in ``paths`` (alerts are raised from there on)."""
-    for path in paths:
-        if path.name == "questionnaire_answers.csv":
-            try:
-                weeks = pd.to_numeric(pd.read_csv(path, usecols=["week"], dtype=str)["week"], errors="coerce")
-            except (ValueError, OSError, pd.errors.ParserError):
-                return None  # the import itself will refuse the file and say why
-            return int(weeks.min()) if weeks.notna().any() else None
-    return None
+def first_answer_week(frames: Mapping[str, pd.DataFrame]) -> int | None:
+    """The earliest week among the questionnaire answers an import parsed (alerts are raised from there)."""
+    answers = frames.get("questionnaire_answers")
+    if answers is None or answers.empty:
+        return None
+    return int(answers["week"].min())
 
 
 class AlertsOnImport:
     """An ``after_write`` hook for :func:`data.csv_io.import_files`: raises alerts inside the import's
-    own transaction, for the weeks of the imported answers; ``raised`` says how many."""
+    own transaction, from the answers the import validated; ``raised`` says how many.
 
-    def __init__(self, questionnaire: Questionnaire, paths: Sequence[Path]) -> None:
+    It works on the parsed rows, never by re-reading the files, so no header layout, file name or
+    ``--table`` choice can make it skip a call for help; if raising fails the whole import fails.
+    """
+
+    def __init__(self, questionnaire: Questionnaire) -> None:
         self.questionnaire = questionnaire
-        self.since = first_answer_week(paths)
+        self.since: int | None = None
         self.raised = 0
 
-    def __call__(self, conn: Connection) -> None:
+    def __call__(self, conn: Connection, frames: Mapping[str, pd.DataFrame]) -> None:
+        self.since = first_answer_week(frames)
         if self.since is not None:
             self.raised = raise_alerts(conn, self.questionnaire, since_week=self.since)

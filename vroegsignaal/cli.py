@@ -101,7 +101,7 @@ def import_(
     questionnaire = load_questionnaire(settings.questionnaire_config)
     try:
         files = table_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else paths
-        alerts = AlertsOnImport(questionnaire, files)
+        alerts = AlertsOnImport(questionnaire)
         reports = import_files(
             engine, files, settings.pseudonym_key, questionnaire, table=table, after_write=alerts
         )

@@ -91,7 +91,7 @@ def ingest(
                 while chunk := upload.file.read(1 << 20):
                     out.write(chunk)
             paths.append(path)
-        alerts = AlertsOnImport(questionnaire, paths)
+        alerts = AlertsOnImport(questionnaire)
         try:
             reports = import_files(engine, paths, settings.pseudonym_key, questionnaire, after_write=alerts)
         except CsvImportError as exc:

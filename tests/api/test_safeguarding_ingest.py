@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pandas as pd
 from sqlalchemy import text
@@ -118,3 +120,52 @@ def test_an_open_alert_is_not_raised_again_until_it_is_closed(api: Api) -> None:
     assert closed.status_code == 200
     third = _upload(api, _answers_csv(student, WEEK + 5, [("wil_praten", 1)])).json()
     assert third["alerts_raised"] == 1
+
+
+def _student_without_open_help_alert(api: Api, skip: set[str]) -> str:
+    """A student of the other team whose earlier "wil praten" alerts the zorgteam has closed."""
+    students = api.client.get(
+        f"/api/v1/risk-lists/{api.other_team}/{WEEK}", headers=api.headers("zorgteam")
+    ).json()["students"]
+    student: str = next(s["student_id"] for s in students if s["student_id"] not in skip)
+    with api.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE safeguarding_alerts SET status = 'gesloten' WHERE student_id = :s "
+                "AND item = 'wil_praten'"
+            ),
+            {"s": student},
+        )
+    return student
+
+
+# The same answers as an export can really look: the header variants the importer accepts.
+HEADER_VARIANTS: dict[str, Callable[[str, int], str]] = {
+    "spaces after commas": lambda s, w: f"student_id, week, item, value\n{s}, {w}, wil_praten, 1\n",
+    "byte order mark": lambda s, w: f"\ufeffstudent_id,week,item,value\n{s},{w},wil_praten,1\n",
+    "other column order": lambda s, w: f"item,value,week,student_id\nwil_praten,1,{w},{s}\n",
+    "windows line ends": lambda s, w: f"student_id,week,item,value\r\n{s},{w},wil_praten,1\r\n",
+    "padded header": lambda s, w: f" student_id , week , item , value \n{s},{w},wil_praten,1\n",
+}
+
+
+def test_every_header_variant_raises_the_help_alert(api: Api) -> None:
+    """A call for help is never stored without an alert, however the export's header looks (a missed
+    "wil praten" answer was a safety defect: the scan re-read the file with the raw header)."""
+    used: set[str] = set()
+    for variant, render in HEADER_VARIANTS.items():
+        student = _student_without_open_help_alert(api, used)
+        used.add(student)
+        week = WEEK + 6
+        response = _upload(api, render(student, week).encode("utf-8"))
+        assert response.status_code == 200, (variant, response.text)
+        assert response.json()["alerts_raised"] == 1, variant
+        with api.engine.connect() as conn:
+            open_alerts = conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM safeguarding_alerts WHERE student_id = :s AND week = :w "
+                    "AND item = 'wil_praten' AND status = 'open'"
+                ),
+                {"s": student, "w": week},
+            ).scalar_one()
+        assert open_alerts == 1, variant

@@ -75,3 +75,43 @@ def test_generate_refuses_unknown_scenario(env: Path) -> None:
     result = CliRunner().invoke(app, ["generate", "--out", str(env / "x"), "--scenario", "zombie"])
     assert result.exit_code == 2
     assert "invalid generator settings" in result.output
+
+
+def test_import_raises_the_help_alert_whatever_the_header_or_file_name(env: Path) -> None:
+    """`vsv import` of answers with spaces in the header, or under another file name with --table,
+    raises the zorgmelding in the same run (it used to store the answer and raise nothing)."""
+    from sqlalchemy import text
+
+    from data.store import make_engine
+
+    runner = CliRunner()
+    data_dir = env / "exports"
+    assert (
+        runner.invoke(app, ["generate", "--out", str(data_dir), "--students", "40", "--years", "1"]).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["import", str(data_dir)]).exit_code == 0
+    numbers = pd.read_csv(data_dir / "students.csv", dtype=str)["student_number"].tolist()
+    engine = make_engine(get_settings().resolved_database_url())
+    with engine.begin() as conn:  # the zorgteam has handled what the first import raised
+        conn.execute(text("UPDATE safeguarding_alerts SET status = 'gesloten'"))
+    for week, number, (name, extra) in zip(
+        (300, 301),
+        numbers[-2:],
+        [("questionnaire_answers.csv", []), ("antwoorden_week.csv", ["--table", "questionnaire_answers"])],
+        strict=True,
+    ):
+        path = env / name
+        path.write_text(
+            f"student_number, week, item, value\r\n{number}, {week}, wil_praten, 1\r\n", encoding="utf-8"
+        )
+        result = runner.invoke(app, ["import", str(path), *extra])
+        assert result.exit_code == 0, result.output
+        assert "safeguarding: 1 new alerts" in result.output, result.output
+        with engine.connect() as conn:
+            raised = conn.execute(
+                text("SELECT COUNT(*) FROM safeguarding_alerts WHERE week = :w AND item = 'wil_praten'"),
+                {"w": week},
+            ).scalar_one()
+        assert raised == 1

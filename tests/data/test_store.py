@@ -217,7 +217,7 @@ def test_a_windowed_load_gives_the_same_snapshot(
 def test_a_failing_after_write_hook_rolls_the_import_back(
     store: Engine, small_csv_dir: Path, questionnaire: Questionnaire
 ) -> None:
-    def boom(conn: object) -> None:
+    def boom(conn: object, frames: object) -> None:
         raise RuntimeError("hook failed")
 
     with pytest.raises(RuntimeError, match="hook failed"):
