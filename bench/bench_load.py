@@ -43,8 +43,8 @@ LOCUST_DIR = BENCH_DIR / "load"  # the latest run: Locust's statistics, HTML rep
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from data.store import make_engine
-    from serving.audit import verify_chain
-    from serving.jobs import score_week
+    from workflows.audit import verify_chain
+    from workflows.weekly_job import score_week
 
     admin_url = os.environ.get("VSV_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
     week = WEEK_OF_YEAR

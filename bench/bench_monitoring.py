@@ -22,6 +22,7 @@ TARGET_SECONDS = 120.0
 
 
 def run(n_students: int, week: int, train_students: int) -> dict[str, Any]:
+    from data.questionnaire import load_questionnaire
     from data.synthetic import GeneratorConfig, generate
     from data.tables import from_generated
     from monitoring.config import load_config as load_monitoring_config
@@ -48,7 +49,13 @@ def run(n_students: int, week: int, train_students: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = monitor_week(
-            college, model, week, rest["audit_attributes"], load_monitoring_config(), Path(tmp) / str(week)
+            college,
+            model,
+            week,
+            rest["audit_attributes"],
+            load_monitoring_config(),
+            load_questionnaire(),
+            Path(tmp) / str(week),
         )
         monitor_s = time.perf_counter() - started
     return {

@@ -48,7 +48,7 @@ def _job(n_students: int) -> dict[str, Any]:
     """Child process: the weekly job for one size, and the raw model + SHAP on the same rows."""
     from data.store import load_raw_tables, make_engine
     from features import LOOKBACK_WEEKS, snapshot
-    from serving.jobs import score_week
+    from workflows.weekly_job import score_week
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -151,9 +151,9 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
     from sqlalchemy import text
 
     from data.store import make_engine
-    from serving.auth import upsert_user
-    from serving.jobs import score_week
-    from serving.scoring import score_one
+    from workflows.scoring import score_one
+    from workflows.users import upsert_user
+    from workflows.weekly_job import score_week
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -186,7 +186,7 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
         register_champion(model, uri, folder / "artifacts")
 
         # in-process: the same model + explainer, one row at a time, single-threaded as the server runs it
-        from serving.model_state import single_threaded
+        from workflows.model_state import single_threaded
 
         single_threaded(model)
         n, t = 0, time.perf_counter()

@@ -25,27 +25,26 @@ def run(repeats: int) -> dict[str, Any]:
 
     from data.store import make_engine, upgrade
     from data.synthetic import GeneratorConfig, generate
+    from data.synthetic.writer import store_school
     from data.tables import from_generated
     from features import LOOKBACK_WEEKS
     from serving.app import create_app
-    from serving.auth import upsert_user
-    from serving.jobs import score_week
-    from serving.model_state import ServingModel
-    from tests.api.conftest import api_settings, load_school
-    from tests.conftest import School
+    from settings import Settings
     from training.config import load_config
     from training.pipeline import train
+    from workflows.model_state import ServingModel
+    from workflows.users import upsert_user
+    from workflows.weekly_job import score_week
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         raw, rest = from_generated(generate(GeneratorConfig(seed=5, n_students=600, n_years=3)), "bench")
-        school = School(raw, rest["synthetic_truth"], rest["audit_attributes"])
         config = load_config(overrides={"lgbm": {"n_estimators": 80, "num_leaves": 15, "n_jobs": 2}})
-        model = train(raw, config, tmp / "run", truth=school.truth, registered_model=None).model
+        model = train(raw, config, tmp / "run", truth=rest["synthetic_truth"], registered_model=None).model
         engine = make_engine(f"sqlite:///{tmp / 'vsv.db'}")
         upgrade(engine)
         week = int(raw.attendance_weeks["week"].max())
-        load_school(engine, school, week - 1 - LOOKBACK_WEEKS, week)
+        store_school(engine, raw, rest["audit_attributes"], week - 1 - LOOKBACK_WEEKS, week)
         team = "bench-30"
         with engine.begin() as conn:  # thirty students enrolled in the scored week form one team
             ids = conn.execute(
@@ -63,7 +62,16 @@ def run(repeats: int) -> dict[str, Any]:
         for w in (week - 1, week):
             score_week(engine, model, "bench", w)
         token = upsert_user(engine, "bench-mentor", "mentor", [team], "bench-token")
-        app = create_app(api_settings(tmp / "var"), engine=engine, model=ServingModel(model, "bench", None))
+        app = create_app(
+            Settings(
+                var_dir=tmp / "var",
+                environment="test",
+                load_model_on_startup=False,
+                mlflow_tracking_uri=f"sqlite:///{tmp / 'no-mlflow.db'}",
+            ),
+            engine=engine,
+            model=ServingModel(model, "bench", None),
+        )
         url = f"/web/lijst?team={team}&week={week}"
         with TestClient(app) as client:
             client.cookies.set("vsv_token", token)

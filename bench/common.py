@@ -66,11 +66,12 @@ WEEK_OF_YEAR = 20  # the week scored in the serving benchmarks: mid-year, with a
 
 def bench_model(tmp: Path) -> Any:
     """The champion from the configured registry, else a small model trained on a generated school."""
-    from serving.model_state import load_champion
-    from vroegsignaal.settings import get_settings
+    from data.context import registry_location
+    from settings import get_settings
+    from workflows.model_state import load_champion
 
     try:
-        return load_champion(get_settings()).model
+        return load_champion(registry_location(get_settings())).model
     except Exception:
         from data.synthetic import GeneratorConfig, generate
         from data.tables import from_generated

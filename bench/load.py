@@ -39,7 +39,7 @@ class Plan:
 
 def make_plan(engine: Engine, week: int, teams: int, path: Path) -> Plan:
     """Two mentors for each of the ``teams`` largest teams scored in ``week``; the plan goes to ``path``."""
-    from serving.auth import upsert_user
+    from workflows.users import upsert_user
 
     with engine.connect() as conn:
         chosen = [

@@ -9,6 +9,12 @@ each period.
 from __future__ import annotations
 
 WEEKS_PER_YEAR = 40
+# The label horizon in school weeks: "vsv within this many weeks after the as-of week". Training may set
+# another in training/config.yaml; the model records the one it was trained with, and monitoring reads it
+# from the model.
+DEFAULT_HORIZON = 12
+# The range of the global school week index any file or request may name.
+WEEK_MIN, WEEK_MAX = -400, 10_000
 PERIODS_PER_YEAR = 4
 WEEKS_PER_PERIOD = WEEKS_PER_YEAR // PERIODS_PER_YEAR
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from data.synthetic.params import GENDERS, MIGRATION, PRIOR_EDUCATION, SECTORS
+from data.calendar import WEEK_MAX, WEEK_MIN
+from data.vocabulary import GENDERS, MIGRATION, OUTCOMES, PRIOR_EDUCATION, ROUTES, SECTORS
 
 Kind = Literal["int", "float", "str"]
-OUTCOMES = ("vsv", "switch", "graduated")
-ROUTES = ("BOL", "BBL")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class TableContract:
 
 
 WEEK = Column(
-    "week", "int", "global school week (0 = first week of the first school year)", min=-400, max=10_000
+    "week", "int", "global school week (0 = first week of the first school year)", min=WEEK_MIN, max=WEEK_MAX
 )
 HOURS_MAX = 60.0
 
@@ -75,8 +74,8 @@ CONTRACTS: dict[str, TableContract] = {
                     "start_week",
                     "int",
                     "week the programme started (may be before week 0)",
-                    min=-400,
-                    max=10_000,
+                    min=WEEK_MIN,
+                    max=WEEK_MAX,
                 ),
                 Column("age_at_start", "float", "age in years at start_week", min=12, max=40),
                 Column("expected_duration_years", "int", "nominal length of the programme", min=1, max=4),

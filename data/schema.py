@@ -171,7 +171,7 @@ class AuditLog(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Issue 8 (migration 0003): a hash chain. ``seq`` counts entries 1, 2, ...; ``entry_hash`` is the
     # SHA-256 of the entry's canonical content and ``prev_hash`` (the previous entry's ``entry_hash``).
-    # See :mod:`serving.audit`.
+    # See :mod:`workflows.audit`.
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -12,10 +12,11 @@ from typing import Any
 import pandas as pd
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from data.contracts import CONTRACTS
+from data.schema import AttendanceWeek, QuestionnaireAnswer
 from data.tables import MODEL_TABLES, RawTables
 
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
@@ -154,3 +155,19 @@ def load_raw_tables(
     }
     tables = RawTables(**frames)
     return tables.until(until_week) if until_week is not None else tables
+
+
+def latest_week(engine: Engine) -> int | None:
+    """The latest school week with attendance or questionnaire answers in the store (None when empty).
+
+    The one definition of "the latest week": the weekly job, monitoring, promotion and retention all use
+    it (through :meth:`data.context.DeploymentContext.latest_week`); :meth:`data.tables.RawTables.latest_week`
+    is the same fact on loaded tables.
+    """
+    with engine.connect() as conn:
+        weeks = [
+            conn.execute(select(func.max(table.week))).scalar_one_or_none()
+            for table in (AttendanceWeek, QuestionnaireAnswer)
+        ]
+    known = [int(w) for w in weeks if w is not None]
+    return max(known) if known else None

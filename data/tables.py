@@ -37,6 +37,11 @@ class RawTables:
     progress_results: pd.DataFrame
     outcomes: pd.DataFrame
 
+    def latest_week(self) -> int | None:
+        """The latest week with attendance or answers (the same fact as :func:`data.store.latest_week`)."""
+        weeks = [int(t["week"].max()) for t in (self.attendance_weeks, self.questionnaire_answers) if len(t)]
+        return max(weeks) if weeks else None
+
     def until(self, as_of: int) -> RawTables:
         """Only what was known by the end of week ``as_of`` (students who started by then).
 

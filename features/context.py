@@ -16,22 +16,11 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import WEEKS_PER_YEAR
+from data.vocabulary import LEVELS, PRIOR_EDUCATION, ROUTES
 from features.windows import FloatArray, indicator
 
-PRIOR_EDUCATION_CATEGORIES = (
-    "vmbo_bb",
-    "vmbo_kb",
-    "vmbo_gt",
-    "havo",
-    "pro",
-    "vso",
-    "newcomer",
-    "mbo",
-    "zonder_diploma",
-)
+PRIOR_EDUCATION_CATEGORIES = PRIOR_EDUCATION
 PRIOR_OTHER = "other"
-LEVELS = (1, 2, 3, 4)
-ROUTES = ("BOL", "BBL")
 
 
 def prior_feature_names() -> tuple[str, ...]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.calendar import DEFAULT_HORIZON
 from data.tables import RawTables
 from features.population import enrolled_students
 
 OUTCOMES = ("vsv", "switch", "graduated")
 STILL_ENROLLED = "enrolled"
-DEFAULT_HORIZON = 12
 
 
 def labels(

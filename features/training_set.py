@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import pandas as pd
 from tqdm import tqdm
 
+from data.calendar import DEFAULT_HORIZON
 from data.questionnaire import Questionnaire
 from data.tables import RawTables
-from features.labels import DEFAULT_HORIZON, labels
+from features.labels import labels
 from features.snapshot import snapshot
 
 

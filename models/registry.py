@@ -16,9 +16,12 @@ from typing import Any
 
 import pandas as pd
 
+from data.context import RegistryLocation
 from models.risk_model import RiskModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# Where a training run logs its model card (Markdown) among the run's artefacts.
+MODEL_CARD_ARTIFACT = "report/model_card.md"
 ARTEFACT_KEY = "risk_model"
 
 
@@ -54,6 +57,11 @@ def configure(tracking_uri: str, artifact_root: Path, experiment: str = "vsv") -
         experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_root.as_uri())
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def open_registry(location: RegistryLocation, experiment: str = "vsv") -> str:
+    """:func:`configure` for a deployment's registry (the one place MLflow is pointed at a store)."""
+    return configure(location.tracking_uri, location.artifact_root, experiment)
 
 
 def log_risk_model(model: RiskModel, registered_model: str) -> str:
@@ -120,6 +128,34 @@ def load(registered_model: str, alias: str | None = None, version: str | None = 
     pyfunc = mlflow.pyfunc.load_model(f"models:/{registered_model}/{mv.version}")
     risk_model: RiskModel = pyfunc.unwrap_python_model().risk_model
     return LoadedModel(model=risk_model, version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags))
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The model card a version's training run logged."""
+
+    version: str
+    run_id: str
+    markdown: str
+
+
+def model_card(registry: RegistryLocation, version: str) -> ModelCard:
+    """The model card logged by the run that registered ``version``; LookupError when there is none."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    open_registry(registry)
+    try:
+        run_id = str(MlflowClient().get_model_version(registry.model_name, version).run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=MODEL_CARD_ARTIFACT, dst_path=tmp
+            )
+            markdown = Path(path).read_text(encoding="utf-8")
+    except (MlflowException, OSError) as exc:
+        raise LookupError(str(exc)) from exc
+    return ModelCard(version=version, run_id=run_id, markdown=markdown)
 
 
 def tag_version(registered_model: str, version: str, tags: dict[str, str]) -> None:

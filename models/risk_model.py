@@ -25,9 +25,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from data.vocabulary import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
+
 FloatArray = npt.NDArray[np.float64]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
-BAND_LOW, BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT = "laag", "verhoogd", "hoog", "onvoldoende gegevens"
 BANDS = (BAND_LOW, BAND_ELEVATED, BAND_HIGH)
 UNCERTAINTY_BINS = 20
 Z_95 = 1.96

@@ -13,12 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from data.questionnaire import Questionnaire
 from data.tables import RawTables
 from features import build_training_set
 from models.evaluation import COMPARED, LABEL, overall_metrics
 from monitoring.config import MonitoringConfig
 from monitoring.fairness import audit_frame, fairness_check, fairness_table
-from monitoring.model import MonitoredModel, score
+from monitoring.model import MonitoredModel, score, shared_terms
 from monitoring.performance import calibration_ratio, matured_weeks
 
 COMPARE_FILE = "vergelijking.json"
@@ -31,13 +32,15 @@ def compare_on_recent_weeks(
     week: int,
     audit: pd.DataFrame | None,
     config: MonitoringConfig,
+    questionnaire: Questionnaire,
 ) -> pd.DataFrame:
     """One row per model: rows, vsv rows, the promotion metrics, calibration ratio and fairness alerts,
     on the matured as-of weeks of ``week`` (the same rows for every model)."""
-    weeks = matured_weeks(week, config)
+    terms = shared_terms(models.values())
+    weeks = matured_weeks(week, terms.horizon, config)
     if not weeks:
-        raise ValueError(f"week {week} has no as-of weeks whose {config.horizon}-week horizon has passed")
-    rows = build_training_set(tables.until(week), weeks, config.horizon, max_week=week)
+        raise ValueError(f"week {week} has no as-of weeks whose {terms.horizon}-week horizon has passed")
+    rows = build_training_set(tables.until(week), weeks, terms.horizon, questionnaire, max_week=week)
     rows = rows[rows["label_mature"]].reset_index(drop=True)
     table = pd.DataFrame()
     extra: dict[str, dict[str, Any]] = {}
@@ -53,7 +56,7 @@ def compare_on_recent_weeks(
             "fairness_alerts": len(fairness["alert_flags"]),
             "fairness_flags": len(fairness["flags"]),
         }
-    table = overall_metrics(rows, list(models), config.capacity_share)[["n", "positives", *COMPARED]]
+    table = overall_metrics(rows, list(models), terms.capacity_share)[["n", "positives", *COMPARED]]
     out = table.join(pd.DataFrame(extra).T)
     out.attrs["as_of_weeks"] = weeks
     return out

@@ -92,8 +92,6 @@ class StatusConfig(_Frozen):
 class MonitoringConfig(_Frozen):
     """All thresholds of one weekly monitoring run."""
 
-    capacity_share: float = Field(default=0.05, gt=0, lt=0.5)
-    horizon: int = Field(default=12, ge=1, le=40)
     drift: DriftConfig = DriftConfig()
     response: ResponseConfig = ResponseConfig()
     performance: PerformanceConfig = PerformanceConfig()

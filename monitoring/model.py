@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,7 +23,41 @@ class MonitoredModel(Protocol):
     @property
     def reference(self) -> pd.DataFrame | None: ...
 
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
     def predict_proba(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True)
+class ModelTerms:
+    """What a model was trained for, read from its own metadata (never from a second configuration):
+    the label horizon in school weeks and the capacity share (the "top k", coachklas places)."""
+
+    horizon: int
+    capacity_share: float
+
+
+def model_terms(model: MonitoredModel) -> ModelTerms:
+    """The model's horizon and capacity share; a clear error for an artefact that does not carry them."""
+    meta = model.metadata
+    missing = [key for key in ("horizon", "capacity_share") if key not in meta]
+    if missing:
+        raise ValueError(
+            f"the model does not record {' and '.join(missing)} in its metadata (trained before they were "
+            "kept with the model): retrain it with `vsv train`"
+        )
+    return ModelTerms(horizon=int(meta["horizon"]), capacity_share=float(meta["capacity_share"]))
+
+
+def shared_terms(models: Iterable[MonitoredModel]) -> ModelTerms:
+    """The terms of models compared on the same rows; they must agree, or the comparison means nothing."""
+    terms = {model_terms(model) for model in models}
+    if len(terms) != 1:
+        raise ValueError(
+            f"the models were trained for different horizons or capacities: {sorted(map(str, terms))}"
+        )
+    return terms.pop()
 
 
 def require_reference(model: MonitoredModel) -> pd.DataFrame:

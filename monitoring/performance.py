@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.questionnaire import Questionnaire
 from data.tables import RawTables
 from features import build_training_set
 from models.evaluation import LABEL, overall_metrics, per_week_top
@@ -24,9 +25,9 @@ from monitoring.model import MonitoredModel, score
 SCORE = "probability"
 
 
-def matured_weeks(week: int, config: MonitoringConfig) -> list[int]:
-    """The ``performance.weeks`` latest as-of weeks whose horizon ended by the end of ``week``."""
-    last = week - config.horizon
+def matured_weeks(week: int, horizon: int, config: MonitoringConfig) -> list[int]:
+    """The ``performance.weeks`` latest as-of weeks whose ``horizon`` ended by the end of ``week``."""
+    last = week - horizon
     return [w for w in range(last - config.performance.weeks + 1, last + 1) if w >= 0]
 
 
@@ -36,13 +37,14 @@ def matured_rows(
     weeks: list[int],
     known_until: int,
     horizon: int,
+    questionnaire: Questionnaire,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Scored student-weeks of ``weeks`` with their labels, as known by the end of ``known_until``."""
     if not weeks:
         return pd.DataFrame(columns=["student_id", "as_of", LABEL, SCORE, "band"])
     rows = build_training_set(
-        tables.until(known_until), weeks, horizon, progress=progress, max_week=known_until
+        tables.until(known_until), weeks, horizon, questionnaire, progress=progress, max_week=known_until
     )
     rows = rows[rows["label_mature"]].reset_index(drop=True)
     return score(model, rows)

@@ -1,22 +1,36 @@
 """The summary page of a weekly run: Dutch headings, the status and its reasons, tables and charts
-(performance over the matured weeks, calibration, fairness ratios, response per level, drift per column)."""
+(performance over the matured weeks, calibration, fairness ratios, response per level, drift per column).
+
+The charts are drawn here (matplotlib, embedded as base64 PNG); the page itself is the Jinja2 template
+``monitoring/templates/summary.html`` (autoescaped: reasons and labels are text, never markup).
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+import math
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from matplotlib.ticker import MaxNLocator
 
 from monitoring.status import STATUS_NL
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from monitoring.weekly import WeeklyResult
+    from monitoring.result import WeeklyResult
+
+TEMPLATES = Path(__file__).parent / "templates"
+SUMMARY_TEMPLATE = "summary.html"
+FAIRNESS_RANGE = (0.8, 1.25)
+LOW_TEAMS_SHOWN = 20
+DRIFT_COLUMNS_SHOWN = 15
 
 STATUS_COLOUR = {"ok": "#2e7d32", "watch": "#ef6c00", "retrain": "#c62828"}
 METRIC_NL = {
@@ -26,6 +40,56 @@ METRIC_NL = {
     "precision": "precisie",
     "calibration": "kalibratie",
 }
+# Column headers of the fairness table: what each metric is, and which way is better.
+METRIC_HEADER_NL = {
+    "selection_rate": "geselecteerd",
+    "false_positive_rate": "vals-positief (lager is beter)",
+    "false_negative_rate": "vals-negatief (lager is beter)",
+    "precision": "precisie (hoger is beter)",
+    "calibration": "kalibratie (1 is ideaal)",
+}
+ATTRIBUTE_NL = {
+    "gender": "geslacht",
+    "migration_background": "migratieachtergrond",
+    "level": "niveau",
+    "age_group": "leeftijdsgroep",
+}
+GROUP_NL = {"niet_westers": "niet-westers"}
+FAMILY_NL = {
+    "response": "respons",
+    "answers": "antwoorden",
+    "answer_history": "antwoordverloop",
+    "lagging": "verzuim en voortgang",
+    "context": "achtergrond",
+    "prediction": "voorspelde kans",
+}
+CHECK_NL = {
+    "risk_drift": "Risicosignalen",
+    "prediction_drift": "Voorspelde kansen",
+    "response": "Vragenlijstrespons",
+    "data_quality": "Datakwaliteit",
+    "performance": "Prestaties",
+    "fairness": "Eerlijkheid",
+    "stability": "Stabiliteit van de lijst",
+}
+# Rows of the performance table: key, what it measures, which way is better.
+PERFORMANCE_ROWS = (
+    ("roc_auc", "ROC-AUC: zet het model vsv'ers boven de anderen?", "hoger is beter"),
+    ("precision_at_k", "precisie in de top k: aandeel echte vsv'ers bovenaan de lijst", "hoger is beter"),
+    ("brier", "Brier-score: gemiddelde fout van de kansen", "lager is beter"),
+    ("ece", "kalibratiefout (ECE): verschil voorspelde en werkelijke kans", "lager is beter"),
+    ("calibration_ratio", "kalibratie: werkelijk vsv / voorspeld vsv", "1 is ideaal"),
+    ("positives", "vsv-gevallen (studentweken)", "telling"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for the template: headers and rows of text (numbers already formatted)."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: frozenset[int] = frozenset()  # indexes of the columns aligned right
 
 
 def _figure(width: float = 7.0, height: float = 3.2) -> tuple[Figure, Any]:
@@ -35,16 +99,35 @@ def _figure(width: float = 7.0, height: float = 3.2) -> tuple[Figure, Any]:
     return fig, fig.subplots()
 
 
-def _img(fig: Figure) -> str:
+def _png(fig: Figure) -> str:
+    """The figure as a base64 PNG, for ``<img src="data:image/png;base64,...">``."""
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="grafiek" src="data:image/png;base64,{data}">'
+    fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.1)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _group_label(attribute: str, group: str) -> str:
+    return f"{ATTRIBUTE_NL.get(attribute, attribute)}: {GROUP_NL.get(group, group)}"
+
+
+@cache
+def _column_descriptions() -> dict[str, str]:
+    """Dutch description of each model input, from the feature register."""
+    from features.register import load_register
+
+    return {f.name: f.description_nl for f in load_register()}
+
+
+def _column_label(column: str, limit: int = 48) -> str:
+    if column == "probability":
+        return "voorspelde kans"
+    text = _column_descriptions().get(column, column)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
-    """ROC-AUC and precision at k per matured as-of week, with the reference as dashed lines."""
+    """ROC-AUC and precision at k per matured as-of week, with the reference as dashed lines (base64 PNG)."""
     fig, ax = _figure()
     for metric, label, colour in (
         ("roc_auc", "ROC-AUC", "#1565c0"),
@@ -53,146 +136,232 @@ def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
         ax.plot(by_week["as_of"], by_week[metric], marker="o", label=label, color=colour)
         ax.axhline(float(reference[metric]), linestyle="--", color=colour, alpha=0.6)
     ax.set_xlabel("peilweek (labels uitgekomen)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, 1)
-    ax.set_title("Prestaties per week (stippellijn: bij training)")
-    ax.legend(loc="upper right")
-    return _img(fig)
+    ax.set_title("Prestaties per week, hoger is beter (stippellijn: bij training)")
+    ax.legend(loc="center right")  # between ROC-AUC (high) and precision at k (low)
+    return _png(fig)
 
 
 def calibration_chart(by_week: pd.DataFrame) -> str:
+    """Mean predicted probability and observed vsv rate per matured as-of week (base64 PNG)."""
     fig, ax = _figure()
     ax.plot(by_week["as_of"], by_week["mean_probability"], marker="o", label="voorspeld")
     ax.plot(by_week["as_of"], by_week["observed_rate"], marker="s", label="werkelijk vsv")
     ax.set_xlabel("peilweek")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("aandeel binnen de horizon")
-    ax.set_title("Kalibratie: voorspelde kans en werkelijk vsv per week")
+    ax.set_title("Kalibratie: voorspeld en werkelijk vsv per week (dicht bij elkaar is beter)")
     ax.legend()
-    return _img(fig)
+    return _png(fig)
 
 
 def fairness_chart(table: pd.DataFrame, low: float, high: float) -> str:
     """Ratios to the reference group per attribute, group and metric; the band [low, high] shaded."""
     metrics = list(METRIC_NL)
     rows = table[table["group"] != table["reference_group"]]
-    labels = [f"{r.attribute}={r.group}" for r in rows.itertuples()]
+    labels = [_group_label(str(r.attribute), str(r.group)) for r in rows.itertuples()]
     fig, ax = _figure(8.0, max(2.5, 0.45 * len(labels) + 1))
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):
         values = rows[f"{metric}_ratio"].clip(upper=4).fillna(0).to_numpy()
         positions = [j + i * width for j in range(len(labels))]
         ax.barh(positions, values, height=width, label=METRIC_NL[metric])
-    ax.axvspan(low, high, color="#c8e6c9", alpha=0.5)
-    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.axvspan(low, high, color="#c8e6c9", alpha=0.6, zorder=0)
+    ax.axvline(1.0, color="black", linewidth=0.8, zorder=3)
     ax.set_yticks([j + 0.4 - width / 2 for j in range(len(labels))], labels)
-    ax.set_xlabel("verhouding tot de referentiegroep (groen: 0,8-1,25; afgekapt op 4)")
-    ax.set_title("Eerlijkheid per groep")
-    ax.legend(fontsize=7, loc="lower right")
-    return _img(fig)
+    ax.set_xlabel("verhouding tot de referentiegroep (1 is gelijk; groen: 0,8-1,25; afgekapt op 4)")
+    ax.set_title("Eerlijkheid per groep (dichter bij 1 is beter)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)
 
 
 def response_chart(by_level: list[dict[str, Any]]) -> str:
+    """Questionnaire response per level, this week against training (base64 PNG)."""
     frame = pd.DataFrame(by_level)
     fig, ax = _figure(6.0, 3.0)
     x = range(len(frame))
     ax.bar([i - 0.2 for i in x], frame["response_rate"], width=0.4, label="deze week")
     ax.bar([i + 0.2 for i in x], frame["reference_rate"], width=0.4, label="bij training")
     ax.set_xticks(list(x), [f"niveau {g}" for g in frame["group"]])
-    ax.set_ylim(0, 1)
-    ax.set_title("Respons op de vragenlijst per niveau (laatste 8 weken)")
-    ax.legend()
-    return _img(fig)
+    ax.set_ylim(0, 1.2)  # room above 100% for the legend
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_title("Respons per niveau, laatste 8 weken (hoger is beter)")
+    ax.legend(loc="upper center", ncol=2)
+    return _png(fig)
 
 
-def drift_chart(columns: pd.DataFrame, top: int = 15) -> str:
+def drift_chart(columns: pd.DataFrame, top: int = DRIFT_COLUMNS_SHOWN) -> str:
+    """The ``top`` columns by drift score, drifted ones in red, the threshold dashed (base64 PNG)."""
     shown = columns.head(top).iloc[::-1]
     fig, ax = _figure(7.0, 0.3 * len(shown) + 1.2)
     colours = ["#c62828" if d else "#90a4ae" for d in shown["drifted"]]
-    ax.barh(
-        [f"{c} ({f})" for c, f in zip(shown["column"], shown["family"], strict=True)],
-        shown["score"],
-        color=colours,
-    )
+    labels = []
+    for column, family in zip(shown["column"].astype(str), shown["family"].astype(str), strict=True):
+        label, kind = _column_label(column, 40), FAMILY_NL.get(family, family)
+        labels.append(label if label == kind else f"{label} ({kind})")
+    ax.barh(labels, shown["score"], color=colours)
     ax.axvline(float(columns["threshold"].iloc[0]), linestyle="--", color="black")
-    ax.set_xlabel("afstand tot de trainingsreferentie (Wasserstein, genormeerd)")
-    ax.set_title("Grootste verschuivingen per kolom")
-    return _img(fig)
+    ax.set_xlabel("afstand tot training (Wasserstein, genormeerd; lager is beter)")
+    fig.suptitle("Grootste verschuivingen per kolom (rood: boven de grens)", fontsize=11)
+    return _png(fig)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(
-        index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="tabel", na_rep="-"
+def _number(value: Any, digits: int = 3) -> str:
+    """A measure as text with ``digits`` decimals; missing as a dash."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value):.{digits}f}"
+
+
+def _count(value: Any) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{round(float(value))}"
+
+
+def _percent(value: Any) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value):.0%}"
+
+
+def performance_table(performance: dict[str, Any]) -> Table:
+    """The pooled figures on the matured weeks against the figures at training, one row per measure."""
+    rows = []
+    for key, label, direction in PERFORMANCE_ROWS:
+        fmt = _count if key == "positives" else _number
+        rows.append(
+            [label, direction, fmt(performance["current"].get(key)), fmt(performance["reference"].get(key))]
+        )
+    return Table(["maat", "richting", "nu", "bij training"], rows, frozenset({2, 3}))
+
+
+def fairness_rows(table: pd.DataFrame) -> Table:
+    """Per attribute and group: size, vsv rows, the metrics and the metrics marked (flagged)."""
+    rows = []
+    for record in table.to_dict("records"):
+        flagged = [METRIC_NL[m] for m in METRIC_NL if bool(record.get(f"{m}_flag", False))]
+        attribute, group = str(record["attribute"]), str(record["group"])
+        rows.append(
+            [
+                ATTRIBUTE_NL.get(attribute, attribute),
+                GROUP_NL.get(group, group),
+                GROUP_NL.get(str(record["reference_group"]), str(record["reference_group"])),
+                _count(record["n"]),
+                _count(record["positives"]),
+                *(_number(record[m]) for m in METRIC_NL),
+                ", ".join(flagged) or "–",
+            ]
+        )
+    headers = ["kenmerk", "groep", "vergeleken met", "studentweken", "vsv-gevallen"]
+    headers += [*METRIC_HEADER_NL.values(), "gemarkeerd"]
+    return Table(headers, rows, frozenset(range(3, 3 + 2 + len(METRIC_NL))))
+
+
+def response_rows(by_level: list[dict[str, Any]]) -> Table:
+    return Table(
+        ["niveau", "studenten", "respons deze week", "respons bij training"],
+        [
+            [
+                f"niveau {r['group']}",
+                _count(r.get("students")),
+                _percent(r.get("response_rate")),
+                _percent(r.get("reference_rate")),
+            ]
+            for r in by_level
+        ],
+        frozenset({1, 2, 3}),
     )
+
+
+def drift_rows(columns: pd.DataFrame, top: int = DRIFT_COLUMNS_SHOWN) -> Table:
+    return Table(
+        ["gegeven", "kolom", "soort", "afstand (lager is beter)", "grens", "verschoven"],
+        [
+            [
+                _column_label(str(r["column"]), 80),
+                str(r["column"]),
+                FAMILY_NL.get(str(r["family"]), str(r["family"])),
+                _number(r["score"]),
+                _number(r["threshold"]),
+                "ja" if bool(r["drifted"]) else "nee",
+            ]
+            for r in columns.head(top).to_dict("records")
+        ],
+        frozenset({3, 4}),
+    )
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, Any]:
+    """Everything the template shows, as text, numbers and base64 charts."""
+    response = result.response
+    low_teams = list(response["teams_below_minimum"])
+    performance = None
+    if len(result.performance_by_week):
+        weeks = result.evaluated_weeks
+        performance = {
+            "first_week": weeks[0] if weeks else None,
+            "last_week": weeks[-1] if weeks else None,
+            "chart": performance_chart(result.performance_by_week, result.performance["reference"]),
+            "calibration_chart": calibration_chart(result.performance_by_week),
+            "table": performance_table(result.performance),
+        }
+    fairness = None
+    if len(result.fairness_table):
+        fairness = {
+            "chart": fairness_chart(result.fairness_table, *FAIRNESS_RANGE),
+            "table": fairness_rows(result.fairness_table),
+        }
+    return {
+        "week": result.week,
+        "model_label": result.model_label,
+        "scored_students": result.scored_students,
+        "status": result.status,
+        "status_nl": STATUS_NL[result.status],
+        "status_colour": STATUS_COLOUR[result.status],
+        "reasons": list(result.reasons),
+        "findings": [
+            {"check": CHECK_NL.get(f.check, f.check), "alert": f.alert, "message": f.message}
+            for f in result.findings
+        ],
+        "drift": {
+            "reference_rows": result.drift.reference_rows,
+            "current_rows": result.drift.current_rows,
+            "report": drift_report,
+            "chart": drift_chart(result.drift.columns),
+            "table": drift_rows(result.drift.columns),
+        },
+        "response": {
+            "rate": _percent(response.get("response_rate")),
+            "reference_rate": _percent(response.get("reference_rate")),
+            "chart": response_chart(response["by_level"]),
+            "table": response_rows(response["by_level"]),
+            "low_teams": low_teams[:LOW_TEAMS_SHOWN],
+            "more_low_teams": max(len(low_teams) - LOW_TEAMS_SHOWN, 0),
+        },
+        "performance": performance,
+        "fairness": fairness,
+        "fairness_low": str(FAIRNESS_RANGE[0]).replace(".", ","),
+        "fairness_high": str(FAIRNESS_RANGE[1]).replace(".", ","),
+        "stability": result.stability,
+    }
 
 
 def write_summary_page(result: WeeklyResult, path: Path) -> Path:
     """Write the summary page (self-contained: charts embedded) to ``path``."""
-    s = result.summary()
-    colour = STATUS_COLOUR[result.status]
-    parts = [
-        "<!doctype html><html lang='nl'><head><meta charset='utf-8'>",
-        f"<title>Monitoring week {result.week}</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;line-height:1.4}"
-        "table.tabel{border-collapse:collapse;font-size:0.85em}table.tabel td,table.tabel th"
-        "{padding:2px 8px;border-bottom:1px solid #ddd}img{max-width:100%}</style></head><body>",
-        f"<h1>Monitoring week {result.week}</h1>",
-        f"<p>Model: {html.escape(result.model_label)}; {result.scored_students} studenten gescoord.</p>",
-        f"<h2 style='color:{colour}'>Status: {STATUS_NL[result.status]}</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons) + "</ul>"
-        if result.reasons
-        else "",
-        "<h2>Alle controles</h2><ul>",
-        *(f"<li>{'⚠ ' if f.alert else '✓ '}{html.escape(f.message)}</li>" for f in result.findings),
-        "</ul>",
-        "<h2>Verschuiving van gegevens (drift)</h2>",
-        f"<p>Vergeleken met {result.drift.reference_rows} rijen uit de trainingsreferentie van dezelfde tijd "
-        f"van het jaar. Het volledige Evidently-rapport: <a href='drift.html'>drift.html</a>.</p>",
-        drift_chart(result.drift.columns),
-        "<h2>Respons op de vragenlijst</h2>",
-        response_chart(result.response["by_level"]),
-    ]
-    low_teams = result.response["teams_below_minimum"]
-    if low_teams:
-        parts.append(f"<p>Teams met lage respons: {html.escape(', '.join(low_teams[:20]))}</p>")
-    parts.append("<h2>Prestaties op uitgekomen labels</h2>")
-    if len(result.performance_by_week):
-        weeks = result.evaluated_weeks
-        parts += [
-            f"<p>Peilweken {weeks[0]}-{weeks[-1]}: hun horizon is voorbij, dus de uitkomst is bekend.</p>",
-            performance_chart(result.performance_by_week, result.performance["reference"]),
-            calibration_chart(result.performance_by_week),
-            _table(_performance_table(s["performance"])),
-        ]
-    else:
-        parts.append("<p>Nog geen peilweken met uitgekomen labels.</p>")
-    parts.append("<h2>Eerlijkheid</h2>")
-    if len(result.fairness_table):
-        fair = result.fairness_table
-        parts += [
-            "<p>Per auditkenmerk (geslacht, migratieachtergrond; nooit modelinvoer), niveau en "
-            "leeftijdsgroep. "
-            "Geselecteerd = band 'hoog'. Een verhouding buiten 0,8-1,25 met een significant verschil wordt "
-            "gemarkeerd.</p>",
-            fairness_chart(fair, 0.8, 1.25),
-            _table(fair[["attribute", "group", "reference_group", "n", "positives", *METRIC_NL]]),
-        ]
-    parts.append("<h2>Stabiliteit van de lijst</h2>")
-    if result.stability is not None:
-        st = result.stability
-        parts.append(
-            f"<p>Overlap (Jaccard) van de top {st['top_k']} met vorige week: {st['jaccard_top_k']:.2f}; "
-            f"{st['band_changes']} studenten ({st['band_change_share']:.0%}) wisselden van band.</p>"
-        )
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    drift_report = result.drift.evidently is not None or (path.parent / "drift.html").is_file()
+    page = _environment().get_template(SUMMARY_TEMPLATE).render(page_context(result, drift_report))
+    path.write_text(page, encoding="utf-8")
     return path
-
-
-def _performance_table(performance: dict[str, Any]) -> pd.DataFrame:
-    keys = ("roc_auc", "precision_at_k", "brier", "ece", "calibration_ratio", "positives")
-    return pd.DataFrame(
-        {
-            "maat": list(keys),
-            "nu": [performance["current"].get(k) for k in keys],
-            "bij training": [performance["reference"].get(k) for k in keys],
-        }
-    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data.questionnaire import Questionnaire
 from data.tables import RawTables
 from features import snapshot
 from monitoring.config import MonitoringConfig
 from monitoring.drift import (
-    DriftResult,
     data_quality,
     detect_drift,
     evidently_report,
@@ -26,7 +25,7 @@ from monitoring.drift import (
     response_check,
 )
 from monitoring.fairness import audit_frame, fairness_check, fairness_table
-from monitoring.model import MonitoredModel, require_reference, score
+from monitoring.model import MonitoredModel, model_terms, require_reference, score
 from monitoring.performance import (
     matured_rows,
     matured_weeks,
@@ -34,10 +33,10 @@ from monitoring.performance import (
     metrics_of,
     performance_check,
 )
+from monitoring.report import write_summary_page
+from monitoring.result import WeeklyResult
 from monitoring.stability import list_stability
 from monitoring.status import (
-    STATUS_NL,
-    Finding,
     Status,
     decide,
     drift_findings,
@@ -53,54 +52,11 @@ REPORT_FILE = "rapport.html"
 DRIFT_FILE = "drift.html"
 
 
-@dataclass
-class WeeklyResult:
-    """Everything one weekly run measured; ``summary()`` is what the JSON file holds."""
-
-    week: int
-    model_label: str
-    status: Status
-    reasons: list[str]
-    findings: list[Finding]
-    drift: DriftResult
-    quality: dict[str, Any]
-    response: dict[str, Any]
-    performance: dict[str, Any]
-    performance_by_week: pd.DataFrame
-    fairness: dict[str, Any]
-    fairness_table: pd.DataFrame
-    stability: dict[str, Any] | None
-    evaluated_weeks: list[int]
-    scored_students: int
-    paths: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "week": self.week,
-            "model": self.model_label,
-            "status": self.status,
-            "status_nl": STATUS_NL[self.status],
-            "reasons": self.reasons,
-            "findings": [{"check": f.check, "alert": f.alert, "message": f.message} for f in self.findings],
-            "scored_students": self.scored_students,
-            "drift": self.drift.summary(),
-            "data_quality": self.quality,
-            "response": self.response,
-            "performance": {
-                **self.performance,
-                "evaluated_as_of_weeks": self.evaluated_weeks,
-                "by_week": self.performance_by_week.to_dict("records"),
-            },
-            "fairness": {**self.fairness, "table": self.fairness_table.to_dict("records")},
-            "stability": self.stability,
-            "paths": self.paths,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-
-
-def scored_week(tables: RawTables, model: MonitoredModel, week: int) -> pd.DataFrame:
-    """The week's snapshot, scored."""
-    return score(model, snapshot(tables, week))
+def scored_week(
+    tables: RawTables, model: MonitoredModel, week: int, questionnaire: Questionnaire
+) -> pd.DataFrame:
+    """The week's snapshot (with the deployment's questionnaire), scored."""
+    return score(model, snapshot(tables, week, questionnaire))
 
 
 def reference_figures(reference: pd.DataFrame, share: float) -> dict[str, float]:
@@ -114,6 +70,7 @@ def monitor_week(
     week: int,
     audit: pd.DataFrame | None,
     config: MonitoringConfig,
+    questionnaire: Questionnaire,
     out_dir: Path | None = None,
     model_label: str = "champion",
     progress: bool = False,
@@ -124,8 +81,9 @@ def monitor_week(
     ``week`` is used: features of the week, and labels whose horizon ended by then.
     """
     reference = require_reference(model)
+    terms = model_terms(model)
     steps = tqdm(total=6, desc=f"monitoring week {week}", unit="stap", disable=not progress)
-    current = scored_week(tables, model, week)
+    current = scored_week(tables, model, week, questionnaire)
     steps.update()
     window = reference_window(reference, week, config.drift)
     drift = detect_drift(current, window, model.features, config)
@@ -134,13 +92,13 @@ def monitor_week(
     quality = data_quality(current, window, model.features, config.data_quality.max_missing_increase)
     response = response_check(current, window, tables.students, config.response)
     steps.update()
-    weeks = matured_weeks(week, config)
-    rows = matured_rows(tables, model, weeks, week, config.horizon)
+    weeks = matured_weeks(week, terms.horizon, config)
+    rows = matured_rows(tables, model, weeks, week, terms.horizon, questionnaire)
     steps.update()
-    ref_figures = reference_figures(reference, config.capacity_share)
+    ref_figures = reference_figures(reference, terms.capacity_share)
     if len(rows) and rows["vsv"].nunique() == 2:
-        current_figures = metrics_of(rows, config.capacity_share)
-        by_week = metrics_by_week(rows, config.capacity_share)
+        current_figures = metrics_of(rows, terms.capacity_share)
+        by_week = metrics_by_week(rows, terms.capacity_share)
     else:
         current_figures, by_week = (
             {"positives": float(rows["vsv"].sum()) if len(rows) else 0.0},
@@ -156,8 +114,8 @@ def monitor_week(
     steps.update()
     stability = None
     if week > 0:
-        previous = scored_week(tables, model, week - 1)
-        stability = list_stability(previous, current, config.capacity_share, config.stability)
+        previous = scored_week(tables, model, week - 1, questionnaire)
+        stability = list_stability(previous, current, terms.capacity_share, config.stability)
     steps.update()
     findings = [
         *drift_findings(drift.summary(), response),
@@ -207,7 +165,6 @@ def _clean(value: Any) -> Any:
 
 def write_reports(result: WeeklyResult, out_dir: Path) -> dict[str, str]:
     """Write Evidently's drift HTML, the summary page with its charts, and the JSON summary."""
-    from monitoring.report import write_summary_page
 
     out_dir.mkdir(parents=True, exist_ok=True)
     drift_path = out_dir / DRIFT_FILE

@@ -1,7 +1,7 @@
 """The FastAPI app factory. The model is loaded in ``lifespan``, never on import.
 
 ``create_app(settings)`` builds the app; tests pass an ``engine`` and a ``model`` (a
-:class:`serving.model_state.ServingModel`) to skip the database URL and the MLflow registry.
+:class:`workflows.model_state.ServingModel`) to skip the database URL and the MLflow registry.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
-from data.questionnaire import cached_questionnaire
-from data.store import make_engine
+from data.context import DeploymentContext, build_context
 from features import LOOKBACK_WEEKS
-from serving.audit import AuditWriter
-from serving.jobs import latest_week
-from serving.model_state import ModelStore, ServingModel
 from serving.routes import (
     actions,
     audit,
@@ -35,9 +31,11 @@ from serving.routes import (
     scores,
 )
 from serving.routes.common import AUTH_ERRORS
-from serving.safeguarding import raise_alerts
 from serving.web import install as install_web
-from vroegsignaal.settings import Settings, get_settings
+from settings import Settings, get_settings
+from workflows.audit import AuditWriter
+from workflows.model_state import ModelStore, ServingModel
+from workflows.safeguarding import raise_alerts
 
 log = logging.getLogger(__name__)
 OPEN_ROUTERS = (health.router,)
@@ -64,13 +62,13 @@ written to an append-only audit log. A score supports a person; it never decides
 """
 
 
-def _scan_alerts(engine: Engine, settings: Settings) -> None:
+def _scan_alerts(ctx: DeploymentContext) -> None:
     """Raise alerts for recent answers imported while the service was down (e.g. with `vsv import`)."""
     try:
-        latest = latest_week(engine)
+        latest = ctx.latest_week()
         since = None if latest is None else latest - LOOKBACK_WEEKS
-        with engine.begin() as conn:
-            raised = raise_alerts(conn, cached_questionnaire(settings.questionnaire_config), since)
+        with ctx.engine.begin() as conn:
+            raised = raise_alerts(conn, ctx.questionnaire, since)
         if raised:
             log.info("raised %d safeguarding alerts at start-up", raised)
     except Exception as exc:
@@ -88,29 +86,23 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_engine = engine is None
+        ctx = build_context(settings, engine=engine, pool_size=settings.db_pool_size)
+        app.state.context = ctx
         app.state.settings = settings
-        app.state.engine = engine or make_engine(
-            settings.resolved_database_url(), pool_size=settings.db_pool_size, max_overflow=10
-        )
+        app.state.engine = ctx.engine
         # Token look-ups and audit entries get a pool of their own (see serving.deps.get_audit_engine).
-        app.state.audit_engine = make_engine(
-            app.state.engine.url.render_as_string(hide_password=False),
-            pool_size=settings.db_pool_size,
-            max_overflow=10,
-        )
+        app.state.audit_engine = ctx.extra_engine()
         app.state.audit_writer = AuditWriter(app.state.audit_engine)
-        app.state.models = ModelStore(settings, model)
+        app.state.models = ModelStore(ctx.registry, model)
         if model is None and settings.load_model_on_startup:
             await run_in_threadpool(app.state.models.load_current)
-        await run_in_threadpool(_scan_alerts, app.state.engine, settings)
+        await run_in_threadpool(_scan_alerts, ctx)
         try:
             yield
         finally:
             app.state.audit_writer.close()
             app.state.audit_engine.dispose()
-            if own_engine:
-                app.state.engine.dispose()
+            ctx.close()
 
     app = FastAPI(
         title="Vroegsignaal",

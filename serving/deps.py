@@ -18,11 +18,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from serving.audit import AuditEntry, AuditWriter
-from serving.auth import CurrentUser, Role, find_user
-from serving.model_state import ModelStore, ServingModel
+from data.context import DeploymentContext
 from serving.ratelimit import FailedLoginLimiter
-from vroegsignaal.settings import Settings
+from settings import Settings
+from workflows.audit import AuditEntry, AuditWriter
+from workflows.model_state import ModelStore, ServingModel
+from workflows.users import CurrentUser, Role, find_user
 
 NO_MODEL = (
     "Er is nog geen model beschikbaar: train en promoveer een model (vsv train, vsv promote) "
@@ -37,6 +38,12 @@ TOO_MANY_FAILURES = (
 def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_context(request: Request) -> DeploymentContext:
+    """The deployment context the app was started in (engine, questionnaire, registry, reports)."""
+    ctx: DeploymentContext = request.app.state.context
+    return ctx
 
 
 def get_engine(request: Request) -> Engine:
@@ -56,6 +63,7 @@ def get_audit_engine(request: Request) -> Engine:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ContextDep = Annotated[DeploymentContext, Depends(get_context)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 AuditEngineDep = Annotated[Engine, Depends(get_audit_engine)]
 

@@ -18,8 +18,10 @@ from data.schema import (
     Student,
     StudentAction,
 )
-from serving.safeguarding import CLOSED
+from data.scores import ListedScore, StoredScore, listed_score
+from data.scores import stored_score as as_stored_score
 from serving.schemas import LatestActionOut, OverrideOut
+from workflows.safeguarding import CLOSED
 
 LIST_COLUMNS = (
     Score.student_id,
@@ -46,31 +48,31 @@ def student_team(session: Session, student_id: str) -> str | None:
     return team
 
 
-def stored_score(session: Session, student_id: str, week: int) -> dict[str, Any] | None:
+def stored_score(session: Session, student_id: str, week: int) -> StoredScore | None:
     """Every stored column of one score, or None."""
     row = session.execute(
         select(Score.__table__).where(Score.student_id == student_id, Score.week == week)
     ).first()
-    return dict(row._mapping) if row is not None else None
+    return as_stored_score(row._mapping) if row is not None else None
 
 
-def team_scores(session: Session, team: str, week: int) -> list[dict[str, Any]]:
+def team_scores(session: Session, team: str, week: int) -> list[ListedScore]:
     """The week's scores of a team, highest probability first."""
     rows = session.execute(
         select(*LIST_COLUMNS)
         .where(Score.week == week, Score.team == team)
         .order_by(Score.probability.desc(), Score.student_id)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    return [listed_score(r._mapping) for r in rows]
 
 
-def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) -> list[dict[str, Any]]:
+def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) -> list[ListedScore]:
     """The week's highest scores over all teams, skipping ``exclude`` students."""
     query = select(*LIST_COLUMNS).where(Score.week == week)
     if exclude:
         query = query.where(Score.student_id.not_in(list(exclude)))
     rows = session.execute(query.order_by(Score.probability.desc(), Score.student_id).limit(limit)).all()
-    return [dict(r._mapping) for r in rows]
+    return [listed_score(r._mapping) for r in rows]
 
 
 def week_is_scored(session: Session, week: int) -> bool:

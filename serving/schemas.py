@@ -7,15 +7,30 @@ audit-only table and never leave the store through this API.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from models.risk_model import BAND_ELEVATED, BAND_HIGH, BAND_LOW
+from data.calendar import WEEK_MAX, WEEK_MIN
+from data.vocabulary import (
+    BAND_ELEVATED,
+    BAND_HIGH,
+    BAND_LOW,
+    DECISION_LATER,
+    DECISION_NOT_PLACED,
+    DECISION_PLACED,
+)
 
-Week = Annotated[int, Field(ge=-400, le=10_000, description="Global school week index.")]
+Week = Annotated[int, Field(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index.")]
+# A school week as a query parameter: required, or optional (then the latest scored week).
+WeekQuery = Annotated[int, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index.")]
+OptionalWeekQuery = Annotated[
+    int | None, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index; default the latest.")
+]
 Text = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
@@ -28,7 +43,36 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _WithExtra:
+    """A record seen through pydantic's ``from_attributes``, with a few values added beside its own."""
+
+    def __init__(self, record: object, extra: Mapping[str, object]) -> None:
+        self._record = record
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> object:
+        if name in self._extra:
+            return self._extra[name]
+        return getattr(self._record, name)
+
+
+def from_record(schema: type[M], record: object, **extra: object) -> M:
+    """A response built from a typed record's attributes (and ``extra`` values the record lacks)."""
+    return schema.model_validate(_WithExtra(record, extra), from_attributes=True)
+
+
+def _texts(reasons: Any) -> Any:
+    """Stored reasons as their plain-Dutch texts (lists show only the text)."""
+    return [getattr(r, "text", r) for r in reasons]
+
+
+ReasonTexts = Annotated[list[str], BeforeValidator(_texts)]
 
 
 # --- health ---------------------------------------------------------------------------------------------
@@ -135,11 +179,14 @@ class RiskListItemOut(Frozen):
     band_uncertain: bool
     override_band: str | None
     change: float | None
-    reasons: list[str] = Field(description="Top reasons in plain Dutch.")
+    reasons: ReasonTexts = Field(description="Top reasons in plain Dutch.")
     flag_leerplicht_16u: bool
     flag_4_weeks_absent: bool
     insufficient_data: bool
     latest_action: LatestActionOut | None
+    shown_band: str = Field(description="The band staff see: the override when there is one, else `band`.")
+    new_this_week: bool = Field(description="Rose into verhoogd or hoog this week.")
+    open_alert: bool = Field(description="Has a zorgmelding that is not closed (handled by the zorgteam).")
 
 
 class RiskListOut(Frozen):
@@ -206,9 +253,9 @@ class OverrideIn(Frozen):
 
 
 class DecisionKind(StrEnum):
-    PLACED = "placed"
-    NOT_PLACED = "not_placed"
-    LATER = "later"
+    PLACED = DECISION_PLACED
+    NOT_PLACED = DECISION_NOT_PLACED
+    LATER = DECISION_LATER
 
 
 class CandidateOut(Frozen):
@@ -218,7 +265,7 @@ class CandidateOut(Frozen):
     probability: float
     band: str
     override_band: str | None
-    reasons: list[str]
+    reasons: ReasonTexts
     flag_leerplicht_16u: bool
     flag_4_weeks_absent: bool
     previous_decision: str | None
@@ -245,6 +292,29 @@ class DecisionOut(Frozen):
     reason: str
     by: str
     at: UtcDatetime
+
+
+class PromoteIn(Frozen):
+    reason: str = Field(min_length=5, max_length=500, description="Why this version should serve.")
+
+
+class PromotionOut(Frozen):
+    version: str
+    previous: str | None
+    by: str
+    reason: str
+    at: str
+
+
+class IntakeOut(Frozen):
+    """A week's coachklas intake: the capacity, who holds a place, how many are free, who comes next."""
+
+    week: int
+    capacity: int
+    free: int
+    placed: list[DecisionOut] = Field(description="Each placed student's latest decision.")
+    decisions: list[DecisionOut] = Field(description="Every decision of the week, oldest first.")
+    candidates: list[CandidateOut]
 
 
 # --- safeguarding ---------------------------------------------------------------------------------------

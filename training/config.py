@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from data.calendar import DEFAULT_HORIZON
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.yaml")
 
 
@@ -16,7 +18,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    horizon: int = Field(default=12, ge=1, le=40)
+    horizon: int = Field(default=DEFAULT_HORIZON, ge=1, le=40)
     first_week_in_year: int = Field(default=2, ge=1, le=40)
     as_of_step: int = Field(default=1, ge=1, le=20)
     capacity_share: float = Field(default=0.05, gt=0, lt=0.5)

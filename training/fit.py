@@ -7,9 +7,9 @@ so no fold's labels reach into a later fold's weeks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from models.risk_model import (
 from training.config import TrainingConfig
 
 LABEL = "vsv"
+CALIBRATION_CHOICES = ("auto", "isotonic", "sigmoid")
 
 
 class TrainingDataError(ValueError):
@@ -107,6 +108,64 @@ def choose_calibration(
     return min(scores, key=lambda m: scores[m]), scores
 
 
+@dataclass(frozen=True)
+class CalibratedBooster:
+    """The served model family before banding: :func:`make_pipeline` and one :class:`Calibrator` fitted
+    on raw scores of rows the booster was not fitted on. ``calibration_brier`` holds the Brier score of
+    each method when ``"auto"`` chose between them (empty otherwise)."""
+
+    pipeline: Pipeline
+    calibrator: Calibrator
+    calibration_brier: dict[str, float]
+
+    @property
+    def method(self) -> CalibrationMethod:
+        return self.calibrator.method
+
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """LightGBM log-odds before calibration, on the pipeline's columns of ``frame``."""
+        return raw_score(self.pipeline, frame)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of the positive class."""
+        return self.calibrator.transform(self.raw_score(frame))
+
+
+def raw_score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """Raw log-odds of a fitted :func:`make_pipeline` pipeline (the calibrator's input)."""
+    booster = pipeline.named_steps["lgbm"]
+    return np.asarray(booster.predict(pipeline.named_steps["select"].transform(frame), raw_score=True))
+
+
+def fit_calibrated_booster(
+    train: pd.DataFrame,
+    train_y: np.ndarray,
+    calibration: pd.DataFrame,
+    calibration_y: np.ndarray,
+    features: Sequence[str],
+    params: Mapping[str, Any],
+    seed: int,
+    method: str,
+    groups: np.ndarray,
+) -> CalibratedBooster:
+    """Fit the pipeline on ``train``; fit the calibrator on the held-out ``calibration`` rows.
+
+    ``method`` is ``"isotonic"``, ``"sigmoid"`` or ``"auto"`` (:func:`choose_calibration` on the
+    calibration rows, split by ``groups``: rows of one group stay on one side).
+    """
+    if method not in CALIBRATION_CHOICES:
+        raise ValueError(f"calibration must be one of {CALIBRATION_CHOICES}, got {method!r}")
+    pipeline = make_pipeline(features, params, seed)
+    pipeline.fit(train, train_y)
+    raw = raw_score(pipeline, calibration)
+    if method == "auto":
+        method, briers = choose_calibration(raw, calibration_y, groups, seed)
+    else:
+        briers = {}
+    calibrator = Calibrator.fit(raw, calibration_y, cast(CalibrationMethod, method))
+    return CalibratedBooster(pipeline=pipeline, calibrator=calibrator, calibration_brier=briers)
+
+
 def fit_risk_model(
     train: pd.DataFrame,
     calibration: pd.DataFrame,
@@ -116,27 +175,28 @@ def fit_risk_model(
     metadata: dict[str, Any] | None = None,
 ) -> RiskModel:
     """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold."""
-    pipeline = make_pipeline(features, config.lgbm, config.seed)
-    pipeline.fit(train, train[LABEL].to_numpy())
-    booster = pipeline.named_steps["lgbm"]
-    raw = np.asarray(booster.predict(pipeline.named_steps["select"].transform(calibration), raw_score=True))
-    y = calibration[LABEL].to_numpy()
-    if config.calibration == "auto":
-        method, briers = choose_calibration(raw, y, calibration["student_id"].to_numpy(), config.seed)
-    else:
-        method, briers = config.calibration, {}
-    calibrator = Calibrator.fit(raw, y, method)  # type: ignore[arg-type]
-    p = calibrator.transform(raw)
+    fitted = fit_calibrated_booster(
+        train,
+        train[LABEL].to_numpy(),
+        calibration,
+        calibration[LABEL].to_numpy(),
+        features,
+        config.lgbm,
+        config.seed,
+        config.calibration,
+        groups=calibration["student_id"].to_numpy(),
+    )
+    p = fitted.predict_proba(calibration)
     thresholds = BandThresholds(
         elevated=float(np.quantile(p, 1 - config.elevated_share)),
         high=float(np.quantile(p, 1 - config.capacity_share)),
     )
-    meta = {**(metadata or {}), "calibration": method, "calibration_brier": briers}
+    meta = {**(metadata or {}), "calibration": fitted.method, "calibration_brier": fitted.calibration_brier}
     return RiskModel(
         features=tuple(features),
         descriptions={f: descriptions.get(f, f) for f in features},
-        pipeline=pipeline,
-        calibrator=calibrator,
+        pipeline=fitted.pipeline,
+        calibrator=fitted.calibrator,
         thresholds=thresholds,
         metadata=meta,
     )

@@ -333,6 +333,7 @@ def train(
         {
             "data_fingerprint": data_fingerprint,
             "horizon": config.horizon,
+            "capacity_share": config.capacity_share,
             "trained_until_week": prepared.max_week,
         }
     )

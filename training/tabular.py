@@ -1,26 +1,33 @@
-"""Train and evaluate the project's model family on a plain table with a binary target.
+"""Train and evaluate the served model family on a plain table with a binary target.
 
-The model family is the one the risk model uses: a scikit-learn pipeline ending in a LightGBM classifier,
-calibrated (isotonic or sigmoid) on rows the trees were not fitted on. This module runs it on any table
-with a target column, so it can be checked on real public data (``../shared/realdata/``) as well as on the
-synthetic school.
+The model is the one ``vsv train`` registers and serving scores with, built by the same code:
+:func:`models.risk_model.make_pipeline` (column selection, then LightGBM) fitted on one part of the
+training rows, and one :class:`models.risk_model.Calibrator` fitted on the booster's raw scores of the
+other, held-out part, with isotonic or sigmoid chosen by :func:`training.fit.choose_calibration` when
+``calibration="auto"``. Both steps are :func:`training.fit.fit_calibrated_booster`, which
+``training.fit.fit_risk_model`` also uses. This module runs that family on any table with a target column,
+so it can be checked on real public data (``../shared/realdata/``) as well as on the synthetic school.
+Only the LightGBM parameters differ from ``vsv train``: :data:`DEFAULT_LGBM_PARAMS` here, the training
+configuration's ``lgbm`` there.
 
 Evaluation (:func:`cross_validate_table`): stratified k-fold cross-validation (default 5 folds, shuffled
 with the task's seed). Every fold fits three models on the same training rows and scores the same test rows:
 
-* ``lightgbm_calibrated``: :func:`make_model` with :data:`DEFAULT_LGBM_PARAMS` (fixed up front, not tuned
-  on these folds), calibration chosen inside the training part of the fold when ``calibration="auto"``;
-* ``lightgbm_untuned``: ``LGBMClassifier()`` with its library defaults, uncalibrated;
-* ``logistic_regression``: median imputation, standardisation, ``LogisticRegression()``.
+* ``lightgbm_calibrated``: the served family. The fold's training rows are split (stratified, seeded)
+  into a fit part for the booster and a calibration part (:data:`CALIBRATION_SHARE`) for the calibrator
+  and, with ``calibration="auto"``, the choice of its method; the test rows only score the fold;
+* ``lightgbm_untuned``: the same pipeline with LightGBM's library defaults, uncalibrated, on all the
+  fold's training rows;
+* ``logistic_regression``: standardisation and ``LogisticRegression()`` on all the fold's training rows.
 
 Metrics are ROC-AUC, PR-AUC (average precision), Brier score and expected calibration error (ECE, 10
-equal-width bins), per fold, as mean and standard deviation over folds, and pooled over all out-of-fold
-predictions.
+equal-width bins, :func:`models.metrics.expected_calibration_error`), per fold, as mean and standard
+deviation over folds, and pooled over all out-of-fold predictions.
 
-Feature columns must be numeric (bool counts as numeric): text or categorical columns are refused with a
-message naming them rather than silently encoded; encode them first or leave them out with
-``TableTask(features=...)``. Missing values in features are allowed (LightGBM handles them; the logistic
-baseline imputes the median).
+Feature columns must be numeric (bool counts as numeric) and complete: text or categorical columns, and
+columns with missing values (which the served model refuses), are refused with a message naming them
+rather than silently encoded or imputed; encode or fill them first, or leave them out with
+``TableTask(features=...)``.
 
 Run on the UCI dropout file (Dropout vs the rest)::
 
@@ -43,19 +50,18 @@ from typing import Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from lightgbm import LGBMClassifier
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from models.metrics import expected_calibration_error
+from models.risk_model import CalibrationMethod, ColumnSelector, make_pipeline
+from training.fit import CalibratedBooster, fit_calibrated_booster
 
-Calibration = Literal["isotonic", "sigmoid"]
+Calibration = CalibrationMethod
 CalibrationChoice = Literal["isotonic", "sigmoid", "auto"]
 Label = str | int | float | bool
 FloatArray = npt.NDArray[np.float64]
@@ -68,18 +74,19 @@ LOGISTIC = "logistic_regression"
 MODEL_NAMES: tuple[str, ...] = (MODEL, UNTUNED, LOGISTIC)
 
 # Fixed before any run on real data and not tuned on the folds that are reported. Chosen for tables of a
-# few thousand rows and a few dozen columns.
+# few thousand rows and a few dozen columns. ``random_state`` (the task's seed) and ``verbose=-1`` are set
+# by make_pipeline.
 DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
     {
         "objective": "binary",
         # Small steps with many trees: lower variance than the library's 0.1 x 100 on a few thousand rows.
         "learning_rate": 0.03,
         # Fixed number of rounds (no early stopping, so no rows are spent on a stopping set);
-        # 500 x 0.03 is a moderate total step for ~3,500 training rows.
+        # 500 x 0.03 is a moderate total step for a few thousand training rows.
         "n_estimators": 500,
         # Shallower trees than the default 31 leaves: fewer rows per leaf would mean noisy leaf values.
         "num_leaves": 15,
-        # The library default, stated explicitly: a leaf needs at least 20 rows (~0.5% of a training fold).
+        # The library default, stated explicitly: a leaf needs at least 20 rows.
         "min_child_samples": 20,
         # Row bagging on every round (subsample has no effect unless subsample_freq > 0): less variance.
         "subsample": 0.8,
@@ -88,16 +95,14 @@ DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
         "colsample_bytree": 0.8,
         # Mild L2 shrinkage of leaf values, mostly affecting leaves with few rows.
         "reg_lambda": 1.0,
-        # Quiet: LightGBM otherwise logs every fit.
-        "verbose": -1,
         # CI machines have two cores; more threads than cores only slows small fits down.
         "n_jobs": 2,
     }
 )
-# Internal folds of CalibratedClassifierCV: each calibrator is fitted on the fold its trees did not see.
-CALIBRATION_FOLDS = 5
-# Share of a training fold held out to choose between isotonic and sigmoid when calibration="auto".
-AUTO_VALIDATION_SHARE = 0.25
+# Parameters make_pipeline sets itself; overriding them through ``params`` is refused.
+PIPELINE_SET_PARAMS = ("random_state", "verbose")
+# Share of a fold's training rows held out from the booster to fit the calibrator (and choose its method).
+CALIBRATION_SHARE = 0.25
 ECE_BINS = 10
 
 
@@ -106,7 +111,7 @@ class TableTask:
     """What to predict from a table: ``target`` is positive when it equals one of ``positive``.
 
     ``features`` defaults to every column but the target. Rows are split into ``n_folds`` stratified folds
-    shuffled with ``seed``; the same seed drives the models.
+    shuffled with ``seed``; the same seed drives the models and the fit/calibration split of each fold.
     """
 
     target: str
@@ -141,7 +146,8 @@ class FoldResult:
     n_test: int
     n_test_positive: int
     calibration: Calibration
-    # Brier score of each calibration method on the inner validation split (empty if not chosen by "auto").
+    # Brier score of each calibration method in choose_calibration's split of the calibration rows
+    # (empty if the method was not chosen by "auto").
     inner_brier: Mapping[str, float]
     metrics: Mapping[str, Metrics]
 
@@ -208,7 +214,7 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
 
 
 def feature_columns(frame: pd.DataFrame, task: TableTask) -> tuple[str, ...]:
-    """The task's feature columns, checked against the frame: present, numeric, not the target."""
+    """The task's feature columns, checked against the frame: present, numeric, complete, not the target."""
     if task.target not in frame.columns:
         raise ValueError(f"target column {task.target!r} not in the table; columns: {list(frame.columns)}")
     columns = (
@@ -226,6 +232,13 @@ def feature_columns(frame: pd.DataFrame, task: TableTask) -> tuple[str, ...]:
         raise ValueError(
             f"non-numeric feature columns {non_numeric}: encode them as numbers first (e.g. one-hot) "
             "or leave them out with TableTask(features=...)"
+        )
+    incomplete = [c for c in columns if frame[c].isna().any()]
+    if incomplete:
+        raise ValueError(
+            f"feature columns with missing values {incomplete}: the served model refuses them "
+            "(models.risk_model.ColumnSelector); fill them first or leave them out with "
+            "TableTask(features=...)"
         )
     return tuple(columns)
 
@@ -263,68 +276,66 @@ def prepare(frame: pd.DataFrame, task: TableTask) -> tuple[pd.DataFrame, IntArra
     columns = feature_columns(frame, task)
     y = binary_target(frame, task)
     check_classes(y, task.n_folds, task.positive)
-    return as_float_frame(frame, list(columns)), y
+    return frame[list(columns)].astype("float64"), y
 
 
 # --- models -----------------------------------------------------------------------------------------------
 
 
-def as_float_frame(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """``frame`` restricted to ``columns`` (in that order) as float64; all columns if ``columns`` is None."""
-    if columns is not None:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"columns missing from the input: {missing}")
-        frame = frame[columns]
-    return frame.astype("float64")
+def lgbm_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`DEFAULT_LGBM_PARAMS` overridden key by key by ``params``: what goes to ``make_pipeline``."""
+    merged = {**DEFAULT_LGBM_PARAMS, **(params or {})}
+    reserved = sorted(set(PIPELINE_SET_PARAMS) & set(merged))
+    if reserved:
+        raise ValueError(
+            f"LightGBM parameters {reserved} are set by make_pipeline (the seed is TableTask.seed)"
+        )
+    return merged
 
 
-def _prep_step(features: Sequence[str] | None) -> Any:
-    """Select the feature columns in a fixed order and cast to float, so scoring ignores column order."""
-    kw_args = {"columns": list(features)} if features is not None else None
-    return FunctionTransformer(as_float_frame, kw_args=kw_args, feature_names_out="one-to-one")
-
-
-def lgbm_params(params: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
-    """:data:`DEFAULT_LGBM_PARAMS` with ``random_state=seed``, overridden key by key by ``params``."""
-    return {**DEFAULT_LGBM_PARAMS, "random_state": seed, **(params or {})}
-
-
-def make_model(
+def fit_model(
+    x: pd.DataFrame,
+    y: IntArray,
     params: Mapping[str, Any] | None = None,
-    calibration: Calibration = "isotonic",
-    *,
-    features: Sequence[str] | None = None,
+    calibration: CalibrationChoice = "auto",
     seed: int = 0,
-    calibration_folds: int = CALIBRATION_FOLDS,
-) -> Any:
-    """The model family: (column selection + float cast) -> LightGBM, calibrated out of fold.
+    calibration_share: float = CALIBRATION_SHARE,
+) -> CalibratedBooster:
+    """The served family fitted on ``x``/``y``: the booster on a stratified, seeded ``1 - calibration_share``
+    of the rows, the calibrator (its method chosen when ``calibration="auto"``) on the rest.
 
-    ``CalibratedClassifierCV`` splits its training rows into ``calibration_folds`` stratified folds
-    (shuffled with ``seed``); for each it fits the pipeline on the other folds and the calibrator on
-    this one, and averages the calibrated probabilities of the resulting models.
+    Each row is its own group in :func:`training.fit.choose_calibration` (a table has no student ids).
     """
-    if calibration not in CALIBRATIONS:
-        raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
-    pipeline = Pipeline(
-        [("prep", _prep_step(features)), ("lgbm", LGBMClassifier(**lgbm_params(params, seed)))]
+    fit_x, cal_x, fit_y, cal_y = train_test_split(
+        x, y, test_size=calibration_share, stratify=y, random_state=seed
     )
-    inner = StratifiedKFold(n_splits=calibration_folds, shuffle=True, random_state=seed)
-    return CalibratedClassifierCV(estimator=pipeline, method=calibration, cv=inner)
+    if len(np.unique(cal_y)) < 2:
+        raise ValueError(
+            f"the calibration part ({len(cal_y)} rows) has a single class: too few positive rows"
+        )
+    return fit_calibrated_booster(
+        fit_x,
+        fit_y,
+        cal_x,
+        cal_y,
+        features=list(x.columns),
+        params=lgbm_params(params),
+        seed=seed,
+        method=calibration,
+        groups=np.arange(len(cal_y)),
+    )
 
 
-def make_untuned_lightgbm(seed: int = 0) -> Any:
-    """LightGBM with the library's default parameters (only the seed, quiet, 2 threads), uncalibrated."""
-    lgbm = LGBMClassifier(random_state=seed, verbose=-1, n_jobs=2)
-    return Pipeline([("prep", _prep_step(None)), ("lgbm", lgbm)])
+def make_untuned_lightgbm(features: Sequence[str], seed: int = 0) -> Pipeline:
+    """The served pipeline with LightGBM's default parameters (only the seed, quiet, 2 threads)."""
+    return make_pipeline(features, {"n_jobs": 2}, seed)
 
 
-def make_logistic_baseline() -> Any:
-    """Median imputation, standardisation, logistic regression with default regularisation (C=1)."""
+def make_logistic_baseline(features: Sequence[str]) -> Pipeline:
+    """Standardisation and logistic regression with default regularisation (C=1)."""
     return Pipeline(
         [
-            ("prep", _prep_step(None)),
-            ("impute", SimpleImputer(strategy="median")),
+            ("select", ColumnSelector(tuple(features))),
             ("scale", StandardScaler()),
             ("logit", LogisticRegression(max_iter=5000)),
         ]
@@ -332,28 +343,10 @@ def make_logistic_baseline() -> Any:
 
 
 def positive_proba(model: Any, x: pd.DataFrame) -> FloatArray:
-    return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
-
-
-def choose_calibration(
-    x: pd.DataFrame,
-    y: IntArray,
-    params: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    validation_share: float = AUTO_VALIDATION_SHARE,
-) -> tuple[Calibration, dict[str, float]]:
-    """Isotonic or sigmoid, whichever gives the lower Brier score on a stratified validation split of
-    ``x``/``y`` (a tie goes to sigmoid, the method with fewer degrees of freedom). Only ``x``/``y`` are used:
-    pass the training part of a fold, never its test part."""
-    fit_x, val_x, fit_y, val_y = train_test_split(
-        x, y, test_size=validation_share, stratify=y, random_state=seed
-    )
-    scores: dict[str, float] = {}
-    for method in CALIBRATIONS:
-        model = make_model(params, method, seed=seed).fit(fit_x, fit_y)
-        scores[method] = float(brier_score_loss(val_y, positive_proba(model, val_x)))
-    chosen: Calibration = "isotonic" if scores["isotonic"] < scores["sigmoid"] else "sigmoid"
-    return chosen, scores
+    """Probability of the positive class from a fitted classifier (a scikit-learn pipeline or the
+    :class:`~training.fit.CalibratedBooster`, whose ``predict_proba`` already returns one column)."""
+    proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+    return proba if proba.ndim == 1 else proba[:, 1]
 
 
 def fit_table_model(
@@ -361,26 +354,11 @@ def fit_table_model(
     task: TableTask,
     params: Mapping[str, Any] | None = None,
     calibration: CalibrationChoice = "auto",
-) -> tuple[Any, Calibration]:
-    """Fit the calibrated model on every row of ``frame``; returns the model and the calibration used."""
+) -> tuple[CalibratedBooster, Calibration]:
+    """Fit the served family on every row of ``frame``; returns the model and the calibration used."""
     x, y = prepare(frame, task)
-    chosen = _resolve_calibration(calibration, x, y, params, task.seed)[0]
-    model = make_model(params, chosen, features=list(x.columns), seed=task.seed).fit(x, y)
-    return model, chosen
-
-
-def _resolve_calibration(
-    calibration: CalibrationChoice,
-    x: pd.DataFrame,
-    y: IntArray,
-    params: Mapping[str, Any] | None,
-    seed: int,
-) -> tuple[Calibration, dict[str, float]]:
-    if calibration == "auto":
-        return choose_calibration(x, y, params, seed)
-    if calibration not in CALIBRATIONS:
-        raise ValueError(f"calibration must be 'auto' or one of {CALIBRATIONS}, got {calibration!r}")
-    return calibration, {}
+    model = fit_model(x, y, params, calibration, task.seed)
+    return model, model.method
 
 
 # --- metrics ----------------------------------------------------------------------------------------------
@@ -416,16 +394,14 @@ def _fit_fold(
     params: Mapping[str, Any] | None,
     calibration: CalibrationChoice,
     seed: int,
-) -> tuple[Calibration, dict[str, float], dict[str, FloatArray]]:
+) -> tuple[CalibratedBooster, dict[str, FloatArray]]:
     """Fit the three models on one fold's training rows; probabilities on its test rows."""
-    chosen, inner = _resolve_calibration(calibration, x_train, y_train, params, seed)
-    models = {
-        MODEL: make_model(params, chosen, features=list(x_train.columns), seed=seed),
-        UNTUNED: make_untuned_lightgbm(seed),
-        LOGISTIC: make_logistic_baseline(),
-    }
-    probs = {name: positive_proba(model.fit(x_train, y_train), x_test) for name, model in models.items()}
-    return chosen, inner, probs
+    features = list(x_train.columns)
+    model = fit_model(x_train, y_train, params, calibration, seed)
+    baselines = {UNTUNED: make_untuned_lightgbm(features, seed), LOGISTIC: make_logistic_baseline(features)}
+    probs = {MODEL: positive_proba(model, x_test)}
+    probs |= {name: positive_proba(b.fit(x_train, y_train), x_test) for name, b in baselines.items()}
+    return model, probs
 
 
 def cross_validate_table(
@@ -436,13 +412,14 @@ def cross_validate_table(
     progress: bool = False,
     source: str = "",
 ) -> TableReport:
-    """Stratified k-fold cross-validation of the calibrated model and both baselines on the same folds.
+    """Stratified k-fold cross-validation of the served family and both baselines on the same folds.
 
-    With ``calibration="auto"`` each fold chooses isotonic or sigmoid on its own training rows
-    (:func:`choose_calibration`); the test rows of a fold are used only to score it.
+    Within each fold the served family is fitted by :func:`fit_model` on the fold's training rows only
+    (booster and calibrator on disjoint parts of them); the test rows of a fold are used only to score it.
     """
     started = time.perf_counter()
     x, y = prepare(frame, task)
+    pipeline_params = lgbm_params(params)  # refuses reserved keys before any fit
     splitter = StratifiedKFold(n_splits=task.n_folds, shuffle=True, random_state=task.seed)
     oof = {name: np.full(len(y), np.nan) for name in MODEL_NAMES}
     folds: list[FoldResult] = []
@@ -450,9 +427,7 @@ def cross_validate_table(
     for i, (train, test) in enumerate(
         tqdm(splits, desc="cross-validation", unit="fold", disable=not progress)
     ):
-        chosen, inner, probs = _fit_fold(
-            x.iloc[train], y[train], x.iloc[test], params, calibration, task.seed
-        )
+        model, probs = _fit_fold(x.iloc[train], y[train], x.iloc[test], params, calibration, task.seed)
         for name, p in probs.items():
             oof[name][test] = p
         folds.append(
@@ -461,8 +436,8 @@ def cross_validate_table(
                 n_train=len(train),
                 n_test=len(test),
                 n_test_positive=int(y[test].sum()),
-                calibration=chosen,
-                inner_brier=inner,
+                calibration=model.method,
+                inner_brier=dict(model.calibration_brier),
                 metrics={name: score(y[test], p) for name, p in probs.items()},
             )
         )
@@ -475,9 +450,11 @@ def cross_validate_table(
         features=tuple(x.columns),
         split=(
             f"{task.n_folds}-fold stratified cross-validation "
-            f"(StratifiedKFold, shuffle=True, random_state={task.seed})"
+            f"(StratifiedKFold, shuffle=True, random_state={task.seed}); in each fold the served model's "
+            f"booster is fitted on {1 - CALIBRATION_SHARE:.0%} of the training rows and its calibrator on "
+            f"the other {CALIBRATION_SHARE:.0%} (stratified, random_state={task.seed})"
         ),
-        params=lgbm_params(params, task.seed),
+        params={**pipeline_params, "random_state": task.seed, "verbose": -1},
         calibration_requested=calibration,
         folds=tuple(folds),
         mean={name: s[0] for name, s in summaries.items()},
@@ -491,7 +468,7 @@ def cross_validate_table(
 # --- reporting --------------------------------------------------------------------------------------------
 
 _MODEL_LABELS = {
-    MODEL: "LightGBM, fixed parameters, calibrated",
+    MODEL: "served family: LightGBM, fixed parameters, + Calibrator",
     UNTUNED: "LightGBM, library defaults, uncalibrated",
     LOGISTIC: "standardised logistic regression",
 }
@@ -534,7 +511,7 @@ def report_to_markdown(report: TableReport) -> str:
         aucs = " | ".join(f"{f.metrics[n].roc_auc:.3f}" for n in MODEL_NAMES)
         lines.append(f"| {f.fold} | {f.n_test} | {f.n_test_positive} | {f.calibration} | {aucs} |")
     params = ", ".join(f"{k}={v}" for k, v in report.params.items())
-    lines += ["", f"LightGBM parameters of the calibrated model: {params}."]
+    lines += ["", f"LightGBM parameters of the served-family model: {params}."]
     return "\n".join(lines) + "\n"
 
 
@@ -542,7 +519,7 @@ def report_to_markdown(report: TableReport) -> str:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Cross-validate the model family on a CSV table.")
+    parser = argparse.ArgumentParser(description="Cross-validate the served model family on a CSV table.")
     parser.add_argument("--csv", type=Path, required=True, help="the table (CSV)")
     parser.add_argument("--target", required=True, help="target column")
     parser.add_argument("--positive", nargs="+", required=True, help="label(s) of the positive class")

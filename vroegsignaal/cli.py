@@ -8,29 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
-from vroegsignaal.settings import Settings, get_settings
+from data.context import DeploymentContext
+from vroegsignaal.common import context_or_fail, fail
 
 app = typer.Typer(help="Vroegsignaal: early warning for dropout risk (vsv) in mbo.", no_args_is_help=True)
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    return get_settings()
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the store's tables to the newest schema."""
-    from data.store import make_engine, upgrade
+    from data.store import upgrade
 
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url())
+    engine = context_or_fail().engine
     upgrade(engine)
     typer.echo(f"store ready: {engine.url.render_as_string(hide_password=True)}")
 
@@ -53,12 +44,11 @@ def generate(
     """Generate synthetic mbo cohorts with known true risk, as CSV exports a school would send."""
     from pydantic import ValidationError
 
-    from data.questionnaire import load_questionnaire
     from data.synthetic.generator import GeneratorConfig
     from data.synthetic.writer import write_generated
 
     if file_format not in ("csv", "parquet"):
-        _fail(f"--format must be csv or parquet, got {file_format!r}")
+        fail(f"--format must be csv or parquet, got {file_format!r}")
     try:
         config = GeneratorConfig(
             seed=seed,
@@ -69,9 +59,9 @@ def generate(
             chunk_size=chunk_size,
         )
     except ValidationError as exc:
-        _fail(f"invalid generator settings:\n{exc}")
+        fail(f"invalid generator settings:\n{exc}")
         return
-    questionnaire = load_questionnaire(_settings().questionnaire_config)
+    questionnaire = context_or_fail().questionnaire
     started = time.perf_counter()
     counts = write_generated(
         config,
@@ -92,21 +82,18 @@ def import_(
 ) -> None:
     """Import CSV exports into the store: validated, all-or-nothing and idempotent."""
     from data.csv_io import CsvImportError, import_files, table_files
-    from data.questionnaire import load_questionnaire
-    from data.store import make_engine
-    from serving.safeguarding import AlertsOnImport
+    from workflows.safeguarding import AlertsOnImport
 
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url())
-    questionnaire = load_questionnaire(settings.questionnaire_config)
+    ctx = context_or_fail()
+    engine, questionnaire = ctx.engine, ctx.questionnaire
     try:
         files = table_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else paths
         alerts = AlertsOnImport(questionnaire)
         reports = import_files(
-            engine, files, settings.pseudonym_key, questionnaire, table=table, after_write=alerts
+            engine, files, ctx.settings.pseudonym_key, questionnaire, table=table, after_write=alerts
         )
     except (CsvImportError, RuntimeError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     for r in reports:
         typer.echo(
@@ -124,27 +111,20 @@ def export(
 ) -> None:
     """Export one table as CSV; students appear as pseudonyms (student_id)."""
     from data.csv_io import export_table
-    from data.store import make_engine
 
-    engine = make_engine(_settings().resolved_database_url())
+    engine = context_or_fail().engine
     try:
         n = export_table(engine, table, out)
     except (RuntimeError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"wrote {n:,} rows of {table} to {out}")
 
 
-def _mlflow(settings: Settings, experiment: str = "vsv") -> None:
-    from models.registry import configure
+def _load_training_data(ctx: DeploymentContext) -> tuple[Any, Any, Any]:
+    from data.store import ensure_schema, load_raw_tables, read_table
 
-    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root(), experiment)
-
-
-def _load_training_data(settings: Settings) -> tuple[Any, Any, Any]:
-    from data.store import ensure_schema, load_raw_tables, make_engine, read_table
-
-    engine = make_engine(settings.resolved_database_url())
+    engine = ctx.engine
     ensure_schema(engine)
     tables = load_raw_tables(engine)
     truth = read_table(engine, "synthetic_truth")
@@ -162,52 +142,55 @@ def train_command(
     """Train, evaluate beside the oracle and the baselines, log to MLflow and register as challenger."""
     from datetime import UTC, datetime
 
+    from models.registry import open_registry
     from training.config import load_config
     from training.fit import TrainingDataError
     from training.pipeline import train
 
-    settings = _settings()
+    ctx = context_or_fail()
     try:
         config = load_config(config_path)
-        tables, truth, audit = _load_training_data(settings)
+        tables, truth, audit = _load_training_data(ctx)
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
-    out_dir = out or settings.var_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        fail(str(exc))
+    out_dir = out or ctx.runs_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
-        _mlflow(settings, config.experiment)
+        open_registry(ctx.registry, config.experiment)
         result = train(
             tables,
             config,
             out_dir,
             truth=truth,
             audit=audit,
-            registered_model=settings.registered_model,
+            registered_model=ctx.registry.model_name,
+            questionnaire=ctx.questionnaire,
             progress=True,
         )
     except TrainingDataError as exc:
-        _fail(f"training refused: {exc}")
+        fail(f"training refused: {exc}")
         return
     typer.echo(result.evaluation.overall.round(4).to_string())
     typer.echo("")
     typer.echo(result.targets.to_string(index=False))
     typer.echo(
-        f"\nregistered {settings.registered_model} version {result.version} as challenger "
+        f"\nregistered {ctx.registry.model_name} version {result.version} as challenger "
         f"(run {result.run_id}); report in {out_dir}"
     )
 
 
-def _compare_recent_weeks(settings: Settings, tables: Any, audit: Any, models: dict[str, Any]) -> None:
+def _compare_recent_weeks(ctx: DeploymentContext, tables: Any, audit: Any, models: dict[str, Any]) -> None:
     """The monitoring comparison on the latest matured weeks, written under var/reports/."""
     from monitoring.compare import compare_on_recent_weeks, write_comparison
     from monitoring.config import load_config as load_monitoring_config
     from monitoring.weekly import report_dir
 
-    week = int(tables.attendance_weeks["week"].max())
-    table = compare_on_recent_weeks(tables, models, week, audit, load_monitoring_config())
+    week = ctx.latest_week()
+    if week is None:
+        raise ValueError("the store holds no weekly data; import data first (`vsv import`)")
+    table = compare_on_recent_weeks(tables, models, week, audit, load_monitoring_config(), ctx.questionnaire)
     typer.echo(f"Recent matured weeks up to week {week} (monitoring):")
     typer.echo(table.round(4).to_string())
-    out = report_dir(settings.var_dir / "reports", week, "vergelijking")
+    out = report_dir(ctx.reports_dir, week, "vergelijking")
     for name, path in write_comparison(table, week, out).items():
         typer.echo(f"comparison {name}: {path}")
 
@@ -221,19 +204,19 @@ def promote(
     config_path: Annotated[Path | None, typer.Option("--config")] = None,
 ) -> None:
     """Compare a version with the champion on the same test data, then make it champion."""
-    from models.registry import CHALLENGER, CHAMPION, check_promotion, load, version_for
+    from models.registry import CHALLENGER, CHAMPION, check_promotion, load, open_registry, version_for
     from models.registry import promote as promote_version
     from training.config import load_config
     from training.fit import TrainingDataError
     from training.pipeline import prepare
     from training.promote import compare_models
 
-    settings = _settings()
-    _mlflow(settings)
-    name = settings.registered_model
+    ctx = context_or_fail()
+    open_registry(ctx.registry)
+    name = ctx.registry.model_name
     target = version or version_for(name, CHALLENGER)
     if target is None:
-        _fail(f"there is no challenger of {name}; run `vsv train` first")
+        fail(f"there is no challenger of {name}; run `vsv train` first")
         return
     champion = version_for(name, CHAMPION)
     try:
@@ -242,17 +225,17 @@ def promote(
         models = {f"v{target} (kandidaat)": candidate.model}
         if champion is not None and champion != target:
             models[f"v{champion} (champion)"] = load(name, version=champion).model
-        tables, _, audit = _load_training_data(settings)
-        prepared = prepare(tables, load_config(config_path))
+        tables, _, audit = _load_training_data(ctx)
+        prepared = prepare(tables, load_config(config_path), ctx.questionnaire)
         typer.echo("Test year of the training folds (the same rows for every model):")
         typer.echo(compare_models(prepared, models, load_config(config_path)).round(4).to_string())
         if len(models) > 1:
-            _compare_recent_weeks(settings, tables, audit, models)
+            _compare_recent_weeks(ctx, tables, audit, models)
     except (ValueError, LookupError, RuntimeError, TrainingDataError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not yes and not typer.confirm(f"make version {target} the champion?"):
-        _fail("not promoted", code=1)
+        fail("not promoted", code=1)
     promotion = promote_version(name, target, by, reason)
     typer.echo(
         f"{name} version {target} is now champion (was {promotion.previous or 'none'}); by {promotion.by}: "
@@ -300,8 +283,8 @@ def train_table(
 
 
 def _register_rooms() -> None:
-    from monitoring.cli import register as register_monitoring
-    from serving.cli import register as register_serving
+    from vroegsignaal.monitoring_commands import register as register_monitoring
+    from vroegsignaal.service_commands import register as register_serving
 
     register_serving(app)
     register_monitoring(app)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.calendar import DEFAULT_HORIZON
+
 
 def oracle_risk(
-    truth: pd.DataFrame, as_of: int, horizon: int = 12, id_column: str = "student_id"
+    truth: pd.DataFrame, as_of: int, horizon: int = DEFAULT_HORIZON, id_column: str = "student_id"
 ) -> pd.Series:
     """True vsv risk per student over ``(as_of, as_of + horizon]``.
 

@@ -11,6 +11,12 @@ import numpy as np
 
 from data.questionnaire import LatentName
 
+# The vocabulary is the contract's (data/vocabulary.py); re-exported for the generator's `P.` names.
+from data.vocabulary import GENDERS as GENDERS
+from data.vocabulary import MIGRATION as MIGRATION
+from data.vocabulary import PRIOR_EDUCATION as PRIOR_EDUCATION
+from data.vocabulary import SECTORS as SECTORS
+
 LEVELS = (1, 2, 3, 4)  # 1 = entree
 LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
 LEVEL_SHARES = np.array([0.06, 0.22, 0.27, 0.45])
@@ -19,7 +25,6 @@ BBL_SHARE = {1: 0.12, 2: 0.33, 3: 0.28, 4: 0.12}
 TARGET_YEARLY_VSV = {1: 0.20, 2: 0.085, 3: 0.045, 4: 0.040}
 TARGET_YEARLY_SWITCH = 0.06
 
-SECTORS = ("techniek", "zorg_welzijn", "economie", "ict", "horeca", "groen")
 SECTOR_SHARES = np.array([0.25, 0.25, 0.20, 0.10, 0.10, 0.10])
 SECTOR_MALE_SHARE = np.array([0.88, 0.15, 0.50, 0.85, 0.55, 0.50])
 PROGRAMMES = {
@@ -31,7 +36,6 @@ PROGRAMMES = {
     "groen": ("Dierverzorging", "Hoveniers"),
 }
 
-PRIOR_EDUCATION = ("vmbo_bb", "vmbo_kb", "vmbo_gt", "havo", "pro", "vso", "newcomer", "mbo", "zonder_diploma")
 # Rows: level 1..4; columns in the order of PRIOR_EDUCATION.
 PRIOR_BY_LEVEL = np.array(
     [
@@ -41,8 +45,6 @@ PRIOR_BY_LEVEL = np.array(
         [0.00, 0.10, 0.64, 0.12, 0.00, 0.01, 0.03, 0.10, 0.00],
     ]
 )
-GENDERS = ("man", "vrouw", "x")
-MIGRATION = ("geen", "westers", "niet_westers")
 NON_WESTERN_BY_LEVEL = {1: 0.35, 2: 0.28, 3: 0.20, 4: 0.16}
 
 # The latent state: 0 wellbeing, 1 fit with the programme, 2 personal problems, 3 pull of paid work.

@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+from sqlalchemy import Engine
 
+from data.contracts import contract
+from data.csv_io import write_frame
 from data.questionnaire import Questionnaire
+from data.store import TABLE_ORDER
 from data.synthetic.generator import TABLES, GeneratorConfig, generate_chunks
+from data.tables import RawTables
 
 FileFormat = Literal["csv", "parquet"]
 
@@ -48,3 +53,28 @@ def write_generated(
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return counts
+
+
+# Weekly tables that store_school cuts to a window of weeks (the rest is written whole).
+WINDOWED_TABLES = ("questionnaire_answers", "attendance_weeks")
+
+
+def store_school(engine: Engine, tables: RawTables, audit: pd.DataFrame, since: int, until: int) -> None:
+    """Write a generated (pseudonymised) school straight into the store, in one transaction: the weekly
+    answers and attendance only for weeks ``since``..``until``; used by fixtures and benchmarks."""
+    frames: dict[str, pd.DataFrame] = {
+        "students": tables.students,
+        "audit_attributes": audit,
+        "questionnaire_answers": tables.questionnaire_answers,
+        "attendance_weeks": tables.attendance_weeks,
+        "progress_results": tables.progress_results,
+        "outcomes": tables.outcomes,
+    }
+    with engine.begin() as conn:
+        for name in TABLE_ORDER:
+            if name not in frames:
+                continue
+            frame = frames[name]
+            if name in WINDOWED_TABLES:
+                frame = frame[(frame["week"] >= since) & (frame["week"] <= until)]
+            write_frame(conn, contract(name), frame)

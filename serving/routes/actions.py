@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
 
 from data.schema import BandOverride, StudentAction
-from serving.audit import AuditEntry
-from serving.auth import READ_STUDENTS, WRITE_ACTIONS
 from serving.deps import Guard, SessionDep, require
 from serving.queries import override_out
 from serving.routes.common import errors, score_or_404, student_in_reach
 from serving.schemas import ActionIn, ActionOut, OverrideIn, OverrideOut
+from workflows.audit import AuditEntry
+from workflows.users import READ_STUDENTS, WRITE_ACTIONS
 
 router = APIRouter(prefix="/api/v1/students/{student_id}", tags=["actions and overrides"])
 Writer = Annotated[Guard, Depends(require(WRITE_ACTIONS, "record"))]
@@ -83,7 +83,7 @@ def override_band(student_id: str, body: OverrideIn, session: SessionDep, guard:
     override = BandOverride(
         student_id=student_id,
         week=body.week,
-        model_band=score["band"],
+        model_band=score.band,
         band=body.band.value,
         reason=body.reason,
         user_name=guard.user.name,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from data.schema import AuditLog
-from serving.audit import AuditEntry
-from serving.auth import AUDIT_LOG_READ
 from serving.deps import Guard, SessionDep, require
 from serving.schemas import AuditEntryOut
+from workflows.audit import AuditEntry
+from workflows.users import AUDIT_LOG_READ
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Guard, Depends(require(AUDIT_LOG_READ, "read_audit_log"))]
@@ -27,6 +28,8 @@ def audit_log(
     guard: Auditor,
     student_id: Annotated[str | None, Query(max_length=32)] = None,
     user_name: Annotated[str | None, Query(max_length=80)] = None,
+    since: Annotated[date | None, Query(description="from this day on (UTC), inclusive")] = None,
+    until: Annotated[date | None, Query(description="up to and including this day (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditEntryOut]:
     guard.allow([AuditEntry("read_audit_log", student_id=student_id, detail=user_name)])
@@ -35,5 +38,10 @@ def audit_log(
         query = query.where(AuditLog.student_id == student_id)
     if user_name is not None:
         query = query.where(AuditLog.user_name == user_name)
+    # The day filters are part of the query, before the limit (a filter after it would hide older days).
+    if since is not None:
+        query = query.where(AuditLog.at >= datetime.combine(since, time.min, tzinfo=UTC))
+    if until is not None:
+        query = query.where(AuditLog.at < datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
     rows = session.execute(query.order_by(AuditLog.audit_id.desc()).limit(limit)).scalars()
     return [AuditEntryOut.model_validate(r, from_attributes=True) for r in rows]

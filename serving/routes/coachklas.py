@@ -9,12 +9,21 @@ from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import select
 
 from data.schema import CoachklasDecision
-from serving.audit import AuditEntry
-from serving.auth import COACHKLAS_READ, COACHKLAS_WRITE
 from serving.deps import Guard, SessionDep, require
 from serving.queries import decided_students, latest_decisions, latest_overrides, top_scores, week_is_scored
 from serving.routes.common import errors, not_found, score_or_404, student_in_reach
-from serving.schemas import CandidateOut, CandidatesOut, DecisionIn, DecisionOut
+from serving.schemas import (
+    CandidateOut,
+    CandidatesOut,
+    DecisionIn,
+    DecisionOut,
+    IntakeOut,
+    WeekQuery,
+    from_record,
+)
+from workflows.audit import AuditEntry
+from workflows.coachklas import DEFAULT_CAPACITY, candidates_to_show, free_places, placed
+from workflows.users import COACHKLAS_READ, COACHKLAS_WRITE
 
 router = APIRouter(prefix="/api/v1/coachklas", tags=["coachklas"])
 Reader = Annotated[Guard, Depends(require(COACHKLAS_READ, "read_coachklas"))]
@@ -41,7 +50,7 @@ def _decision_out(d: CoachklasDecision) -> DecisionOut:
     responses=ERRORS,
 )
 def candidates(
-    week: Annotated[int, Query(ge=-400, le=10_000)],
+    week: WeekQuery,
     places: Annotated[int, Query(ge=1, le=500, description="Free places in the coachklas.")],
     session: SessionDep,
     guard: Reader,
@@ -49,22 +58,17 @@ def candidates(
     if not week_is_scored(session, week):
         raise not_found(f"Week {week} is nog niet gescoord.")
     rows = top_scores(session, week, decided_students(session, week), places)
-    ids = [r["student_id"] for r in rows]
+    ids = [r.student_id for r in rows]
     overrides = latest_overrides(session, ids, week)
     decisions = latest_decisions(session, ids)
-    guard.allow([AuditEntry("read_coachklas_candidates", r["student_id"], r["team"], week) for r in rows])
+    guard.allow([AuditEntry("read_coachklas_candidates", r.student_id, r.team, week) for r in rows])
     out = [
-        CandidateOut(
+        from_record(
+            CandidateOut,
+            r,
             rank=i,
-            student_id=r["student_id"],
-            team=r["team"],
-            probability=r["probability"],
-            band=r["band"],
-            override_band=o.band if (o := overrides.get(r["student_id"])) else None,
-            reasons=[reason["text"] for reason in r["reasons"]],
-            flag_leerplicht_16u=r["flag_leerplicht_16u"],
-            flag_4_weeks_absent=r["flag_4_weeks_absent"],
-            previous_decision=decisions.get(r["student_id"]),
+            override_band=o.band if (o := overrides.get(r.student_id)) else None,
+            previous_decision=decisions.get(r.student_id),
         )
         for i, r in enumerate(rows, start=1)
     ]
@@ -95,10 +99,35 @@ def decide(body: DecisionIn, session: SessionDep, guard: Writer) -> DecisionOut:
     return _decision_out(decision)
 
 
+@router.get(
+    "/intake",
+    response_model=IntakeOut,
+    summary="The week's intake against a capacity: places taken, free places, and the ranked candidates",
+    responses=ERRORS,
+)
+def intake(
+    week: WeekQuery,
+    session: SessionDep,
+    guard: Reader,
+    capacity: Annotated[
+        int, Query(ge=1, le=500, description="Places in the coachklas (default 12).")
+    ] = DEFAULT_CAPACITY,
+) -> IntakeOut:
+    decisions = decisions_of_week(week, session, guard)
+    free = free_places(capacity, decisions)
+    ranked = candidates(week, candidates_to_show(free), session, guard)
+    return IntakeOut(
+        week=week,
+        capacity=capacity,
+        free=free,
+        placed=placed(decisions),
+        decisions=decisions,
+        candidates=ranked.candidates,
+    )
+
+
 @router.get("/decisions", response_model=list[DecisionOut], summary="Decisions of a week", responses=ERRORS)
-def decisions_of_week(
-    week: Annotated[int, Query(ge=-400, le=10_000)], session: SessionDep, guard: Reader
-) -> list[DecisionOut]:
+def decisions_of_week(week: WeekQuery, session: SessionDep, guard: Reader) -> list[DecisionOut]:
     rows = list(
         session.execute(
             select(CoachklasDecision)

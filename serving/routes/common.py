@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
-from serving.audit import AuditEntry
+from data.scores import StoredScore
 from serving.deps import Guard
 from serving.queries import stored_score, student_team
 from serving.schemas import MessageOut
+from workflows.audit import AuditEntry
 
 
 def not_found(message: str) -> HTTPException:
@@ -26,7 +27,7 @@ def student_in_reach(session: Session, guard: Guard, student_id: str, action: st
     return team
 
 
-def score_or_404(session: Session, student_id: str, week: int) -> dict[str, Any]:
+def score_or_404(session: Session, student_id: str, week: int) -> StoredScore:
     score = stored_score(session, student_id, week)
     if score is None:
         raise not_found(f"Geen score van student {student_id} in week {week}.")

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from serving.audit import AuditEntry
-from serving.auth import EXPLAIN
 from serving.deps import Guard, ModelStoreDep, SessionDep, require
 from serving.routes.common import errors, score_or_404, student_in_reach
-from serving.schemas import DifferenceOut, ExplanationOut, ReasonOut, ReplayOut, Week
-from serving.scoring import replay
+from serving.schemas import DifferenceOut, ExplanationOut, ReplayOut, Week, from_record
+from workflows.audit import AuditEntry
+from workflows.scoring import replay
+from workflows.users import EXPLAIN
 
 router = APIRouter(prefix="/api/v1/explanations", tags=["explanations"])
 Auditor = Annotated[Guard, Depends(require(EXPLAIN, "explain"))]
@@ -29,8 +29,7 @@ def explanation(student_id: str, week: Week, session: SessionDep, guard: Auditor
     team = student_in_reach(session, guard, student_id, "explain", week)
     score = score_or_404(session, student_id, week)
     guard.allow([AuditEntry("explain", student_id, team, week)])
-    fields = {k: score[k] for k in ExplanationOut.model_fields if k in score and k != "reasons"}
-    return ExplanationOut(**fields, reasons=[ReasonOut(**r) for r in score["reasons"]])
+    return from_record(ExplanationOut, score)
 
 
 @router.get(
@@ -45,11 +44,11 @@ def replay_score(
     team = student_in_reach(session, guard, student_id, "replay", week)
     score = score_or_404(session, student_id, week)
     try:
-        model = models.version(score["model_version"])
+        model = models.version(score.model_version)
     except (LookupError, OSError) as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"Modelversie {score['model_version']} is niet te laden: {exc}",
+            detail=f"Modelversie {score.model_version} is niet te laden: {exc}",
         ) from exc
     guard.allow([AuditEntry("replay", student_id, team, week)])
     differences = replay(model.model, score)

@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends, File, HTTPException, UploadFile, status
 
 from data.contracts import CONTRACTS
 from data.csv_io import CsvImportError, RowError, import_files
-from data.questionnaire import cached_questionnaire
-from serving.audit import AuditEntry
-from serving.auth import DATA_TEAM
-from serving.deps import EngineDep, Guard, SettingsDep, require
+from serving.deps import ContextDep, Guard, require
 from serving.routes.common import errors
-from serving.safeguarding import AlertsOnImport
 from serving.schemas import ImportReportOut, IngestOut
+from workflows.audit import AuditEntry
+from workflows.safeguarding import AlertsOnImport
+from workflows.users import DATA_TEAM
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "ingest"))]
@@ -65,8 +64,7 @@ def _error_detail(exc: CsvImportError, folder: str) -> list[dict[str, Any]]:
 )
 def ingest(
     files: Annotated[list[UploadFile], File(description="One or more <table>.csv files")],
-    engine: EngineDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     guard: DataTeam,
 ) -> IngestOut:
     names = [_file_name(f) for f in files]
@@ -82,7 +80,7 @@ def ingest(
                 for name in sorted({n for n in names if names.count(n) > 1})
             ],
         )
-    questionnaire = cached_questionnaire(settings.questionnaire_config)
+    questionnaire = ctx.questionnaire
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for upload, name in zip(files, names, strict=True):
@@ -93,7 +91,9 @@ def ingest(
             paths.append(path)
         alerts = AlertsOnImport(questionnaire)
         try:
-            reports = import_files(engine, paths, settings.pseudonym_key, questionnaire, after_write=alerts)
+            reports = import_files(
+                ctx.engine, paths, ctx.settings.pseudonym_key, questionnaire, after_write=alerts
+            )
         except CsvImportError as exc:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, detail=_error_detail(exc, folder)

@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from data.questionnaire import cached_questionnaire
-from serving.audit import AuditEntry
-from serving.auth import DATA_TEAM
-from serving.deps import EngineDep, Guard, ModelDep, SettingsDep, require
-from serving.jobs import NoStudentsError, score_week
+from serving.deps import ContextDep, Guard, ModelDep, require
 from serving.routes.common import errors, not_found
 from serving.schemas import ScoreWeekIn, ScoreWeekOut
+from workflows.audit import AuditEntry
+from workflows.users import DATA_TEAM
+from workflows.weekly_job import NoStudentsError, score_week
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["weekly job"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
@@ -24,13 +23,9 @@ DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
     summary="Score, explain and store every enrolled student for a week (replaces an earlier run)",
     responses=errors(404, 422, 503),
 )
-def run_score_week(
-    body: ScoreWeekIn, engine: EngineDep, model: ModelDep, settings: SettingsDep, guard: DataTeam
-) -> ScoreWeekOut:
+def run_score_week(body: ScoreWeekIn, ctx: ContextDep, model: ModelDep, guard: DataTeam) -> ScoreWeekOut:
     try:
-        result = score_week(
-            engine, model.model, model.version, body.week, cached_questionnaire(settings.questionnaire_config)
-        )
+        result = score_week(ctx.engine, model.model, model.version, body.week, ctx.questionnaire)
     except NoStudentsError as exc:
         raise not_found(str(exc)) from exc
     guard.allow([AuditEntry("score_week", week=body.week, detail=f"{result.students} studenten")])

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
-from serving.audit import AuditEntry
-from serving.auth import READ_STUDENTS
 from serving.deps import Guard, SessionDep, require
-from serving.queries import latest_actions, latest_overrides, team_scores
+from serving.queries import latest_actions, latest_overrides, students_with_open_alerts, team_scores
 from serving.routes.common import errors, not_found
-from serving.schemas import RiskListItemOut, RiskListOut, Week
+from serving.schemas import RiskListItemOut, RiskListOut, Week, from_record
+from workflows.audit import AuditEntry
+from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band
+from workflows.users import READ_STUDENTS
 
 router = APIRouter(prefix="/api/v1/risk-lists", tags=["risk lists"])
 Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_risk_list"))]
@@ -23,32 +24,48 @@ Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_risk_list"))]
     summary="A team's risk list for a week: sorted by risk, with reasons, legal flags and latest action",
     responses=errors(404),
 )
-def risk_list(team: str, week: Week, session: SessionDep, guard: Reader) -> RiskListOut:
+def risk_list(
+    team: str,
+    week: Week,
+    session: SessionDep,
+    guard: Reader,
+    band: Annotated[str | None, Query(max_length=30, description="only this (shown) band")] = None,
+    new_only: Annotated[bool, Query(description="only students new in verhoogd or hoog this week")] = False,
+    order: Annotated[
+        Literal["risk", "alerts_first"], Query(description="by risk rank, or open zorgmeldingen first")
+    ] = "risk",
+) -> RiskListOut:
     guard.check_team(AuditEntry("read_risk_list", team=team, week=week), team)
     rows = team_scores(session, team, week)
     if not rows:
         raise not_found(f"Geen scores voor team {team} in week {week}.")
-    ids = [r["student_id"] for r in rows]
+    ids = [r.student_id for r in rows]
     actions = latest_actions(session, ids)
     overrides = latest_overrides(session, ids, week)
-    guard.allow([AuditEntry("read_risk_list", s, team, week) for s in ids])
-    items = [
-        RiskListItemOut(
-            rank=i,
-            student_id=r["student_id"],
-            probability=r["probability"],
-            lower=r["lower"],
-            upper=r["upper"],
-            band=r["band"],
-            band_uncertain=r["band_uncertain"],
-            override_band=o.band if (o := overrides.get(r["student_id"])) else None,
-            change=r["change"],
-            reasons=[reason["text"] for reason in r["reasons"]],
-            flag_leerplicht_16u=r["flag_leerplicht_16u"],
-            flag_4_weeks_absent=r["flag_4_weeks_absent"],
-            insufficient_data=r["insufficient_data"],
-            latest_action=actions.get(r["student_id"]),
+    alerts = students_with_open_alerts(session, ids)
+    before = latest_overrides(session, ids, week - 1)
+    last_week = {
+        r.student_id: shown_band(r.band, o.band if (o := before.get(r.student_id)) else None)
+        for r in team_scores(session, team, week - 1)
+    }
+    items = []
+    for rank, row in enumerate(rows, start=1):
+        override = overrides.get(row.student_id)
+        shown = shown_band(row.band, override.band if override else None)
+        items.append(
+            from_record(
+                RiskListItemOut,
+                row,
+                rank=rank,
+                override_band=override.band if override else None,
+                latest_action=actions.get(row.student_id),
+                shown_band=shown,
+                new_this_week=new_this_week(shown, last_week.get(row.student_id)),
+                open_alert=row.student_id in alerts,
+            )
         )
-        for i, r in enumerate(rows, start=1)
-    ]
-    return RiskListOut(team=team, week=week, model_version=rows[0]["model_version"], students=items)
+    items = filtered(items, band, new_only)
+    if order == "alerts_first":
+        items = alerts_first(items)
+    guard.allow([AuditEntry("read_risk_list", item.student_id, team, week) for item in items])
+    return RiskListOut(team=team, week=week, model_version=rows[0].model_version, students=items)

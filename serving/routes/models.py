@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from serving.auth import DATA_TEAM, MODEL_INFO
-from serving.deps import NO_MODEL, Guard, ModelDep, ModelStoreDep, SettingsDep, require
+from models.registry import model_card, open_registry, promote
+from serving.deps import NO_MODEL, ContextDep, Guard, ModelDep, ModelStoreDep, require
 from serving.routes.common import errors, not_found
-from serving.schemas import ModelCardOut, ModelOut
-from vroegsignaal.settings import Settings
+from serving.schemas import ModelCardOut, ModelOut, PromoteIn, PromotionOut, from_record
+from workflows.audit import AuditEntry
+from workflows.users import DATA_TEAM, MODEL_INFO
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_model"))]
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "reload_model"))]
-MODEL_CARD_ARTIFACT = "report/model_card.md"
+Promoter = Annotated[Guard, Depends(require(DATA_TEAM, "promote_model"))]
 
 
 def _model_out(version: str, run_id: str | None, loaded_at: object, features: tuple[str, ...]) -> ModelOut:
@@ -45,25 +44,27 @@ def reload(models: ModelStoreDep, _: DataTeam) -> ModelOut:
     return _model_out(loaded.version, loaded.run_id, loaded.loaded_at, loaded.model.features)
 
 
-def model_card(settings: Settings, version: str) -> ModelCardOut:
-    """The model card logged by the run that registered ``version``; LookupError when there is none."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from models.registry import configure
-
-    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
+@router.post(
+    "/{version}/promote",
+    response_model=PromotionOut,
+    summary="Make a version the champion, with a reason (who, why and when are stored and logged)",
+    responses=errors(404, 422),
+)
+def promote_version(
+    version: str, body: PromoteIn, ctx: ContextDep, store: ModelStoreDep, guard: Promoter
+) -> PromotionOut:
+    if not version.isdigit():
+        raise not_found(f"Versie {version} bestaat niet.")
+    open_registry(ctx.registry)
     try:
-        run_id = str(MlflowClient().get_model_version(settings.registered_model, version).run_id)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=MODEL_CARD_ARTIFACT, dst_path=tmp
-            )
-            markdown = Path(path).read_text(encoding="utf-8")
-    except (MlflowException, OSError) as exc:
-        raise LookupError(str(exc)) from exc
-    return ModelCardOut(version=version, run_id=run_id, markdown=markdown)
+        promotion = promote(ctx.registry.model_name, version, guard.user.name, body.reason)
+    except LookupError as exc:
+        raise not_found(f"Versie {version} bestaat niet.") from exc
+    guard.allow(
+        [AuditEntry("promote_model", detail=f"versie {version} (was {promotion.previous}): {body.reason}")]
+    )
+    store.load_current()
+    return from_record(PromotionOut, promotion)
 
 
 @router.get(
@@ -72,10 +73,11 @@ def model_card(settings: Settings, version: str) -> ModelCardOut:
     summary="The model card (markdown) of any registered version",
     responses=errors(404),
 )
-def card(version: str, settings: SettingsDep, _: Reader) -> ModelCardOut:
+def card(version: str, ctx: ContextDep, _: Reader) -> ModelCardOut:
     if not version.isdigit():
         raise not_found(f"Modelversie {version} bestaat niet.")
     try:
-        return model_card(settings, version)
+        found = model_card(ctx.registry, version)
+        return ModelCardOut(version=found.version, run_id=found.run_id, markdown=found.markdown)
     except LookupError as exc:
         raise not_found(f"Geen modelkaart voor versie {version}.") from exc

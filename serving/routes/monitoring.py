@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -14,11 +13,10 @@ from pydantic import BaseModel
 from data.store import load_raw_tables, read_table
 from monitoring.config import load_config
 from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
-from serving.audit import AuditEntry
-from serving.auth import DATA_TEAM, MODEL_INFO
-from serving.deps import EngineDep, Guard, ModelDep, SettingsDep, require
+from serving.deps import ContextDep, Guard, ModelDep, require
 from serving.routes.common import errors
-from vroegsignaal.settings import Settings
+from workflows.audit import AuditEntry
+from workflows.users import DATA_TEAM, MODEL_INFO
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_monitoring"))]
@@ -41,10 +39,6 @@ class ReportOut(BaseModel):
     summary_url: str
 
 
-def _reports_dir(settings: Settings) -> Path:
-    return settings.var_dir / "reports"
-
-
 def _out(entry: ReportEntry) -> ReportOut:
     base = f"/api/v1/monitoring/reports/{entry.summary.parent.name}"
     return ReportOut(
@@ -60,8 +54,8 @@ def _out(entry: ReportEntry) -> ReportOut:
 
 
 @router.get("/reports", response_model=list[ReportOut], summary="Weekly monitoring reports, newest first")
-def reports(settings: SettingsDep, _: Reader) -> list[ReportOut]:
-    return [_out(e) for e in list_reports(_reports_dir(settings))]
+def reports(ctx: ContextDep, _: Reader) -> list[ReportOut]:
+    return [_out(e) for e in list_reports(ctx.reports_dir)]
 
 
 @router.get(
@@ -72,8 +66,8 @@ def reports(settings: SettingsDep, _: Reader) -> list[ReportOut]:
         **errors(404),
     },
 )
-def report_file(folder: str, name: str, settings: SettingsDep, _: Reader) -> FileResponse:
-    path = _reports_dir(settings) / folder / name
+def report_file(folder: str, name: str, ctx: ContextDep, _: Reader) -> FileResponse:
+    path = ctx.reports_dir / folder / name
     if not FOLDER.match(folder) or name not in FILES or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REPORT_NOT_FOUND)
     return FileResponse(path, media_type=FILES[name])
@@ -86,25 +80,29 @@ def report_file(folder: str, name: str, settings: SettingsDep, _: Reader) -> Fil
     responses=errors(404, 503),
 )
 async def run(
-    engine: EngineDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     model: ModelDep,
     guard: Runner,
     week: Annotated[int | None, Query(ge=0, description="school week")] = None,
 ) -> ReportOut:
-    tables = await run_in_threadpool(load_raw_tables, engine, week)
-    if tables.attendance_weeks.empty:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="geen aanwezigheidsgegevens tot deze week")
-    last = int(tables.attendance_weeks["week"].max())
+    last = await run_in_threadpool(ctx.latest_week)
+    if last is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="er zijn nog geen weekgegevens ingelezen")
     if week is not None and week > last:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"geen gegevens voor week {week} (laatste: {last})"
         )
     chosen = week if week is not None else last
-    audit = await run_in_threadpool(read_table, engine, "audit_attributes")
-    out_dir = report_dir(_reports_dir(settings), chosen)
-    label = f"{settings.registered_model} v{model.version} (champion)"
-    await run_in_threadpool(monitor_week, tables, model.model, chosen, audit, load_config(), out_dir, label)
+    tables = await run_in_threadpool(load_raw_tables, ctx.engine, chosen)
+    audit = await run_in_threadpool(read_table, ctx.engine, "audit_attributes")
+    out_dir = report_dir(ctx.reports_dir, chosen)
+    label = f"{ctx.registry.model_name} v{model.version} (champion)"
+    try:
+        await run_in_threadpool(
+            monitor_week, tables, model.model, chosen, audit, load_config(), ctx.questionnaire, out_dir, label
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     guard.allow([AuditEntry("run_monitoring", week=chosen, detail=label)])
-    entry = next(e for e in list_reports(_reports_dir(settings)) if e.summary.parent == out_dir)
+    entry = next(e for e in list_reports(ctx.reports_dir) if e.summary.parent == out_dir)
     return _out(entry)

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from data.schema import SafeguardingAlert, Student
-from serving.audit import AuditEntry
-from serving.auth import SAFEGUARDING_READ, SAFEGUARDING_WRITE
 from serving.deps import Guard, SessionDep, require
 from serving.routes.common import errors, not_found
-from serving.safeguarding import ACKNOWLEDGED, CLOSED, OPEN
 from serving.schemas import AlertCloseIn, AlertNoteIn, AlertOut
+from workflows.audit import AuditEntry
+from workflows.safeguarding import ACKNOWLEDGED, CLOSED, OPEN
+from workflows.users import SAFEGUARDING_READ, SAFEGUARDING_WRITE
 
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="alert number")]
 router = APIRouter(prefix="/api/v1/safeguarding", tags=["safeguarding"])

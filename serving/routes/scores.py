@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from serving.audit import AuditEntry
-from serving.auth import DATA_TEAM, READ_STUDENTS
 from serving.deps import Guard, ModelDep, SessionDep, require
 from serving.queries import latest_overrides
 from serving.routes.common import errors, score_or_404, student_in_reach
-from serving.schemas import FeatureRowIn, OnDemandScoreOut, ReasonOut, StudentScoreOut, Week
-from serving.scoring import score_one
+from serving.schemas import FeatureRowIn, OnDemandScoreOut, StudentScoreOut, Week, from_record
+from workflows.audit import AuditEntry
+from workflows.scoring import score_one
+from workflows.users import DATA_TEAM, READ_STUDENTS
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_on_demand"))]
@@ -49,18 +49,7 @@ def _check_columns(body: FeatureRowIn, expected: tuple[str, ...]) -> None:
 async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDemandScoreOut:
     _check_columns(body, model.model.features)
     row = await run_in_threadpool(score_one, model.model, body.features, body.insufficient_data)
-    return OnDemandScoreOut(
-        model_version=model.version,
-        probability=row["probability"],
-        lower=row["lower"],
-        upper=row["upper"],
-        band=row["band"],
-        band_uncertain=row["band_uncertain"],
-        raw_score=row["raw_score"],
-        base_value=row["base_value"],
-        shap_values=row["shap_values"],
-        reasons=[ReasonOut(**r) for r in row["reasons"]],
-    )
+    return from_record(OnDemandScoreOut, row, model_version=model.version)
 
 
 @router.get(
@@ -72,21 +61,7 @@ async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDeman
 def student_score(student_id: str, week: Week, session: SessionDep, guard: Reader) -> StudentScoreOut:
     student_in_reach(session, guard, student_id, "read_score", week)
     score = score_or_404(session, student_id, week)
-    guard.allow([AuditEntry("read_score", student_id, score["team"], week)])
-    return StudentScoreOut(
-        student_id=student_id,
-        week=week,
-        team=score["team"],
-        model_version=score["model_version"],
-        probability=score["probability"],
-        lower=score["lower"],
-        upper=score["upper"],
-        band=score["band"],
-        band_uncertain=score["band_uncertain"],
-        override=latest_overrides(session, [student_id], week).get(student_id),
-        change=score["change"],
-        reasons=[ReasonOut(**r) for r in score["reasons"]],
-        flag_leerplicht_16u=score["flag_leerplicht_16u"],
-        flag_4_weeks_absent=score["flag_4_weeks_absent"],
-        insufficient_data=score["insufficient_data"],
+    guard.allow([AuditEntry("read_score", student_id, score.team, week)])
+    return from_record(
+        StudentScoreOut, score, override=latest_overrides(session, [student_id], week).get(student_id)
     )

@@ -4,6 +4,7 @@ queries) and renders the result; forms post, then redirect (303) back with a sho
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -14,10 +15,36 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from data.questionnaire import cached_questionnaire
-from models.risk_model import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
-from serving.audit import AuditEntry
-from serving.auth import (
+from data.vocabulary import BANDS, DECISION_NL, band_css
+from serving.deps import ContextDep, EngineDep, Guard, ModelStoreDep, SessionDep
+from serving.queries import (
+    answer_history,
+    attendance_history,
+    score_history,
+    scored_model_versions,
+    scored_teams,
+    scored_weeks,
+)
+from serving.routes import actions, audit, coachklas, explanations, lists, models, safeguarding, scores
+from serving.routes import monitoring as monitoring_routes
+from serving.schemas import (
+    ActionIn,
+    ActionKind,
+    AlertCloseIn,
+    AlertNoteIn,
+    DecisionIn,
+    OptionalWeekQuery,
+    OverrideBand,
+    OverrideIn,
+    PromoteIn,
+)
+from serving.web import charts
+from serving.web.session import COOKIE, cookie_user, guard_for
+from workflows.audit import AuditEntry
+from workflows.coachklas import DEFAULT_CAPACITY
+from workflows.risk_list import filtered
+from workflows.safeguarding import ACKNOWLEDGED, OPEN
+from workflows.users import (
     AUDIT_LOG_READ,
     COACHKLAS_READ,
     COACHKLAS_WRITE,
@@ -32,32 +59,6 @@ from serving.auth import (
     Role,
     find_user,
 )
-from serving.deps import EngineDep, Guard, ModelStoreDep, SessionDep, SettingsDep
-from serving.queries import (
-    answer_history,
-    attendance_history,
-    score_history,
-    scored_model_versions,
-    scored_teams,
-    scored_weeks,
-    students_with_open_alerts,
-    team_scores,
-)
-from serving.routes import actions, audit, coachklas, explanations, lists, models, safeguarding, scores
-from serving.routes import monitoring as monitoring_routes
-from serving.safeguarding import ACKNOWLEDGED, OPEN
-from serving.schemas import (
-    ActionIn,
-    ActionKind,
-    AlertCloseIn,
-    AlertNoteIn,
-    DecisionIn,
-    DecisionKind,
-    OverrideBand,
-    OverrideIn,
-)
-from serving.web import charts
-from serving.web.session import COOKIE, cookie_user, guard_for
 
 PREFIX = "/web"
 M = TypeVar("M", bound=BaseModel)
@@ -70,11 +71,7 @@ ACTION_TEXT = {
     ActionKind.COACHKLAS.value: "Aangemeld voor de coachklas",
     ActionKind.NOTHING_NEEDED.value: "Geen actie nodig",
 }
-DECISION_TEXT = {
-    DecisionKind.PLACED.value: "Geplaatst",
-    DecisionKind.NOT_PLACED.value: "Niet geplaatst",
-    DecisionKind.LATER.value: "Later opnieuw bekijken",
-}
+DECISION_TEXT = DECISION_NL
 ROLE_TEXT = {
     Role.MENTOR: "mentor",
     Role.ZORGTEAM: "zorgteam",
@@ -83,10 +80,7 @@ ROLE_TEXT = {
     Role.AUDITOR: "auditor",
     Role.ADMIN: "beheerder",
 }
-BANDS = (BAND_HIGH, BAND_ELEVATED, BAND_LOW, BAND_INSUFFICIENT)
-RISING = (BAND_ELEVATED, BAND_HIGH)
 STATUS_TEXT = {401: "Niet ingelogd", 403: "Geen toegang", 404: "Niet gevonden", 409: "Niet mogelijk"}
-DEFAULT_CAPACITY = 12
 
 # Each page as (title, path, roles), for the menu.
 MENU = (
@@ -121,7 +115,7 @@ def pct(value: float | None) -> str:
 
 
 def band_class(band: str | None) -> str:
-    return {BAND_HIGH: "hoog", BAND_ELEVATED: "verhoogd", BAND_LOW: "laag"}.get(band or "", "onbekend")
+    return band_css(band)
 
 
 def change_view(change: float | None) -> tuple[str, str, str]:
@@ -282,7 +276,7 @@ def risk_list_page(
     session: SessionDep,
     guard: Reader,
     team: Annotated[str | None, Query(max_length=40)] = None,
-    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    week: OptionalWeekQuery = None,
     band: Annotated[str | None, Query(max_length=30)] = None,
     nieuw: bool = False,
 ) -> Response:
@@ -293,21 +287,10 @@ def risk_list_page(
         if not teams:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Geen teams met scores in week {week}.")
         team = teams[0]
-    result = lists.risk_list(team, week, session, guard)
-    ids = [s.student_id for s in result.students]
-    alerts = students_with_open_alerts(session, ids)
-    previous = {r["student_id"]: r["band"] for r in team_scores(session, team, week - 1)}
-    rows: list[dict[str, Any]] = []
-    for item in result.students:
-        shown = item.override_band or item.band
-        is_new = shown in RISING and previous.get(item.student_id) not in RISING
-        rows.append({"item": item, "band": shown, "alert": item.student_id in alerts, "new": is_new})
-    rows.sort(key=lambda r: (not r["alert"], r["item"].rank))
-    counts = {b: sum(1 for r in rows if r["band"] == b) for b in BANDS}
-    if band in BANDS:
-        rows = [r for r in rows if r["band"] == band]
-    if nieuw:
-        rows = [r for r in rows if r["new"]]
+    result = lists.risk_list(team, week, session, guard, order="alerts_first")
+    counts = {b: sum(1 for s in result.students if s.shown_band == b) for b in BANDS}
+    shown = filtered(result.students, band if band in BANDS else None, nieuw)
+    rows = [{"item": s, "band": s.shown_band, "alert": s.open_alert, "new": s.new_this_week} for s in shown]
     context = {
         "title": f"Risicolijst team {team}, week {week}",
         "team": team,
@@ -368,9 +351,9 @@ def student_page(
     request: Request,
     student_id: str,
     session: SessionDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     guard: StudentReader,
-    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    week: OptionalWeekQuery = None,
 ) -> Response:
     week = latest_scored_week(session) if week is None else week
     score = scores.student_score(student_id, week, session, guard)
@@ -381,7 +364,7 @@ def student_page(
     attendance = attendance_history(session, student_id)
     guard.allow([AuditEntry("read_student_page", student_id, score.team, week)])
 
-    q = cached_questionnaire(settings.questionnaire_config)
+    q = ctx.questionnaire
     weeks = sorted({w for w, _, _ in answers} | {int(a["week"]) for a in attendance})
     by_item: dict[str, dict[int, int]] = {}
     for w, code, value in answers:
@@ -446,26 +429,20 @@ def coachklas_page(
     request: Request,
     session: SessionDep,
     guard: CoachklasReader,
-    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    week: OptionalWeekQuery = None,
     capaciteit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_CAPACITY,
 ) -> Response:
     week = latest_scored_week(session) if week is None else week
-    decisions = coachklas.decisions_of_week(week, session, guard)
-    latest: dict[str, Any] = {}
-    for d in decisions:
-        latest[d.student_id] = d
-    placed = [d for d in latest.values() if d.decision == DecisionKind.PLACED.value]
-    free = max(capaciteit - len(placed), 0)
-    result = coachklas.candidates(week, min(free + 5, 500), session, guard)
+    intake = coachklas.intake(week, session, guard, capaciteit)
     context = {
         "title": f"Coachklas, intake week {week}",
         "week": week,
         "weeks": scored_weeks(session),
-        "capacity": capaciteit,
-        "free": free,
-        "placed": placed,
-        "decisions": list(reversed(decisions)),
-        "candidates": result.candidates,
+        "capacity": intake.capacity,
+        "free": intake.free,
+        "placed": intake.placed,
+        "decisions": list(reversed(intake.decisions)),
+        "candidates": intake.candidates,
         "decision_kinds": DECISION_TEXT,
         "may_write": guard.user.role in COACHKLAS_WRITE,
         "here": f"{PREFIX}/coachklas?week={week}&capaciteit={capaciteit}",
@@ -545,10 +522,29 @@ def models_page(request: Request, session: SessionDep, store: ModelStoreDep, gua
 
 
 @router.get("/modellen/{version}")
-def model_card_page(request: Request, version: str, settings: SettingsDep, guard: ModelReader) -> Response:
-    card = models.card(version, settings, guard)
-    context = {"title": f"Modelkaart versie {version}", "card": card}
+def model_card_page(request: Request, version: str, ctx: ContextDep, guard: ModelReader) -> Response:
+    from serving.web.markdown import markdown_to_html
+
+    card = models.card(version, ctx, guard)
+    context = {
+        "title": f"Modelkaart versie {version}",
+        "card": card,
+        "card_html": markdown_to_html(card.markdown),
+    }
     return render(request, "model_card.html", guard.user, context)
+
+
+def _day(text: str, field: str) -> date | None:
+    """A date typed in a filter box (JJJJ-MM-DD); a clear 422 for anything else."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"Datum '{text}' bij '{field}' is niet te lezen: gebruik JJJJ-MM-DD, bijv. 2026-11-30.",
+        ) from None
 
 
 @router.get("/audit")
@@ -563,12 +559,10 @@ def audit_page(
 ) -> Response:
     student_id = (leerling or "").strip() or None
     user_name = (gebruiker or "").strip() or None
-    entries = audit.audit_log(session, guard, student_id, user_name, 500)
     day_from, day_to = (van or "").strip(), (tot or "").strip()
-    if day_from:
-        entries = [e for e in entries if e.at.date().isoformat() >= day_from]
-    if day_to:
-        entries = [e for e in entries if e.at.date().isoformat() <= day_to]
+    entries = audit.audit_log(
+        session, guard, student_id, user_name, _day(day_from, "van"), _day(day_to, "tot"), limit=500
+    )
     context = {
         "title": "Auditlog",
         "entries": entries,
@@ -585,7 +579,7 @@ def explanation_search(
     request: Request,
     guard: Explainer,
     leerling: Annotated[str | None, Query(max_length=32)] = None,
-    week: Annotated[int | None, Query(ge=-400, le=10_000)] = None,
+    week: OptionalWeekQuery = None,
 ) -> Response:
     if leerling and week is not None:
         return RedirectResponse(
@@ -646,9 +640,9 @@ def replay_page(
 # --- data team ------------------------------------------------------------------------------------------
 
 
-def latest_comparison(var_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+def latest_comparison(reports_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest champion/challenger comparison written by `vsv monitor --compare`, if any."""
-    found = sorted((var_dir / "reports").glob("**/vergelijking.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted(reports_dir.glob("**/vergelijking.json"), key=lambda p: p.stat().st_mtime)
     if not found:
         return None
     data: dict[str, Any] = json.loads(found[-1].read_text(encoding="utf-8"))
@@ -656,10 +650,8 @@ def latest_comparison(var_dir: Path) -> tuple[Path, dict[str, Any]] | None:
 
 
 @router.get("/datateam")
-def datateam_page(
-    request: Request, settings: SettingsDep, store: ModelStoreDep, guard: ModelReader
-) -> Response:
-    found = latest_comparison(settings.var_dir)
+def datateam_page(request: Request, ctx: ContextDep, store: ModelStoreDep, guard: ModelReader) -> Response:
+    found = latest_comparison(ctx.reports_dir)
     table: dict[str, Any] = {}
     metrics: list[str] = []
     if found is not None:
@@ -685,29 +677,15 @@ class PromoteForm(BaseModel):
 
 @router.post("/datateam/promoveer")
 def promote_model(
-    settings: SettingsDep,
+    ctx: ContextDep,
     store: ModelStoreDep,
     guard: Promoter,
     version: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Make a version champion with a reason; who, why and when are stored on the version and logged."""
-    from models.registry import configure, promote
-
     form = parse(PromoteForm, version=version, reason=reason)
-    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
-    try:
-        promotion = promote(settings.registered_model, form.version, guard.user.name, form.reason)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Versie {form.version} bestaat niet.") from exc
-    guard.allow(
-        [
-            AuditEntry(
-                "promote_model", detail=f"versie {form.version} (was {promotion.previous}): {form.reason}"
-            )
-        ]
-    )
-    store.load_current()
+    models.promote_version(form.version, PromoteIn(reason=form.reason), ctx, store, guard)
     return back(PREFIX + "/datateam", f"Versie {form.version} is nu champion.")
 
 
@@ -715,12 +693,12 @@ def promote_model(
 
 
 @router.get("/monitoring")
-def monitoring_page(request: Request, settings: SettingsDep, guard: ModelReader) -> Response:
-    reports = monitoring_routes.reports(settings, guard)
+def monitoring_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Response:
+    reports = monitoring_routes.reports(ctx, guard)
     context = {"title": "Monitoring: drift, prestaties en eerlijkheid", "reports": reports}
     return render(request, "monitoring.html", guard.user, context)
 
 
 @router.get("/monitoring/{folder}/{name}")
-def monitoring_file(folder: str, name: str, settings: SettingsDep, guard: ModelReader) -> Response:
-    return monitoring_routes.report_file(folder, name, settings, guard)
+def monitoring_file(folder: str, name: str, ctx: ContextDep, guard: ModelReader) -> Response:
+    return monitoring_routes.report_file(folder, name, ctx, guard)

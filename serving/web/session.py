@@ -1,5 +1,5 @@
 """The cookie login of the pages: the token pasted on the login page, kept in an HttpOnly, SameSite=Strict
-cookie and looked up exactly as a bearer token is (:func:`serving.auth.find_user`)."""
+cookie and looked up exactly as a bearer token is (:func:`workflows.users.find_user`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from serving.auth import CurrentUser, Role, find_user
 from serving.deps import AuditEngineDep, AuditWriterDep, Guard, require
+from workflows.users import CurrentUser, Role, find_user
 
 COOKIE = "vsv_token"
 

@@ -7,26 +7,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from data.contracts import contract
-from data.csv_io import write_frame
-from data.store import TABLE_ORDER
+from data.synthetic.writer import store_school
 from features import LOOKBACK_WEEKS
 from serving.app import create_app
-from serving.auth import Role, upsert_user
-from serving.jobs import score_week
-from serving.model_state import ServingModel
+from settings import Settings
 from tests.conftest import BACKENDS, School, new_store
 from training.pipeline import TrainingResult
-from vroegsignaal.settings import Settings
+from workflows.model_state import ServingModel
+from workflows.users import Role, upsert_user
+from workflows.weekly_job import score_week
 
 WEEK = 100
 VERSION = "1"
-WINDOWED = ("questionnaire_answers", "attendance_weeks")
 
 
 @dataclass(frozen=True)
@@ -45,22 +41,7 @@ class Api:
 
 def load_school(engine: Engine, school: School, since: int, until: int) -> None:
     """Write the school into the store: weekly tables only for weeks ``since``..``until``."""
-    frames: dict[str, pd.DataFrame] = {
-        "students": school.tables.students,
-        "audit_attributes": school.audit,
-        "questionnaire_answers": school.tables.questionnaire_answers,
-        "attendance_weeks": school.tables.attendance_weeks,
-        "progress_results": school.tables.progress_results,
-        "outcomes": school.tables.outcomes,
-    }
-    with engine.begin() as conn:
-        for name in TABLE_ORDER:
-            if name not in frames:
-                continue
-            frame = frames[name]
-            if name in WINDOWED:
-                frame = frame[(frame["week"] >= since) & (frame["week"] <= until)]
-            write_frame(conn, contract(name), frame)
+    store_school(engine, school.tables, school.audit, since, until)
 
 
 def api_settings(tmp_path: Path, **extra: object) -> Settings:

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from data.store import make_engine, upgrade
-from serving.auth import hash_token
+from settings import get_settings
 from tests.api.conftest import load_school
 from tests.conftest import School
 from vroegsignaal.cli import app
-from vroegsignaal.settings import get_settings
+from workflows.users import hash_token
 
 
 @pytest.fixture

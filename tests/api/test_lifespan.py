@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 
 from models.registry import CHAMPION, log_risk_model, set_alias
 from serving.app import create_app
+from settings import Settings
 from tests.api.conftest import make_users
 from tests.conftest import School
 from training.pipeline import TrainingResult
-from vroegsignaal.settings import Settings
 
 
 def _settings(tmp_path: Path, uri: str) -> Settings:

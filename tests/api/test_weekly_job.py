@@ -12,11 +12,11 @@ from sqlalchemy import Connection, Engine, insert, text
 from data.schema import Score
 from features import LOOKBACK_WEEKS, snapshot
 from serving.app import create_app
-from serving.jobs import score_week
-from serving.model_state import ServingModel
 from tests.api.conftest import WEEK, api_settings, load_school, make_users
 from tests.conftest import School
 from training.pipeline import TrainingResult
+from workflows.model_state import ServingModel
+from workflows.weekly_job import score_week
 
 
 def _week_rows(engine: Engine, week: int) -> dict[str, tuple[float, str]]:

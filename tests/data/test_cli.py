@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from settings import get_settings
 from vroegsignaal.cli import app
-from vroegsignaal.settings import get_settings
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from sqlalchemy import Engine
 
 from features import LOOKBACK_WEEKS
 from serving.app import create_app
-from serving.jobs import score_week
-from serving.model_state import ServingModel
 from tests.api.conftest import VERSION, WEEK, api_settings, busiest_teams, load_school, make_users
 from tests.conftest import School, new_store
 from training.pipeline import TrainingResult
+from workflows.model_state import ServingModel
+from workflows.weekly_job import score_week
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

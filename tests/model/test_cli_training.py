@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from settings import get_settings
 from vroegsignaal.cli import app
-from vroegsignaal.settings import get_settings
 
 TRAINING_CONFIG = Path(__file__).resolve().parents[2] / "training" / "config.yaml"
 SMALL_LGBM = (

@@ -1,47 +1,61 @@
-"""Behaviour of ``training.tabular`` on the real UCI dropout table and on small hand-made tables."""
+"""Behaviour of ``training.tabular`` on the real UCI dropout table and on small hand-made tables.
+
+Tests that read the real table get it through the ``uci_dropout_csv`` fixture (tests/model/conftest.py):
+skipped when ``../shared/realdata/`` is absent, failed when it is absent under ``CI=true``.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from models.metrics import expected_calibration_error as _ece
+from models.risk_model import BandThresholds, Calibrator, ColumnSelector, RiskModel, make_pipeline
+from training.fit import CalibratedBooster, fit_calibrated_booster
 from training.tabular import (
+    CALIBRATION_SHARE,
     CALIBRATIONS,
     MODEL,
     MODEL_NAMES,
     UNTUNED,
     TableTask,
     cross_validate_table,
-    make_model,
+    fit_model,
+    fit_table_model,
+    lgbm_params,
     positive_proba,
     prepare,
     read_table,
     report_to_markdown,
 )
 
-UCI_DROPOUT = Path(__file__).resolve().parents[2].parent / "shared/realdata/uci_dropout/data.csv"
 DROPOUT = TableTask(target="Target", positive=("Dropout",), seed=0, n_folds=5)
 SUBSAMPLE = 800
 
 
 @pytest.fixture(scope="module")
-def uci() -> pd.DataFrame:
-    if not UCI_DROPOUT.is_file():
-        pytest.fail(
-            f"real data missing: expected the UCI dropout table at {UCI_DROPOUT} "
-            "(../shared/realdata/ beside the checkout, see its README)"
-        )
-    return read_table(UCI_DROPOUT)
+def uci(uci_dropout_csv: Path) -> pd.DataFrame:
+    return read_table(uci_dropout_csv)
 
 
 @pytest.fixture(scope="module")
 def uci_sample(uci: pd.DataFrame) -> pd.DataFrame:
     return uci.sample(SUBSAMPLE, random_state=0).reset_index(drop=True)
+
+
+def _signal(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A table whose outcome depends on ``a`` and ``b`` (logistic), for fitting without real data."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = rng.integers(0, 5, size=n)
+    p = 1 / (1 + np.exp(-(1.5 * a + 0.5 * (b - 2))))
+    return pd.DataFrame({"a": a, "b": b, "outcome": np.where(rng.uniform(size=n) < p, "yes", "no")})
 
 
 def _toy(n: int = 60, n_pos: int = 20) -> pd.DataFrame:
@@ -66,8 +80,8 @@ def test_read_table_handles_the_uci_quirks(uci: pd.DataFrame) -> None:
     assert uci["Target"].value_counts().to_dict() == {"Graduate": 2209, "Dropout": 1421, "Enrolled": 794}
 
 
-def test_read_table_with_explicit_separator_matches_guess(uci: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(read_table(UCI_DROPOUT, sep=";"), uci)
+def test_read_table_with_explicit_separator_matches_guess(uci: pd.DataFrame, uci_dropout_csv: Path) -> None:
+    pd.testing.assert_frame_equal(read_table(uci_dropout_csv, sep=";"), uci)
 
 
 def test_read_table_guesses_comma(tmp_path: Path) -> None:
@@ -170,11 +184,26 @@ def test_guard_task_arguments() -> None:
         TableTask("outcome", ())
 
 
+def test_guard_missing_feature_values() -> None:
+    frame = _toy()
+    frame.loc[3, "a"] = np.nan
+    with pytest.raises(ValueError, match=r"feature columns with missing values \['a'\]"):
+        prepare(frame, TableTask("outcome", ("yes",)))
+    x, _ = prepare(frame, TableTask("outcome", ("yes",), features=("b",)))
+    assert list(x.columns) == ["b"]
+
+
 def test_guard_calibration_name() -> None:
+    x, y = prepare(_toy(), TableTask("outcome", ("yes",)))
     with pytest.raises(ValueError, match="calibration"):
-        make_model(None, "platt")  # type: ignore[arg-type]
+        fit_model(x, y, calibration="platt")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="calibration"):
         cross_validate_table(_toy(), TableTask("outcome", ("yes",)), calibration="best")  # type: ignore[arg-type]
+
+
+def test_guard_parameters_set_by_the_pipeline() -> None:
+    with pytest.raises(ValueError, match="random_state"):
+        cross_validate_table(_toy(), TableTask("outcome", ("yes",)), params={"random_state": 1})
 
 
 # --- expected calibration error (equal-width bins, as reported for the real data) --------------------------
@@ -230,12 +259,69 @@ def test_ece_rejects_bad_input(y: list[int], p: list[float], n_bins: int) -> Non
 # --- model and cross-validation ---------------------------------------------------------------------------
 
 
+def test_tabular_model_is_the_served_family() -> None:
+    frame = _signal()
+    task = TableTask("outcome", ("yes",), seed=3)
+    model, chosen = fit_table_model(frame, task, params={"n_estimators": 20})
+    # The objects vsv train registers: make_pipeline's pipeline and one models.risk_model.Calibrator.
+    assert isinstance(model, CalibratedBooster)
+    assert isinstance(model.calibrator, Calibrator)
+    assert chosen == model.calibrator.method and chosen in CALIBRATIONS
+    assert set(model.calibration_brier) == set(CALIBRATIONS)  # chosen by training.fit.choose_calibration
+    served = make_pipeline(("a", "b"), lgbm_params({"n_estimators": 20}), seed=3)
+    assert [(n, type(s)) for n, s in model.pipeline.steps] == [(n, type(s)) for n, s in served.steps]
+    assert isinstance(model.pipeline.named_steps["select"], ColumnSelector)
+    assert model.pipeline.named_steps["select"].columns_ == ("a", "b")
+    assert model.pipeline.named_steps["lgbm"].get_params() == served.named_steps["lgbm"].get_params()
+    # The calibrator was fitted on the held-out share of the rows only.
+    assert int(model.calibrator.bin_counts.sum()) == math.ceil(CALIBRATION_SHARE * len(frame))
+    # Serving would score it the same: wrapped in a RiskModel, the probabilities are identical.
+    risk_model = RiskModel(
+        features=("a", "b"),
+        descriptions={},
+        pipeline=model.pipeline,
+        calibrator=model.calibrator,
+        thresholds=BandThresholds(elevated=0.5, high=0.8),
+    )
+    np.testing.assert_array_equal(risk_model.predict_proba(frame), model.predict_proba(frame))
+    np.testing.assert_array_equal(positive_proba(model, frame), model.predict_proba(frame))
+
+
+def test_cross_validation_fits_the_served_family_per_fold() -> None:
+    frame = _signal()
+    task = TableTask("outcome", ("yes",), seed=1, n_folds=3)
+    params = {"n_estimators": 20}
+    report = cross_validate_table(frame, task, params=params, calibration="auto")
+    # Fold 0 by hand: booster on a stratified 75%, calibrator on the other 25% of the training rows.
+    x, y = prepare(frame, task)
+    train, test = next(StratifiedKFold(n_splits=3, shuffle=True, random_state=1).split(x, y))
+    fit_x, cal_x, fit_y, cal_y = train_test_split(
+        x.iloc[train], y[train], test_size=CALIBRATION_SHARE, stratify=y[train], random_state=1
+    )
+    by_hand = fit_calibrated_booster(
+        fit_x,
+        fit_y,
+        cal_x,
+        cal_y,
+        features=["a", "b"],
+        params=lgbm_params(params),
+        seed=1,
+        method="auto",
+        groups=np.arange(len(cal_y)),
+    )
+    np.testing.assert_array_equal(report.oof[MODEL][test], by_hand.predict_proba(x.iloc[test]))
+    assert report.folds[0].calibration == by_hand.method
+    assert report.folds[0].inner_brier == by_hand.calibration_brier
+    assert report.params["random_state"] == 1 and report.params["n_estimators"] == 20
+
+
 def test_model_scores_independent_of_column_order(uci_sample: pd.DataFrame) -> None:
     x, y = prepare(uci_sample, DROPOUT)
-    model = make_model({"n_estimators": 30}, "sigmoid", features=list(x.columns)).fit(x, y)
+    model = fit_model(x, y, {"n_estimators": 30}, "sigmoid")
     shuffled = x[list(reversed(x.columns))]
     np.testing.assert_array_equal(positive_proba(model, x), positive_proba(model, shuffled))
     assert model.method == "sigmoid"
+    assert model.calibration_brier == {}
 
 
 def test_cross_validation_fast_settings(uci_sample: pd.DataFrame) -> None:

@@ -9,6 +9,7 @@ week of the last year, week 80) but hold 3,000 students instead of 500: at 500 s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +89,10 @@ class ProxyBiasedModel:
     @property
     def reference(self) -> pd.DataFrame | None:
         return self.base.reference
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.base.metadata
 
     def predict_proba(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
         p = self.base.predict_proba(frame)

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from data.questionnaire import load_questionnaire
 from models.risk_model import RiskModel
 from monitoring.config import MonitoringConfig
 from monitoring.weekly import list_reports, monitor_week, report_dir
 from tests.monitoring.conftest import ProxyBiasedModel, World
 
 WEEK = 100
+
+QUESTIONNAIRE = load_questionnaire()
 
 
 def _ratio(result_table: object, metric: str) -> float:
@@ -30,9 +33,16 @@ def test_a_model_leaning_on_a_migration_proxy_is_flagged(
     baseline_world: World, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
     biased = monitor_week(
-        baseline_world.tables, ProxyBiasedModel(model), WEEK, baseline_world.audit, monitoring_config
+        baseline_world.tables,
+        ProxyBiasedModel(model),
+        WEEK,
+        baseline_world.audit,
+        monitoring_config,
+        QUESTIONNAIRE,
     )
-    champion = monitor_week(baseline_world.tables, model, WEEK, baseline_world.audit, monitoring_config)
+    champion = monitor_week(
+        baseline_world.tables, model, WEEK, baseline_world.audit, monitoring_config, QUESTIONNAIRE
+    )
     flagged = {(f["attribute"], f["group"], f["metric"]) for f in biased.fairness["alert_flags"]}
     assert ("migration_background", "niet_westers", "false_positive_rate") in flagged
     assert biased.status in ("watch", "retrain")
@@ -52,7 +62,9 @@ def test_reports_are_written_and_listed(
     baseline_world: World, model: RiskModel, monitoring_config: MonitoringConfig, tmp_path: Path
 ) -> None:
     out = report_dir(tmp_path, WEEK)
-    result = monitor_week(baseline_world.tables, model, WEEK, baseline_world.audit, monitoring_config, out)
+    result = monitor_week(
+        baseline_world.tables, model, WEEK, baseline_world.audit, monitoring_config, QUESTIONNAIRE, out
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["week"] == WEEK and summary["status"] == result.status
     assert summary["performance"]["evaluated_as_of_weeks"] == list(range(81, 89))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from data.questionnaire import load_questionnaire
 from models.risk_model import RiskModel
 from monitoring.config import MonitoringConfig
 from monitoring.weekly import monitor_week
@@ -14,13 +15,15 @@ from tests.monitoring.conftest import World
 pytestmark = pytest.mark.slow
 EARLY, MATURED = 86, 100
 
+QUESTIONNAIRE = load_questionnaire()
+
 
 @pytest.mark.parametrize("world_name", ["lockdown_world", "hot_labour_world"])
 def test_a_shock_is_flagged_as_drift_then_as_a_performance_drop(
     world_name: str, request: pytest.FixtureRequest, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
     world: World = request.getfixturevalue(world_name)
-    matured = monitor_week(world.tables, model, MATURED, world.audit, monitoring_config)
+    matured = monitor_week(world.tables, model, MATURED, world.audit, monitoring_config, QUESTIONNAIRE)
     assert matured.drift.risk_drift, matured.drift.summary()
     assert matured.performance["judged"]
     assert matured.performance["alert"], matured.performance
@@ -33,7 +36,9 @@ def test_a_shock_is_flagged_as_drift_then_as_a_performance_drop(
 def test_lockdown_drift_shows_before_labels_mature(
     lockdown_world: World, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
-    early = monitor_week(lockdown_world.tables, model, EARLY, lockdown_world.audit, monitoring_config)
+    early = monitor_week(
+        lockdown_world.tables, model, EARLY, lockdown_world.audit, monitoring_config, QUESTIONNAIRE
+    )
     assert early.drift.risk_drift and early.drift.prediction_drift
     assert any(c.startswith("att_rate") for c in early.drift.risk_drifted)
     assert not early.performance["alert"]  # the evaluated weeks (67-74) precede the lockdown
@@ -44,7 +49,9 @@ def test_lockdown_drift_shows_before_labels_mature(
 def test_a_baseline_world_raises_no_false_alarm(
     week: int, baseline_world: World, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
-    result = monitor_week(baseline_world.tables, model, week, baseline_world.audit, monitoring_config)
+    result = monitor_week(
+        baseline_world.tables, model, week, baseline_world.audit, monitoring_config, QUESTIONNAIRE
+    )
     assert not result.drift.risk_drift, result.drift.risk_drifted
     assert not result.drift.prediction_drift
     assert not result.response["alert"]
@@ -56,7 +63,9 @@ def test_a_baseline_world_raises_no_false_alarm(
 def test_survey_fatigue_is_a_response_alert_not_a_risk_change(
     fatigue_world: World, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
-    result = monitor_week(fatigue_world.tables, model, MATURED, fatigue_world.audit, monitoring_config)
+    result = monitor_week(
+        fatigue_world.tables, model, MATURED, fatigue_world.audit, monitoring_config, QUESTIONNAIRE
+    )
     assert result.response["alert"]
     assert result.response["response_rate"] < result.response["reference_rate"] - 0.15
     assert not result.drift.risk_drift, result.drift.risk_drifted

@@ -17,7 +17,7 @@ from monitoring.status import Finding, decide
 def test_config_is_frozen_and_validated() -> None:
     config = load_config()
     with pytest.raises(ValidationError):
-        config.capacity_share = 0.5
+        config.stability = config.stability
     with pytest.raises(ValueError, match="not valid"):
         load_config(overrides={"fairness": {"ratio_range": [1.25, 0.8]}})
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine
 
 from features import LOOKBACK_WEEKS
-from serving.jobs import score_week
 from tests.api.conftest import VERSION, WEEK, load_school
 from tests.conftest import BACKENDS, School, new_store
 from training.pipeline import TrainingResult
+from workflows.weekly_job import score_week
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner, Result
 
+from settings import get_settings
 from vroegsignaal.cli import app
-from vroegsignaal.settings import get_settings
 
 SQLITE_TRIGGER = (
     "CREATE TRIGGER audit_log_no_{op} BEFORE {OP} ON audit_log "

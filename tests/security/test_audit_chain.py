@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from data.schema import AuditLog
 from data.store import make_engine, upgrade
-from serving.audit import (
+from tests.security.helpers import triggers_off, vsv
+from workflows.audit import (
     GENESIS,
     AuditEntry,
     AuditWriter,
@@ -23,8 +24,7 @@ from serving.audit import (
     verify_chain,
     write_audit,
 )
-from serving.auth import CurrentUser, Role
-from tests.security.helpers import triggers_off, vsv
+from workflows.users import CurrentUser, Role
 
 AUDITOR = CurrentUser(7, "test-auditor", Role.AUDITOR, frozenset())
 
@@ -240,3 +240,24 @@ def test_a_request_the_store_refuses_does_not_fail_the_others_in_its_batch(store
         stored = set(conn.execute(select(AuditLog.detail)).scalars())
     assert stored == {str(i) for i in range(40)}
     assert verify_chain(store).ok
+
+
+def test_the_migrations_frozen_hash_matches_the_applications() -> None:
+    """Migration 0003 chains existing entries with its own frozen copy of the hash (migrations never
+    import application code); the copy must hash exactly as ``workflows.audit`` does."""
+    import importlib.util
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from workflows import audit
+
+    path = next((Path(__file__).parents[2] / "data" / "alembic" / "versions").glob("0003_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    row: dict[str, object] = {name: f"x-{name}" for name in audit.HASHED_FIELDS}
+    row |= {"at": datetime(2026, 11, 30, 9, 5, tzinfo=UTC), "allowed": 1, "week": 47, "user_id": 3}
+    assert migration.HASHED_FIELDS == audit.HASHED_FIELDS and migration.GENESIS == audit.GENESIS
+    assert migration.entry_hash(row, 7, audit.GENESIS) == audit.entry_hash(row, 7, audit.GENESIS)
+    assert migration.entry_hash(row, 8, audit.GENESIS) != audit.entry_hash(row, 7, audit.GENESIS)

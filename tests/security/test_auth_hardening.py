@@ -16,11 +16,11 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from serving.app import create_app
-from serving.auth import find_user, hash_token, revoke_user, upsert_user
 from serving.ratelimit import FailedLoginLimiter
+from settings import DEV_PSEUDONYM_KEY, Settings, get_settings
 from tests.api.conftest import api_settings
 from tests.security.helpers import vsv
-from vroegsignaal.settings import DEV_PSEUDONYM_KEY, Settings, get_settings
+from workflows.users import find_user, hash_token, revoke_user, upsert_user
 
 LOG = "/api/v1/audit/log"
 TOKEN = "secret-admin-token-0123456789abcdef"

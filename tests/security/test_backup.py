@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from data.schema import Base
-from serving.audit import AuditEntry, verify_chain, write_audit
-from serving.auth import CurrentUser, Role, find_user, upsert_user
-from serving.backup import _encode, backup, restore
 from tests.conftest import BACKENDS, POSTGRES_URL, new_store
 from tests.security.helpers import vsv
+from workflows.audit import AuditEntry, verify_chain, write_audit
+from workflows.backup import _encode, backup, restore
+from workflows.users import CurrentUser, Role, find_user, upsert_user
 
 ADMIN = CurrentUser(1, "test-admin", Role.ADMIN, frozenset())
 

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, select
 from bench.harness import running_server, server_env
 from data.schema import AuditLog, StudentAction
 from features import LOOKBACK_WEEKS
-from serving.audit import verify_chain
-from serving.auth import upsert_user
-from serving.jobs import score_week
 from tests.api.conftest import VERSION, WEEK, busiest_teams, load_school
 from tests.conftest import POSTGRES_URL, School, new_store
 from training.pipeline import TrainingResult
+from workflows.audit import verify_chain
+from workflows.users import upsert_user
+from workflows.weekly_job import score_week
 
 pytestmark = [
     pytest.mark.slow,

@@ -30,9 +30,9 @@ from bench.harness import (
 from data.store import TABLE_ORDER
 from data.synthetic import GeneratorConfig
 from data.synthetic.writer import write_generated
-from serving.auth import upsert_user
 from tests.conftest import TEST_KEY
 from training.pipeline import TrainingResult
+from workflows.users import upsert_user
 
 VSV = str(Path(sys.executable).with_name("vsv"))
 LARGE = GeneratorConfig(seed=3, n_students=4000, n_years=1)  # ~1.5 million rows, ~10 s to import
@@ -273,7 +273,7 @@ def test_service_killed_during_the_weekly_job_keeps_the_week_whole(
     and after a restart the same call completes."""
     from data.csv_io import import_directory
     from data.questionnaire import load_questionnaire
-    from serving.jobs import latest_week
+    from data.store import latest_week
 
     import_directory(store, large_csv_dir, TEST_KEY, load_questionnaire())
     register_champion(trained.model, mlflow_registry, tmp_path / "artifacts")

@@ -23,8 +23,8 @@ from schemathesis.checks import (
 from schemathesis.errors import FailureGroup
 
 from serving.app import create_app
-from serving.model_state import ServingModel
 from tests.api.conftest import VERSION, Api, api, api_engine, api_settings
+from workflows.model_state import ServingModel
 
 __all__ = ["api", "api_engine"]  # the API fixtures (store on SQLite and PostgreSQL, users, app)
 from training.pipeline import TrainingResult

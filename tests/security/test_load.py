@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 from bench.harness import register_champion, running_server, server_env
 from bench.load import KINDS, make_plan, run_locust, stored_writes
 from features import LOOKBACK_WEEKS
-from serving.audit import verify_chain
-from serving.jobs import score_week
 from tests.api.conftest import VERSION, WEEK, load_school
 from tests.conftest import POSTGRES_URL, School, new_store
 from training.pipeline import TrainingResult
+from workflows.audit import verify_chain
+from workflows.weekly_job import score_week
 
 pytestmark = [
     pytest.mark.slow,

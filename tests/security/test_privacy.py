@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from serving import privacy
-from serving.audit import AuditEntry, verify_chain, write_audit
-from serving.auth import CurrentUser, Role
-from serving.privacy import apply_retention, erase_subject, student_tables
 from tests.api.conftest import WEEK, api_settings
 from tests.security.helpers import vsv
+from workflows import privacy
+from workflows.audit import AuditEntry, verify_chain, write_audit
+from workflows.privacy import apply_retention, erase_subject, student_tables
+from workflows.users import CurrentUser, Role
 
 MENTOR = CurrentUser(3, "test-mentor", Role.MENTOR, frozenset())
 

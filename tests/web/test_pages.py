@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -104,12 +106,40 @@ def test_mentor_other_team_student_is_403_and_logged(api: Api) -> None:
     assert denied_count(api, "test-mentor", path) == before + 1
 
 
+def _listed_students(page: str) -> list[str]:
+    """The student ids in the rows of a risk-list page, in order."""
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r'<a href="/web/leerling/([0-9a-f]{20})\?', body)
+
+
 def test_risk_list_filters(api: Api) -> None:
+    """The band and "nieuw deze week" filters show exactly the students the API says qualify."""
+    base = f"/api/v1/risk-lists/{api.mentor_team}/{WEEK}"
+    everyone = api.client.get(base, headers=api.headers("zorgteam")).json()["students"]
+    page_url = f"/web/lijst?team={api.mentor_team}&week={WEEK}"
+    assert len(_listed_students(get(api, "zorgteam", page_url).text)) == len(everyone)
+    seen_bands = set()
     for band in ("hoog", "verhoogd", "laag"):
-        response = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}&band={band}")
-        assert response.status_code == 200
-    new = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}&nieuw=true")
-    assert new.status_code == 200 and "nieuw deze week" in new.text
+        expected = {s["student_id"] for s in everyone if s["shown_band"] == band}
+        shown = _listed_students(get(api, "zorgteam", f"{page_url}&band={band}").text)
+        assert set(shown) == expected and len(shown) == len(expected), band
+        seen_bands |= {band} if expected else set()
+    assert len(seen_bands) >= 2  # the filter is tested on a list that really has several bands
+    new = {s["student_id"] for s in everyone if s["new_this_week"]}
+    assert new and len(new) < len(everyone)
+    shown_new = _listed_students(get(api, "zorgteam", f"{page_url}&nieuw=true").text)
+    assert set(shown_new) == new
+    api_new = api.client.get(f"{base}?new_only=true", headers=api.headers("zorgteam")).json()["students"]
+    assert {s["student_id"] for s in api_new} == new
+
+
+def test_risk_list_shows_open_alerts_first_in_page_and_api(api: Api) -> None:
+    base = f"/api/v1/risk-lists/{api.mentor_team}/{WEEK}"
+    ordered = api.client.get(f"{base}?order=alerts_first", headers=api.headers("zorgteam")).json()["students"]
+    flags = [s["open_alert"] for s in ordered]
+    assert flags == sorted(flags, reverse=True)  # every student with an open zorgmelding comes first
+    page = get(api, "zorgteam", f"/web/lijst?team={api.mentor_team}&week={WEEK}").text
+    assert _listed_students(page) == [s["student_id"] for s in ordered]
 
 
 def test_student_page_has_timelines_and_no_protected_attributes(api: Api) -> None:

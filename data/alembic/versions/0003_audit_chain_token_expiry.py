@@ -12,6 +12,12 @@ Create Date: 2026-11-24 05:40:00
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,6 +25,45 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# Frozen copy of the audit chain's hash as of this revision (a migration never imports application code;
+# tests/security/test_audit_chain.py checks that this copy and workflows.audit agree).
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "at",
+    "user_id",
+    "user_name",
+    "role",
+    "action",
+    "method",
+    "path",
+    "student_id",
+    "team",
+    "week",
+    "allowed",
+    "detail",
+)
+
+
+def _timestamp(value: object) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(row: Mapping[Any, Any], seq: int, prev_hash: str) -> str:
+    content: dict[str, object] = {name: row[name] for name in HASHED_FIELDS}
+    content["at"] = _timestamp(row["at"])
+    content["allowed"] = bool(row["allowed"])
+    content["seq"] = seq
+    content["prev_hash"] = prev_hash
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
 
 SQLITE_TRIGGER = (
     "CREATE TRIGGER audit_log_no_{op} BEFORE {OP} ON audit_log "
@@ -38,8 +83,6 @@ def _triggers(enable: bool) -> None:
 
 
 def _chain_existing_entries() -> None:
-    from serving.audit import GENESIS, HASHED_FIELDS, entry_hash
-
     bind = op.get_bind()
     columns = ", ".join(("audit_id", *HASHED_FIELDS))
     rows = bind.execute(sa.text(f"SELECT {columns} FROM audit_log ORDER BY audit_id")).mappings().all()

@@ -7,24 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from vroegsignaal.settings import Settings, get_settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    """The settings, or a clear refusal (e.g. the development pseudonym key in production)."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        _fail(f"refusing to start: {messages}")
-        raise  # unreachable: _fail raises
+from vroegsignaal.common import context_or_fail, fail, settings_or_fail
 
 
 def serve(
@@ -35,7 +19,7 @@ def serve(
     """Start the API with uvicorn (the champion model is loaded at start-up)."""
     import uvicorn
 
-    settings = _settings()
+    settings = settings_or_fail()
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"Vroegsignaal API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
@@ -58,28 +42,24 @@ def score(
     ] = False,
 ) -> None:
     """Score, explain and store every enrolled student for a week (re-running replaces the week)."""
-    from data.questionnaire import cached_questionnaire
-    from data.store import make_engine
-    from serving.jobs import NoStudentsError, latest_week, score_week
-    from serving.model_state import load_champion
+    from workflows.model_state import load_champion
+    from workflows.weekly_job import NoStudentsError, score_week
 
-    settings = get_settings()
+    ctx = context_or_fail()
     try:
-        model = load_champion(settings)
+        model = load_champion(ctx.registry)
     except LookupError as exc:
-        _fail(f"no champion model: {exc}; run `vsv train` and `vsv promote` first")
+        fail(f"no champion model: {exc}; run `vsv train` and `vsv promote` first")
         return
-    engine = make_engine(settings.resolved_database_url())
-    week = week if week is not None else latest_week(engine)
+    week = week if week is not None else ctx.latest_week()
     if week is None:
-        _fail("the store holds no weekly data; import data first (`vsv import`)")
+        fail("the store holds no weekly data; import data first (`vsv import`)")
         return
-    questionnaire = cached_questionnaire(settings.questionnaire_config)
     for w in (week - 1, week) if with_previous else (week,):
         try:
-            result = score_week(engine, model.model, model.version, w, questionnaire)
+            result = score_week(ctx.engine, model.model, model.version, w, ctx.questionnaire)
         except (NoStudentsError, RuntimeError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         steps = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
         typer.echo(
@@ -101,15 +81,14 @@ def users_add(
     ] = None,
 ) -> None:
     """Add a user and print the bearer token once (only its hash is stored)."""
-    from data.store import make_engine
-    from serving.auth import add_user
+    from workflows.users import add_user
 
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url())
+    ctx = context_or_fail()
+    settings = ctx.settings
     try:
-        token = add_user(engine, name, role, team or [], ttl_days=ttl_days or settings.token_ttl_days)
+        token = add_user(ctx.engine, name, role, team or [], ttl_days=ttl_days or settings.token_ttl_days)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"user {name} ({role}) added. Token (shown once, keep it safe):\n{token}")
 
@@ -117,10 +96,9 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users with their roles and teams (never tokens)."""
-    from data.store import make_engine
-    from serving.auth import list_users
+    from workflows.users import list_users
 
-    for user in list_users(make_engine(_settings().resolved_database_url())):
+    for user in list_users(context_or_fail().engine):
         teams = ",".join(user.teams) or "-"
         state = "revoked" if user.revoked_at else "active" if user.active else "inactive"
         expires = f"expires {user.expires_at:%Y-%m-%d}" if user.expires_at else "no expiry"
@@ -130,13 +108,12 @@ def users_list() -> None:
 @users_app.command("revoke")
 def users_revoke(name: Annotated[str, typer.Argument(help="the user whose token to revoke")]) -> None:
     """Revoke a user's token at once (a new token: `vsv users add` under a new name, or re-issue)."""
-    from data.store import make_engine
-    from serving.auth import revoke_user
+    from workflows.users import revoke_user
 
     try:
-        when = revoke_user(make_engine(_settings().resolved_database_url()), name)
+        when = revoke_user(context_or_fail().engine, name)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"token of {name} revoked at {when:%Y-%m-%d %H:%M:%S %Z}")
 
@@ -144,18 +121,16 @@ def users_revoke(name: Annotated[str, typer.Argument(help="the user whose token 
 @users_app.command("demo")
 def users_demo() -> None:
     """Create one demo user per role (idempotent; not in production) and print their tokens."""
-    from data.store import make_engine
-    from serving.auth import create_demo_users
+    from workflows.users import create_demo_users
 
-    settings = _settings()
+    ctx = context_or_fail()
+    settings = ctx.settings
     if settings.environment == "production":
-        _fail("demo users are refused in production")
+        fail("demo users are refused in production")
     try:
-        users = create_demo_users(
-            make_engine(settings.resolved_database_url()), settings.pseudonym_key, settings.token_ttl_days
-        )
+        users = create_demo_users(ctx.engine, settings.pseudonym_key, settings.token_ttl_days)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo("Demo users (use as `Authorization: Bearer <token>`):")
     for name, role, team, token in users:
@@ -170,13 +145,11 @@ def safeguarding_scan(
     since_week: Annotated[int | None, typer.Option(help="only answers from this week on")] = None,
 ) -> None:
     """Raise alerts for alarming answers that have none yet (e.g. after `vsv import`)."""
-    from data.questionnaire import cached_questionnaire
-    from data.store import make_engine
-    from serving.safeguarding import raise_alerts
+    from workflows.safeguarding import raise_alerts
 
-    settings = get_settings()
-    with make_engine(settings.resolved_database_url()).begin() as conn:
-        raised = raise_alerts(conn, cached_questionnaire(settings.questionnaire_config), since_week)
+    ctx = context_or_fail()
+    with ctx.engine.begin() as conn:
+        raised = raise_alerts(conn, ctx.questionnaire, since_week)
     typer.echo(f"raised {raised:,} new safeguarding alerts")
 
 
@@ -190,17 +163,16 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Walk the audit log's hash chain; exit 1 naming the first edited, deleted or foreign entry."""
-    from data.store import make_engine
-    from serving.audit import verify_chain
+    from workflows.audit import verify_chain
 
-    report = verify_chain(make_engine(_settings().resolved_database_url()), expect_head)
+    report = verify_chain(context_or_fail().engine, expect_head)
     if not report.ok:
         where = (
             f"entry audit_id={report.broken_audit_id} (seq {report.broken_seq})"
             if report.broken_audit_id is not None
             else "the chain's head"
         )
-        _fail(
+        fail(
             f"audit log BROKEN at {where}: {report.reason} ({report.head_seq:,} entries intact before it)", 1
         )
     typer.echo(
@@ -219,13 +191,11 @@ def retention_apply(
     ] = None,
 ) -> None:
     """Delete raw data and scores older than VSV_RETENTION_RAW_WEEKS / VSV_RETENTION_SCORE_WEEKS."""
-    from data.store import make_engine
-    from serving.privacy import apply_retention
+    from workflows.privacy import apply_retention
 
-    settings = _settings()
-    report = apply_retention(
-        make_engine(settings.resolved_database_url()), settings, now_week=now_week, dry_run=dry_run
-    )
+    ctx = context_or_fail()
+    settings = ctx.settings
+    report = apply_retention(ctx.engine, settings, now_week=now_week, dry_run=dry_run)
     if report.now_week is None:
         typer.echo("the store holds no weekly data; nothing to do")
         return
@@ -256,13 +226,12 @@ def subject_export(
     """Write every row about one student (and who accessed their data) to a JSON file."""
     import json
 
-    from data.store import make_engine
-    from serving.privacy import export_subject
+    from workflows.privacy import export_subject
 
     try:
-        data = export_subject(make_engine(_settings().resolved_database_url()), student_id)
+        data = export_subject(context_or_fail().engine, student_id)
     except LookupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -278,13 +247,12 @@ def subject_erase(
     reason: Annotated[str, typer.Option("--reason", help="why (e.g. the erasure request's reference)")],
 ) -> None:
     """Delete every row about one student in one transaction; the erasure is logged in the audit log."""
-    from data.store import make_engine
-    from serving.privacy import erase_subject
+    from workflows.privacy import erase_subject
 
     try:
-        counts = erase_subject(make_engine(_settings().resolved_database_url()), student_id, reason)
+        counts = erase_subject(context_or_fail().engine, student_id, reason)
     except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"erased {student_id}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
 
@@ -293,10 +261,9 @@ def backup_command(
     out: Annotated[Path, typer.Option("--out", help="zip file to write")],
 ) -> None:
     """Back up the whole store to a portable zip file (JSON lines per table, with checksums)."""
-    from data.store import make_engine
-    from serving.backup import backup
+    from workflows.backup import backup
 
-    summary = backup(make_engine(_settings().resolved_database_url()), out)
+    summary = backup(context_or_fail().engine, out)
     typer.echo(
         f"backed up {sum(summary.rows.values()):,} rows in {len(summary.rows)} tables "
         f"(schema {summary.revision}) to {out}"
@@ -307,20 +274,19 @@ def restore_command(
     path: Annotated[Path, typer.Argument(help="a file written by `vsv backup`")],
 ) -> None:
     """Restore a backup into an empty store (VSV_DATABASE_URL), then check the audit log's chain."""
-    from data.store import make_engine
-    from serving.audit import verify_chain
-    from serving.backup import restore
+    from workflows.audit import verify_chain
+    from workflows.backup import restore
 
-    engine = make_engine(_settings().resolved_database_url())
+    engine = context_or_fail().engine
     try:
         summary = restore(engine, path)
     except (ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     report = verify_chain(engine)
     typer.echo(f"restored {sum(summary.rows.values()):,} rows in {len(summary.rows)} tables from {path}")
     if not report.ok:
-        _fail(f"the restored audit log is BROKEN at audit_id={report.broken_audit_id}: {report.reason}", 1)
+        fail(f"the restored audit log is BROKEN at audit_id={report.broken_audit_id}: {report.reason}", 1)
     typer.echo(f"audit log intact: {report.entries:,} entries")
 
 

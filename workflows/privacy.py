@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
 from data.schema import AuditLog, Base, Outcome, Student
-from serving.audit import AuditEntry, append_rows, audit_row
-from serving.jobs import latest_week
-from vroegsignaal.settings import Settings
+from data.store import latest_week
+from settings import Settings
+from workflows.audit import AuditEntry, append_rows, audit_row
 
 # Raw weekly data (the school's exports) and the scores derived from them, with their retention setting.
 RAW_WEEKLY = ("questionnaire_answers", "attendance_weeks", "progress_results", "synthetic_truth")

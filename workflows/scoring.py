@@ -15,16 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.scores import ComputedScore, StoredReason, StoredScore
 from models.risk_model import Reason, RiskModel, Scored
 
 FLAGS = ("flag_leerplicht_16u", "flag_4_weeks_absent")
 
 
-def reason_dicts(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
-    return [
-        {"feature": r.feature, "text": r.text, "value": r.value, "contribution": r.contribution}
-        for r in reasons
-    ]
+def stored_reasons(reasons: Sequence[Reason]) -> tuple[StoredReason, ...]:
+    return tuple(StoredReason(r.feature, r.text, r.value, r.contribution) for r in reasons)
 
 
 def _bool_column(frame: pd.DataFrame, name: str) -> list[bool]:
@@ -34,30 +32,33 @@ def _bool_column(frame: pd.DataFrame, name: str) -> list[bool]:
     return values
 
 
-def score_rows(frame: pd.DataFrame, scored: Scored, model: RiskModel) -> list[dict[str, Any]]:
-    """One dict per row: probability, interval, band, raw score, inputs, SHAP values, reasons, flags."""
+def score_rows(frame: pd.DataFrame, scored: Scored, model: RiskModel) -> list[ComputedScore]:
+    """One record per row: probability, interval, band, raw score, inputs, SHAP values, reasons, flags."""
     features = list(model.features)
     inputs = model.model_input(frame).to_numpy().tolist()
     shap = scored.shap_values.tolist()
-    cols: dict[str, list[Any]] = {
-        "probability": scored.probability.tolist(),
-        "lower": scored.lower.tolist(),
-        "upper": scored.upper.tolist(),
-        "band": [str(b) for b in scored.band],
-        "band_uncertain": scored.band_uncertain.tolist(),
-        "raw_score": scored.raw_score.tolist(),
-    }
-    flags = {name: _bool_column(frame, name) for name in (*FLAGS, "insufficient_data")}
-    rows: list[dict[str, Any]] = []
-    for i in range(len(frame)):
-        row = {name: values[i] for name, values in cols.items()}
-        row["base_value"] = scored.base_value
-        row["feature_values"] = dict(zip(features, inputs[i], strict=True))
-        row["shap_values"] = dict(zip(features, shap[i], strict=True))
-        row["reasons"] = reason_dicts(scored.reasons[i]) if scored.reasons else []
-        row.update({name: values[i] for name, values in flags.items()})
-        rows.append(row)
-    return rows
+    probability, lower, upper = scored.probability.tolist(), scored.lower.tolist(), scored.upper.tolist()
+    uncertain, raw = scored.band_uncertain.tolist(), scored.raw_score.tolist()
+    leerplicht, absent = _bool_column(frame, FLAGS[0]), _bool_column(frame, FLAGS[1])
+    insufficient = _bool_column(frame, "insufficient_data")
+    return [
+        ComputedScore(
+            probability=probability[i],
+            lower=lower[i],
+            upper=upper[i],
+            band=str(scored.band[i]),
+            band_uncertain=uncertain[i],
+            raw_score=raw[i],
+            base_value=scored.base_value,
+            feature_values=dict(zip(features, inputs[i], strict=True)),
+            shap_values=dict(zip(features, shap[i], strict=True)),
+            reasons=stored_reasons(scored.reasons[i]) if scored.reasons else (),
+            flag_leerplicht_16u=leerplicht[i],
+            flag_4_weeks_absent=absent[i],
+            insufficient_data=insufficient[i],
+        )
+        for i in range(len(frame))
+    ]
 
 
 def frame_from_inputs(
@@ -72,8 +73,8 @@ def frame_from_inputs(
 
 def score_one(
     model: RiskModel, feature_values: Mapping[str, float], insufficient_data: bool
-) -> dict[str, Any]:
-    """Score and explain one row of feature values; the same dict :func:`score_rows` stores."""
+) -> ComputedScore:
+    """Score and explain one row of feature values; the same record :func:`score_rows` stores."""
     frame = frame_from_inputs(model, feature_values, insufficient_data)
     scored = model.score(frame)
     return score_rows(frame, scored, model)[0]
@@ -108,11 +109,19 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def replay(model: RiskModel, stored: Mapping[str, Any]) -> list[Difference]:
+def replay(model: RiskModel, stored: StoredScore) -> list[Difference]:
     """Recompute a stored score from its stored inputs; the differences (none when identical)."""
-    fresh = score_one(model, stored["feature_values"], bool(stored["insufficient_data"]))
+    fresh = score_one(model, stored.feature_values, stored.insufficient_data)
+    pairs = ((name, getattr(stored, name), getattr(fresh, name)) for name in REPLAYED_FIELDS)
     return [
-        Difference(name, stored[name], fresh[name])
-        for name in REPLAYED_FIELDS
-        if not _same(stored[name], fresh[name])
+        Difference(name, _json(before), _json(after))
+        for name, before, after in pairs
+        if not _same(before, after)
     ]
+
+
+def _json(value: Any) -> Any:
+    """A replayed field as the API shows it (reasons as JSON objects)."""
+    if isinstance(value, tuple):
+        return [r.as_json() if isinstance(r, StoredReason) else r for r in value]
+    return value

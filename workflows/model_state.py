@@ -7,9 +7,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from models.registry import CHAMPION, configure, load
+from data.context import RegistryLocation
+from models.registry import CHAMPION, load, open_registry
 from models.risk_model import RiskModel
-from vroegsignaal.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,18 @@ def prepared(model: RiskModel) -> RiskModel:
     return model
 
 
-def load_champion(settings: Settings) -> ServingModel:
-    """The champion of ``settings.registered_model``; raises LookupError when there is none."""
-    configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
-    loaded = load(settings.registered_model, alias=CHAMPION)
+def load_champion(registry: RegistryLocation) -> ServingModel:
+    """The champion of the deployment's registered model; raises LookupError when there is none."""
+    open_registry(registry)
+    loaded = load(registry.model_name, alias=CHAMPION)
     return ServingModel(loaded.model, loaded.version, loaded.run_id)
 
 
 class ModelStore:
     """The current model plus a cache of other versions (for replaying older stored scores)."""
 
-    def __init__(self, settings: Settings, current: ServingModel | None = None) -> None:
-        self._settings = settings
+    def __init__(self, registry: RegistryLocation, current: ServingModel | None = None) -> None:
+        self._registry = registry
         self._lock = threading.Lock()
         self.current = current
         self.load_error: str | None = None
@@ -65,7 +65,7 @@ class ModelStore:
     def load_current(self) -> ServingModel | None:
         """(Re)load the champion; on failure keep serving the previous one and remember why."""
         try:
-            loaded = load_champion(self._settings)
+            loaded = load_champion(self._registry)
             model = ServingModel(prepared(loaded.model), loaded.version, loaded.run_id)
         except (LookupError, OSError, ValueError) as exc:
             self.load_error = str(exc)
@@ -82,8 +82,8 @@ class ModelStore:
             cached = self._versions.get(version)
         if cached is not None:
             return cached
-        configure(self._settings.resolved_mlflow_uri(), self._settings.resolved_artifact_root())
-        loaded = load(self._settings.registered_model, version=version)
+        open_registry(self._registry)
+        loaded = load(self._registry.model_name, version=version)
         model = ServingModel(prepared(loaded.model), loaded.version, loaded.run_id)
         self.add(model)
         return model

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from data.schema import AuditLog
-from serving.auth import CurrentUser
+from workflows.users import CurrentUser
 
 GENESIS = "0" * 64
 # Key of the PostgreSQL advisory lock that serialises audit writers (any fixed 64-bit number).

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from vroegsignaal.common import context_or_fail, fail
+
 
 def register(app: typer.Typer) -> None:
     """Add the monitoring commands to ``app``."""
@@ -15,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def monitor(
     week: Annotated[
-        int | None, typer.Option(help="school week to monitor; default the latest week with attendance")
+        int | None, typer.Option(help="school week to monitor; default the latest week with data")
     ] = None,
     alias: Annotated[
         str, typer.Option(help="registry alias of the model: champion or challenger")
@@ -28,39 +30,43 @@ def monitor(
     ] = False,
 ) -> None:
     """Monitor one week: drift, data quality, response, matured performance, fairness, list stability."""
-    from data.store import ensure_schema, load_raw_tables, make_engine, read_table
-    from models.registry import configure, load
+    from data.store import ensure_schema, load_raw_tables, read_table
+    from models.registry import load, open_registry
     from monitoring.compare import compare_on_recent_weeks, write_comparison
     from monitoring.config import load_config
     from monitoring.model import MonitoredModel
     from monitoring.weekly import monitor_week, report_dir
-    from vroegsignaal.settings import get_settings
 
-    settings = get_settings()
+    ctx = context_or_fail()
+    name = ctx.registry.model_name
     try:
         config = load_config(config_path)
-        configure(settings.resolved_mlflow_uri(), settings.resolved_artifact_root())
-        loaded = load(settings.registered_model, alias=alias)
-        engine = make_engine(settings.resolved_database_url())
-        ensure_schema(engine)
-        tables = load_raw_tables(engine, until_week=week)
+        open_registry(ctx.registry)
+        loaded = load(name, alias=alias)
+        ensure_schema(ctx.engine)
+        week = week if week is not None else ctx.latest_week()
         if week is None:
-            if tables.attendance_weeks.empty:
-                raise ValueError("the store has no attendance yet: import data first")
-            week = int(tables.attendance_weeks["week"].max())
-        audit = read_table(engine, "audit_attributes")
+            raise ValueError("the store holds no weekly data yet: import data first (`vsv import`)")
+        tables = load_raw_tables(ctx.engine, until_week=week)
+        audit = read_table(ctx.engine, "audit_attributes")
     except (ValueError, LookupError, RuntimeError) as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
-    reports = settings.var_dir / "reports"
-    label = f"{settings.registered_model} v{loaded.version} ({alias})"
+        fail(str(exc))
+    reports = ctx.reports_dir
+    label = f"{name} v{loaded.version} ({alias})"
     try:
         result = monitor_week(
-            tables, loaded.model, week, audit, config, report_dir(reports, week, alias), label, progress=True
+            tables,
+            loaded.model,
+            week,
+            audit,
+            config,
+            ctx.questionnaire,
+            report_dir(reports, week, alias),
+            label,
+            progress=True,
         )
     except ValueError as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(f"week {week}, {label}: {result.status}")
     for reason in result.reasons:
         typer.echo(f"  - {reason}")
@@ -70,10 +76,13 @@ def monitor(
         models: dict[str, MonitoredModel] = {}
         for other in ("champion", "challenger"):
             try:
-                models[other] = load(settings.registered_model, alias=other).model
+                models[other] = load(name, alias=other).model
             except LookupError:
                 typer.echo(f"geen {other}: vergelijking zonder dit model")
-        table = compare_on_recent_weeks(tables, models, week, audit, config)
+        try:
+            table = compare_on_recent_weeks(tables, models, week, audit, config, ctx.questionnaire)
+        except ValueError as exc:
+            fail(str(exc))
         typer.echo(table.round(4).to_string())
         for name, path in write_comparison(table, week, report_dir(reports, week, alias)).items():
             typer.echo(f"vergelijking {name}: {path}")

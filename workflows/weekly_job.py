@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from data.questionnaire import Questionnaire
-from data.schema import AttendanceWeek, QuestionnaireAnswer, Score
-from data.store import ensure_schema, load_raw_tables
+from data.schema import Score
+from data.store import ensure_schema, latest_week, load_raw_tables
 from features import LOOKBACK_WEEKS, snapshot
 from models.risk_model import RiskModel
-from serving.scoring import score_rows
+from workflows.scoring import score_rows
+
+__all__ = ["NoStudentsError", "WeekResult", "latest_week", "score_week"]
 
 BeforeWrite = Callable[[Connection, list[dict[str, Any]]], None]
 
@@ -39,17 +41,6 @@ class WeekResult:
     students: int
     replaced: int
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def latest_week(engine: Engine) -> int | None:
-    """The latest week with attendance or questionnaire data in the store (None when empty)."""
-    with engine.connect() as conn:
-        weeks = [
-            conn.execute(select(func.max(table.week))).scalar_one_or_none()
-            for table in (AttendanceWeek, QuestionnaireAnswer)
-        ]
-    known = [int(w) for w in weeks if w is not None]
-    return max(known) if known else None
 
 
 def _previous(conn: Connection, week: int) -> dict[str, float]:
@@ -106,7 +97,7 @@ def score_week(
     scored = model.score(frame)
     seconds["score_explain"] = time.perf_counter() - t
     t = time.perf_counter()
-    rows = score_rows(frame, scored, model)
+    rows = [computed.as_columns() for computed in score_rows(frame, scored, model)]
     teams = dict(zip(tables.students["student_id"], tables.students["team"], strict=True))
     seconds["rows"] = time.perf_counter() - t
     t = time.perf_counter()

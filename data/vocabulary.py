@@ -1,0 +1,66 @@
+"""The product's one vocabulary: the codes the data contract accepts, the bands the model gives, and the
+Dutch words staff read for each. Templates, CSS classes, the contract, the generator, the features and the
+model all take their words from here; nothing else defines them.
+"""
+
+from __future__ import annotations
+
+LEVELS = (1, 2, 3, 4)
+LEVEL_NL = {1: "entree (niveau 1)", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
+
+ROUTES = ("BOL", "BBL")
+ROUTE_NL = {"BOL": "BOL (school met stages)", "BBL": "BBL (werken en leren)"}
+
+SECTORS = ("techniek", "zorg_welzijn", "economie", "ict", "horeca", "groen")
+SECTOR_NL = {
+    "techniek": "techniek",
+    "zorg_welzijn": "zorg en welzijn",
+    "economie": "economie",
+    "ict": "ICT",
+    "horeca": "horeca",
+    "groen": "groen",
+}
+
+PRIOR_EDUCATION = ("vmbo_bb", "vmbo_kb", "vmbo_gt", "havo", "pro", "vso", "newcomer", "mbo", "zonder_diploma")
+PRIOR_EDUCATION_NL = {
+    "vmbo_bb": "vmbo basisberoepsgerichte leerweg",
+    "vmbo_kb": "vmbo kaderberoepsgerichte leerweg",
+    "vmbo_gt": "vmbo gemengde of theoretische leerweg",
+    "havo": "havo",
+    "pro": "praktijkonderwijs",
+    "vso": "voortgezet speciaal onderwijs",
+    "newcomer": "nieuwkomer (Nederlands als tweede taal)",
+    "mbo": "eerdere mbo-opleiding",
+    "zonder_diploma": "zonder diploma",
+}
+
+OUTCOMES = ("vsv", "switch", "graduated")
+OUTCOME_NL = {
+    "vsv": "voortijdig vertrokken zonder startkwalificatie",
+    "switch": "overgestapt naar een andere opleiding",
+    "graduated": "diploma gehaald",
+}
+
+# Coachklas intake decisions (stored codes) and how staff read them.
+DECISION_PLACED, DECISION_NOT_PLACED, DECISION_LATER = "placed", "not_placed", "later"
+DECISIONS = (DECISION_PLACED, DECISION_NOT_PLACED, DECISION_LATER)
+DECISION_NL = {
+    DECISION_PLACED: "Geplaatst",
+    DECISION_NOT_PLACED: "Niet geplaatst",
+    DECISION_LATER: "Later opnieuw bekijken",
+}
+
+# Audit-only attributes: used to audit the model for fairness, never as inputs or reasons.
+GENDERS = ("man", "vrouw", "x")
+MIGRATION = ("geen", "westers", "niet_westers")
+
+BAND_LOW, BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT = "laag", "verhoogd", "hoog", "onvoldoende gegevens"
+BANDS = (BAND_HIGH, BAND_ELEVATED, BAND_LOW, BAND_INSUFFICIENT)
+# The CSS class of each band (serving/web/static: .band-hoog, .band-verhoogd, .band-laag, .band-onbekend).
+BAND_CSS = {BAND_HIGH: "hoog", BAND_ELEVATED: "verhoogd", BAND_LOW: "laag"}
+BAND_CSS_UNKNOWN = "onbekend"
+
+
+def band_css(band: str | None) -> str:
+    """The CSS class of a band (``onbekend`` for no band or too little data)."""
+    return BAND_CSS.get(band or "", BAND_CSS_UNKNOWN)
