@@ -252,7 +252,10 @@ class SafeguardingAlert(Base):
     """A questionnaire answer that asks for help: raised at once on ingest, for the zorgteam."""
 
     __tablename__ = "safeguarding_alerts"
-    __table_args__ = (UniqueConstraint("student_id", "week", "item", name="uq_alert_answer"),)
+    __table_args__ = (
+        UniqueConstraint("student_id", "week", "item", name="uq_alert_answer"),
+        Index("ix_safeguarding_alerts_week", "week"),
+    )
 
     alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
@@ -264,4 +267,22 @@ class SafeguardingAlert(Base):
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     handled_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # 1 = the student asks to talk ("wil praten"), 2 = an answer past a threshold; lower comes first.
+    severity: Mapped[int] = mapped_column(SmallInteger, server_default="2")
+    assigned_to: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class AlertEvent(Base):
+    """What someone did with a zorgmelding: assigned it, took it into handling, closed it (with a note)."""
+
+    __tablename__ = "alert_events"
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(Integer, ForeignKey("safeguarding_alerts.alert_id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_name: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

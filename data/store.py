@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from data.contracts import CONTRACTS
@@ -157,17 +157,20 @@ def load_raw_tables(
     return tables.until(until_week) if until_week is not None else tables
 
 
-def latest_week(engine: Engine) -> int | None:
+def latest_week(bind: Engine | Connection) -> int | None:
     """The latest school week with attendance or questionnaire answers in the store (None when empty).
 
     The one definition of "the latest week": the weekly job, monitoring, promotion and retention all use
     it (through :meth:`data.context.DeploymentContext.latest_week`); :meth:`data.tables.RawTables.latest_week`
     is the same fact on loaded tables.
     """
-    with engine.connect() as conn:
+    if isinstance(bind, Connection):  # inside a transaction: sees what it wrote
         weeks = [
-            conn.execute(select(func.max(table.week))).scalar_one_or_none()
+            bind.execute(select(func.max(table.week))).scalar_one_or_none()
             for table in (AttendanceWeek, QuestionnaireAnswer)
         ]
+    else:
+        with bind.connect() as conn:
+            return latest_week(conn)
     known = [int(w) for w in weeks if w is not None]
     return max(known) if known else None

@@ -15,7 +15,6 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from data.context import DeploymentContext, build_context
-from features import LOOKBACK_WEEKS
 from serving.routes import (
     actions,
     audit,
@@ -35,7 +34,7 @@ from serving.web import install as install_web
 from settings import Settings, get_settings
 from workflows.audit import AuditWriter
 from workflows.model_state import ModelStore, ServingModel
-from workflows.safeguarding import raise_alerts
+from workflows.safeguarding import scan
 
 log = logging.getLogger(__name__)
 OPEN_ROUTERS = (health.router,)
@@ -65,12 +64,14 @@ written to an append-only audit log. A score supports a person; it never decides
 def _scan_alerts(ctx: DeploymentContext) -> None:
     """Raise alerts for recent answers imported while the service was down (e.g. with `vsv import`)."""
     try:
-        latest = ctx.latest_week()
-        since = None if latest is None else latest - LOOKBACK_WEEKS
         with ctx.engine.begin() as conn:
-            raised = raise_alerts(conn, ctx.questionnaire, since)
-        if raised:
-            log.info("raised %d safeguarding alerts at start-up", raised)
+            result = scan(conn, ctx.questionnaire, ctx.settings.alert_window_weeks)
+        if result.raised or result.closed_for_leavers:
+            log.info(
+                "safeguarding at start-up: %d alerts raised, %d closed (student left)",
+                result.raised,
+                result.closed_for_leavers,
+            )
     except Exception as exc:
         log.warning("safeguarding scan at start-up failed: %s", exc)
 

@@ -13,7 +13,6 @@ from data.schema import (
     BandOverride,
     CoachklasDecision,
     QuestionnaireAnswer,
-    SafeguardingAlert,
     Score,
     Student,
     StudentAction,
@@ -21,7 +20,6 @@ from data.schema import (
 from data.scores import ListedScore, StoredScore, listed_score
 from data.scores import stored_score as as_stored_score
 from serving.schemas import LatestActionOut, OverrideOut
-from workflows.safeguarding import CLOSED
 
 LIST_COLUMNS = (
     Score.student_id,
@@ -174,21 +172,6 @@ def scored_model_versions(session: Session) -> list[tuple[str, int, int]]:
         .order_by(Score.model_version)
     ).all()
     return [(str(v), int(lo), int(hi)) for v, lo, hi in rows]
-
-
-def students_with_open_alerts(session: Session, student_ids: Sequence[str]) -> set[str]:
-    """The students among ``student_ids`` with a safeguarding alert that is not closed."""
-    if not student_ids:
-        return set()
-    rows = session.execute(
-        select(SafeguardingAlert.student_id)
-        .where(
-            SafeguardingAlert.student_id.in_(list(student_ids)),
-            SafeguardingAlert.status != CLOSED,
-        )
-        .group_by(SafeguardingAlert.student_id)
-    ).scalars()
-    return set(rows)
 
 
 def score_history(session: Session, student_id: str) -> list[dict[str, Any]]:

@@ -187,6 +187,10 @@ class RiskListItemOut(Frozen):
     shown_band: str = Field(description="The band staff see: the override when there is one, else `band`.")
     new_this_week: bool = Field(description="Rose into verhoogd or hoog this week.")
     open_alert: bool = Field(description="Has a zorgmelding that is not closed (handled by the zorgteam).")
+    alert_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why the zorgmeldingen were raised (never the zorgteam's notes).",
+    )
 
 
 class RiskListOut(Frozen):
@@ -320,6 +324,13 @@ class IntakeOut(Frozen):
 # --- safeguarding ---------------------------------------------------------------------------------------
 
 
+class AlertEventOut(Frozen):
+    at: UtcDatetime
+    user_name: str
+    action: str
+    note: str | None
+
+
 class AlertOut(Frozen):
     alert_id: int
     student_id: str
@@ -328,15 +339,49 @@ class AlertOut(Frozen):
     item: str
     value: int
     reason: str
+    severity: int = Field(description="1: the student asks to talk; 2: an answer past a threshold.")
     status: str
     raised_at: UtcDatetime
+    due_at: UtcDatetime | None = Field(description="Pick it up by then: the same school day.")
+    overdue: bool
+    assigned_to: str | None
     handled_by: str | None
     handled_at: UtcDatetime | None
+    closed_reason: str | None
     note: str | None
+    events: list[AlertEventOut] = Field(default_factory=list, description="Who did what, oldest first.")
+
+
+class StudentAlertOut(Frozen):
+    """A zorgmelding as the student's mentor sees it: why and how far, never the zorgteam's notes."""
+
+    week: int
+    reason: str
+    severity: int
+    status: str
+    raised_at: UtcDatetime
+    handled_at: UtcDatetime | None
+    closed_reason: str | None
+
+
+class AlertQueueOut(Frozen):
+    """One page of the zorgteam's queue, with the real count and the counts for the menu."""
+
+    total: int = Field(description="Alerts matching the filters, on all pages.")
+    page: int
+    page_size: int
+    pages: int
+    open_count: int = Field(description="Open alerts in the whole store (not yet picked up).")
+    overdue_count: int = Field(description="Alerts not closed and past their due time.")
+    alerts: list[AlertOut]
 
 
 class AlertNoteIn(Frozen):
     note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertAssignIn(Frozen):
+    to: str = Field(min_length=1, max_length=80, description="User name of a zorgteam member.")
 
 
 class AlertCloseIn(Frozen):

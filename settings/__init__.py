@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "workers x 2 x (pool + 10) under the server's max_connections.",
     )
 
+    alert_window_weeks: int = Field(
+        default=2,
+        ge=1,
+        le=40,
+        description="School weeks back from the latest week in the store whose answers raise zorgmeldingen; "
+        "older answers (a history import) are stored and raise nothing.",
+    )
     token_ttl_days: int = Field(
         default=90, ge=1, le=3650, description="Days a new bearer token is valid (`vsv users add`)."
     )

@@ -88,7 +88,7 @@ def import_(
     engine, questionnaire = ctx.engine, ctx.questionnaire
     try:
         files = table_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else paths
-        alerts = AlertsOnImport(questionnaire)
+        alerts = AlertsOnImport(questionnaire, ctx.settings.alert_window_weeks)
         reports = import_files(
             engine, files, ctx.settings.pseudonym_key, questionnaire, table=table, after_write=alerts
         )
@@ -101,7 +101,12 @@ def import_(
             f"{r.unchanged:,} unchanged"
         )
     if alerts.since is not None:
-        typer.echo(f"safeguarding: {alerts.raised:,} new alerts for the zorgteam")
+        typer.echo(
+            f"safeguarding: {alerts.raised:,} new alerts for the zorgteam "
+            f"(answers from week {alerts.since} on)"
+        )
+    if alerts.closed:
+        typer.echo(f"safeguarding: {alerts.closed:,} alerts closed: the student is no longer enrolled")
 
 
 @app.command()

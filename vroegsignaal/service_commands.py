@@ -142,15 +142,20 @@ safeguarding_app = typer.Typer(help="Safeguarding alerts.", no_args_is_help=True
 
 @safeguarding_app.command("scan")
 def safeguarding_scan(
-    since_week: Annotated[int | None, typer.Option(help="only answers from this week on")] = None,
+    since_week: Annotated[
+        int | None, typer.Option(help="only answers from this week on (never before the recency window)")
+    ] = None,
 ) -> None:
-    """Raise alerts for alarming answers that have none yet (e.g. after `vsv import`)."""
-    from workflows.safeguarding import raise_alerts
+    """Raise alerts for alarming answers in the recency window that have none yet, and close the alerts of
+    students who left (the repair path for answers that arrived another way)."""
+    from workflows.safeguarding import scan
 
     ctx = context_or_fail()
     with ctx.engine.begin() as conn:
-        raised = raise_alerts(conn, ctx.questionnaire, since_week)
-    typer.echo(f"raised {raised:,} new safeguarding alerts")
+        result = scan(conn, ctx.questionnaire, ctx.settings.alert_window_weeks, since_week)
+    start = "-" if result.window_from_week is None else result.window_from_week
+    typer.echo(f"raised {result.raised:,} new safeguarding alerts (answers from week {start} on)")
+    typer.echo(f"closed {result.closed_for_leavers:,} alerts of students who are no longer enrolled")
 
 
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)

@@ -64,6 +64,15 @@ class AuditEntry:
     detail: str | None = None
 
 
+SHOWN_PREFIX = "leerlingen: "
+
+
+def shown_students_detail(student_ids: Sequence[str]) -> str:
+    """The ``detail`` of one audit entry for a view of many students: every student shown, so that one
+    entry per view is enough and a search by student still finds it (see :func:`mentions_student`)."""
+    return SHOWN_PREFIX + ",".join(student_ids) if student_ids else SHOWN_PREFIX + "-"
+
+
 def _timestamp(value: object) -> str:
     """A timestamp as the same string whatever the backend returns (SQLite drops the time zone)."""
     if isinstance(value, str):

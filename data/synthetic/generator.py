@@ -346,8 +346,11 @@ def simulate(
         resp = a_idx[rng.random(len(a_idx)) < p_resp]
         if len(resp):
             signal = x[resp] @ loadings.T  # (r, items)
-            values = np.clip(np.rint(mid + signal + rng.normal(0, 0.7, signal.shape)), lo, hi)
-            talk = rng.random(len(resp)) < _sigmoid(-3.2 + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
+            raw_answer = mid + signal + rng.normal(0, 0.7, signal.shape)
+            values = np.clip(np.rint(raw_answer), lo, hi)
+            # the bottom answer needs a more extreme state (see P.BOTTOM_CUT_SHIFT)
+            values = np.where((values == lo) & (raw_answer > lo + 0.5 - P.BOTTOM_CUT_SHIFT), lo + 1, values)
+            talk = rng.random(len(resp)) < _sigmoid(P.TALK_INTERCEPT + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
             qa.add(
                 s=np.repeat(resp, n_items + 1),
                 w=np.full(len(resp) * (n_items + 1), t),

@@ -64,3 +64,14 @@ SWITCH_INTERCEPT = -7.1
 # Tuned so that students with several problems at the start of a year leave as vsv about four times as
 # often that year as students without (DOMAIN.md); the weekly hazard factor is larger because states change.
 MULTI_PROBLEM_FACTOR = 6.0
+
+# Safeguarding answers. A zorgteam handles tens of new signals a week, not thousands (DOMAIN.md), so the
+# alarming answers are rare: about 0.3% of respondents a week ask to talk (about 7 a week at a college
+# of 2,500), more often with personal problems and low wellbeing; with the bottom answers below, about 0.75%
+# of respondents a week raise a zorgmelding (about 18 a week). Measured by `python -m bench.bench_zorg`
+# (the answer-rate table). The talk intercept was -3.2 (7% a week), which flooded the queue.
+TALK_INTERCEPT = -6.4
+# The bottom answer of a scale (1: "heel slecht") needs a more extreme state than the other answers: the cut
+# point between 1 and 2 lies this much lower than the even cut points (without it 7-8% of respondents
+# answered 1 on wellbeing and on home each week, and each such answer raises a zorgmelding).
+BOTTOM_CUT_SHIFT = 1.5

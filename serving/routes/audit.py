@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from data.schema import AuditLog
 from serving.deps import Guard, SessionDep, require
@@ -34,8 +34,10 @@ def audit_log(
 ) -> list[AuditEntryOut]:
     guard.allow([AuditEntry("read_audit_log", student_id=student_id, detail=user_name)])
     query = select(AuditLog)
-    if student_id is not None:
-        query = query.where(AuditLog.student_id == student_id)
+    if student_id is not None:  # also the views that showed the student among others
+        query = query.where(
+            or_(AuditLog.student_id == student_id, AuditLog.detail.contains(student_id, autoescape=True))
+        )
     if user_name is not None:
         query = query.where(AuditLog.user_name == user_name)
     # The day filters are part of the query, before the limit (a filter after it would hide older days).

@@ -89,7 +89,7 @@ def ingest(
                 while chunk := upload.file.read(1 << 20):
                     out.write(chunk)
             paths.append(path)
-        alerts = AlertsOnImport(questionnaire)
+        alerts = AlertsOnImport(questionnaire, ctx.settings.alert_window_weeks)
         try:
             reports = import_files(
                 ctx.engine, paths, ctx.settings.pseudonym_key, questionnaire, after_write=alerts

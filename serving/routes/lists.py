@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from serving.deps import Guard, SessionDep, require
-from serving.queries import latest_actions, latest_overrides, students_with_open_alerts, team_scores
+from serving.queries import latest_actions, latest_overrides, team_scores
 from serving.routes.common import errors, not_found
 from serving.schemas import RiskListItemOut, RiskListOut, Week, from_record
 from workflows.audit import AuditEntry
 from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band
+from workflows.safeguarding import open_alert_reasons
 from workflows.users import READ_STUDENTS
 
 router = APIRouter(prefix="/api/v1/risk-lists", tags=["risk lists"])
@@ -42,7 +43,7 @@ def risk_list(
     ids = [r.student_id for r in rows]
     actions = latest_actions(session, ids)
     overrides = latest_overrides(session, ids, week)
-    alerts = students_with_open_alerts(session, ids)
+    alerts = open_alert_reasons(session, ids)
     before = latest_overrides(session, ids, week - 1)
     last_week = {
         r.student_id: shown_band(r.band, o.band if (o := before.get(r.student_id)) else None)
@@ -62,6 +63,7 @@ def risk_list(
                 shown_band=shown,
                 new_this_week=new_this_week(shown, last_week.get(row.student_id)),
                 open_alert=row.student_id in alerts,
+                alert_reasons=alerts.get(row.student_id, []),
             )
         )
     items = filtered(items, band, new_only)

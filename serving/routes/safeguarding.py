@@ -1,19 +1,43 @@
-"""Safeguarding alerts for the zorgteam: list, acknowledge, close with a note."""
+"""Zorgmeldingen for the zorgteam: the queue (filters, paging, real counts), assign, take into handling,
+close with a note; every step is kept in the alert's history and the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
-from data.schema import SafeguardingAlert, Student
+from data.schema import AlertEvent, SafeguardingAlert, Student, User
 from serving.deps import Guard, SessionDep, require
 from serving.routes.common import errors, not_found
-from serving.schemas import AlertCloseIn, AlertNoteIn, AlertOut
-from workflows.audit import AuditEntry
-from workflows.safeguarding import ACKNOWLEDGED, CLOSED, OPEN
+from serving.schemas import (
+    AlertAssignIn,
+    AlertCloseIn,
+    AlertEventOut,
+    AlertNoteIn,
+    AlertOut,
+    AlertQueueOut,
+    OptionalWeekQuery,
+    from_record,
+)
+from workflows.audit import AuditEntry, shown_students_detail
+from workflows.safeguarding import (
+    ACKNOWLEDGED,
+    ACTIVE,
+    CLOSED,
+    CLOSED_HANDLED,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    OPEN,
+    QueueFilter,
+    alert_history,
+    alert_queue,
+    is_overdue,
+    record_event,
+)
 from workflows.users import SAFEGUARDING_READ, SAFEGUARDING_WRITE
 
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="alert number")]
@@ -23,24 +47,81 @@ Writer = Annotated[Guard, Depends(require(SAFEGUARDING_WRITE, "handle_alert"))]
 ERRORS = errors(404, 409, 422)
 
 
-def _out(alert: SafeguardingAlert, team: str) -> AlertOut:
-    return AlertOut(
-        alert_id=alert.alert_id,
-        student_id=alert.student_id,
+def _out(alert: SafeguardingAlert, team: str, now: datetime, events: Sequence[AlertEvent] = ()) -> AlertOut:
+    return from_record(
+        AlertOut,
+        alert,
         team=team,
-        week=alert.week,
-        item=alert.item,
-        value=alert.value,
-        reason=alert.reason,
-        status=alert.status,
-        raised_at=alert.raised_at,
-        handled_by=alert.handled_by,
-        handled_at=alert.handled_at,
-        note=alert.note,
+        overdue=is_overdue(alert, now),
+        events=[AlertEventOut.model_validate(e) for e in events],
     )
 
 
-@router.get("/alerts", response_model=list[AlertOut], summary="Alerts, newest first")
+def _queue_filter(
+    alert_status: str | None,
+    team: str | None,
+    week: int | None,
+    item: str | None,
+    assigned_to: str | None,
+    student: str | None,
+) -> QueueFilter:
+    return QueueFilter(
+        status=None if alert_status == "alle" else alert_status,
+        team=team or None,
+        week=week,
+        item=item or None,
+        assigned_to=assigned_to or None,
+        student=student or None,
+    )
+
+
+StatusQuery = Annotated[
+    str,
+    Query(
+        alias="status",
+        pattern="^(actief|open|in behandeling|gesloten|alle)$",
+        description="actief (open or in behandeling), open, in behandeling, gesloten (the archive) or alle",
+    ),
+]
+
+
+@router.get(
+    "/queue",
+    response_model=AlertQueueOut,
+    summary="The zorgteam's queue: this week first, then 'wil praten', then the longest waiting; filters, "
+    "paging, the real count",
+)
+def queue(
+    session: SessionDep,
+    guard: Reader,
+    alert_status: StatusQuery = ACTIVE,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    week: OptionalWeekQuery = None,
+    item: Annotated[str | None, Query(max_length=40, description="questionnaire item code")] = None,
+    assigned_to: Annotated[str | None, Query(max_length=80)] = None,
+    student: Annotated[str | None, Query(max_length=32, description="start of a pseudonym")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> AlertQueueOut:
+    now = datetime.now(UTC)
+    f = _queue_filter(alert_status, team, week, item, assigned_to, student)
+    found = alert_queue(session, f, page, page_size, now)
+    history = alert_history(session, [q.alert.alert_id for q in found.alerts])
+    shown = [q.alert.student_id for q in found.alerts]
+    # One entry per view, naming every student shown (the audit log's student search finds it).
+    guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
+    return AlertQueueOut(
+        total=found.total,
+        page=found.page,
+        page_size=found.page_size,
+        pages=found.pages,
+        open_count=found.open_count,
+        overdue_count=found.overdue_count,
+        alerts=[_out(q.alert, q.team, now, history.get(q.alert.alert_id, [])) for q in found.alerts],
+    )
+
+
+@router.get("/alerts", response_model=list[AlertOut], summary="Alerts in queue order (see /queue for paging)")
 def list_alerts(
     session: SessionDep,
     guard: Reader,
@@ -49,17 +130,14 @@ def list_alerts(
     ] = OPEN,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlertOut]:
-    query = select(SafeguardingAlert, Student.team).join(
-        Student, Student.student_id == SafeguardingAlert.student_id
-    )
-    if alert_status is not None:
-        query = query.where(SafeguardingAlert.status == alert_status)
-    rows = session.execute(query.order_by(SafeguardingAlert.alert_id.desc()).limit(limit)).all()
-    guard.allow([AuditEntry("read_alert", a.student_id, team, a.week) for a, team in rows])
-    return [_out(a, team) for a, team in rows]
+    now = datetime.now(UTC)
+    found = alert_queue(session, QueueFilter(status=alert_status), 1, limit, now)
+    shown = [q.alert.student_id for q in found.alerts]
+    guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
+    return [_out(q.alert, q.team, now) for q in found.alerts]
 
 
-def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, note: str | None) -> AlertOut:
+def _alert(session: SessionDep, alert_id: int) -> tuple[SafeguardingAlert, str]:
     row = session.execute(
         select(SafeguardingAlert, Student.team)
         .join(Student, Student.student_id == SafeguardingAlert.student_id)
@@ -70,14 +148,55 @@ def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, n
     alert, team = row
     if alert.status == CLOSED:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"Melding {alert_id} is al gesloten.")
+    return alert, team
+
+
+def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, note: str | None) -> AlertOut:
+    alert, team = _alert(session, alert_id)
     guard.allow([AuditEntry("handle_alert", alert.student_id, team, alert.week, new_status)])
+    now = datetime.now(UTC)
     alert.status = new_status
     alert.handled_by = guard.user.name
-    alert.handled_at = datetime.now(UTC)
+    alert.handled_at = now
+    if new_status == ACKNOWLEDGED and alert.assigned_to is None:
+        alert.assigned_to = guard.user.name
+    if new_status == CLOSED:
+        alert.closed_reason = CLOSED_HANDLED
     if note:
         alert.note = note
+    record_event(session, alert.alert_id, guard.user.name, new_status, note)
     session.flush()
-    return _out(alert, team)
+    return _out(alert, team, now, alert_history(session, [alert.alert_id]).get(alert.alert_id, []))
+
+
+@router.post(
+    "/alerts/{alert_id}/assign",
+    response_model=AlertOut,
+    summary="Give an alert to a colleague of the zorgteam",
+    responses=ERRORS,
+)
+def assign(alert_id: AlertId, body: AlertAssignIn, session: SessionDep, guard: Writer) -> AlertOut:
+    alert, team = _alert(session, alert_id)
+    colleague = session.execute(
+        select(User).where(User.name == body.to, User.role.in_([r.value for r in SAFEGUARDING_WRITE]))
+    ).scalar_one_or_none()
+    if colleague is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body", "to"],
+                    "msg": f"{body.to} is geen collega van het zorgteam",
+                    "type": "value_error",
+                }
+            ],
+        )
+    guard.allow([AuditEntry("assign_alert", alert.student_id, team, alert.week, body.to)])
+    alert.assigned_to = body.to
+    record_event(session, alert.alert_id, guard.user.name, "toegewezen", f"aan {body.to}")
+    session.flush()
+    now = datetime.now(UTC)
+    return _out(alert, team, now, alert_history(session, [alert.alert_id]).get(alert.alert_id, []))
 
 
 @router.post(

@@ -11,8 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from serving.deps import Guard, ModelDep, SessionDep, require
 from serving.queries import latest_overrides
 from serving.routes.common import errors, score_or_404, student_in_reach
-from serving.schemas import FeatureRowIn, OnDemandScoreOut, StudentScoreOut, Week, from_record
+from serving.schemas import (
+    FeatureRowIn,
+    OnDemandScoreOut,
+    StudentAlertOut,
+    StudentScoreOut,
+    Week,
+    from_record,
+)
 from workflows.audit import AuditEntry
+from workflows.safeguarding import student_alerts
 from workflows.scoring import score_one
 from workflows.users import DATA_TEAM, READ_STUDENTS
 
@@ -50,6 +58,18 @@ async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDeman
     _check_columns(body, model.model.features)
     row = await run_in_threadpool(score_one, model.model, body.features, body.insufficient_data)
     return from_record(OnDemandScoreOut, row, model_version=model.version)
+
+
+@router.get(
+    "/students/{student_id}/alerts",
+    response_model=list[StudentAlertOut],
+    summary="A student's zorgmeldingen: reason and status (the zorgteam's notes stay with the zorgteam)",
+    responses=errors(404),
+)
+def student_alert_list(student_id: str, session: SessionDep, guard: Reader) -> list[StudentAlertOut]:
+    team = student_in_reach(session, guard, student_id, "read_student_alerts", None)
+    guard.allow([AuditEntry("read_student_alerts", student_id, team)])
+    return [StudentAlertOut.model_validate(a) for a in student_alerts(session, student_id)]
 
 
 @router.get(

@@ -4,7 +4,7 @@ queries) and renders the result; forms post, then redirect (303) back with a sho
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -12,9 +12,11 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from data.questionnaire import Questionnaire
 from data.vocabulary import BANDS, DECISION_NL, band_css
 from serving.deps import ContextDep, EngineDep, Guard, ModelStoreDep, SessionDep
 from serving.queries import (
@@ -30,6 +32,7 @@ from serving.routes import monitoring as monitoring_routes
 from serving.schemas import (
     ActionIn,
     ActionKind,
+    AlertAssignIn,
     AlertCloseIn,
     AlertNoteIn,
     DecisionIn,
@@ -43,7 +46,19 @@ from serving.web.session import COOKIE, cookie_user, guard_for
 from workflows.audit import AuditEntry
 from workflows.coachklas import DEFAULT_CAPACITY
 from workflows.risk_list import filtered
-from workflows.safeguarding import ACKNOWLEDGED, OPEN
+from workflows.safeguarding import (
+    ACKNOWLEDGED,
+    ACTIVE,
+    CLOSED,
+    DEFAULT_PAGE_SIZE,
+    OPEN,
+    SCHOOL_TZ,
+    SEVERITY_NL,
+    QueueCounts,
+    alert_rules,
+    queue_counts,
+    zorg_colleagues,
+)
 from workflows.users import (
     AUDIT_LOG_READ,
     COACHKLAS_READ,
@@ -141,10 +156,67 @@ TEMPLATES.env.globals.update(
 )
 
 
-def menu(user: CurrentUser | None) -> list[tuple[str, str]]:
+def menu(user: CurrentUser | None, counts: QueueCounts | None = None) -> list[tuple[str, str]]:
+    """The pages this user may open; the zorgmeldingen item carries the open and overdue counts."""
     if user is None:
         return []
-    return [(title, PREFIX + path) for title, path, roles in MENU if user.role in roles]
+    items = []
+    for title, path, roles in MENU:
+        if user.role not in roles:
+            continue
+        if path == "/zorg" and counts is not None:
+            title = f"{title} ({counts_text(counts)})"
+        items.append((title, PREFIX + path))
+    return items
+
+
+def counts_text(counts: QueueCounts) -> str:
+    late = f", {counts.overdue} te laat" if counts.overdue else ""
+    return f"{counts.open} open{late}"
+
+
+DAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+MONTHS_NL = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def day_text(value: datetime | None) -> str:
+    """A moment as staff say it, in school time: "dinsdag 1 december"."""
+    if value is None:
+        return "-"
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(SCHOOL_TZ)
+    return f"{DAYS_NL[local.weekday()]} {local.day} {MONTHS_NL[local.month - 1]}"
+
+
+def moment_text(value: datetime | None) -> str:
+    """ "dinsdag 1 december, 17:00" (school time)."""
+    if value is None:
+        return "-"
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(SCHOOL_TZ)
+    return f"{day_text(value)}, {local:%H:%M}"
+
+
+TEMPLATES.env.filters["day"] = day_text
+TEMPLATES.env.filters["moment"] = moment_text
+
+
+def _zorg_counts(request: Request, user: CurrentUser | None) -> QueueCounts | None:
+    if user is None or user.role not in SAFEGUARDING_READ:
+        return None
+    with Session(request.app.state.engine) as session:
+        return queue_counts(session)
 
 
 def render(
@@ -154,9 +226,11 @@ def render(
     context: dict[str, Any],
     status_code: int = 200,
 ) -> Response:
+    counts = _zorg_counts(request, user)
     base = {
         "user": user,
-        "menu": menu(user),
+        "menu": menu(user, counts),
+        "zorg_counts": counts,
         "message": request.query_params.get("melding"),
         "path": request.url.path,
     }
@@ -362,6 +436,7 @@ def student_page(
     score_rows = score_history(session, student_id)
     answers = answer_history(session, student_id)
     attendance = attendance_history(session, student_id)
+    alerts = scores.student_alert_list(student_id, session, guard)
     guard.allow([AuditEntry("read_student_page", student_id, score.team, week)])
 
     q = ctx.questionnaire
@@ -404,6 +479,7 @@ def student_page(
         "student_id": student_id,
         "week": week,
         "score": score,
+        "alerts": alerts,
         "history": list(reversed(history)),
         "overrides": list(reversed(overrides)),
         "score_rows": score_rows,
@@ -470,16 +546,82 @@ def coachklas_decision(
 
 
 @router.get("/zorg")
-def safeguarding_page(request: Request, session: SessionDep, guard: AlertReader) -> Response:
-    open_alerts = safeguarding.list_alerts(session, guard, OPEN, 500)
-    handling = safeguarding.list_alerts(session, guard, ACKNOWLEDGED, 500)
+def safeguarding_page(
+    request: Request,
+    session: SessionDep,
+    guard: AlertReader,
+    status_filter: Annotated[
+        str, Query(alias="status", pattern="^(actief|open|in behandeling|gesloten|alle)$")
+    ] = ACTIVE,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    week: OptionalWeekQuery = None,
+    item: Annotated[str | None, Query(max_length=40)] = None,
+    behandelaar: Annotated[str | None, Query(max_length=80)] = None,
+    zoek: Annotated[str | None, Query(max_length=32)] = None,
+    pagina: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The zorgteam's queue: this week first, "wil praten" first, overdue marked; the archive as a filter."""
+    found = safeguarding.queue(
+        session,
+        guard,
+        status_filter,
+        (team or "").strip() or None,
+        week,
+        (item or "").strip() or None,
+        (behandelaar or "").strip() or None,
+        (zoek or "").strip() or None,
+        pagina,
+        DEFAULT_PAGE_SIZE,
+    )
+    filters = {
+        "status": status_filter,
+        "team": team or "",
+        "week": "" if week is None else week,
+        "item": item or "",
+        "behandelaar": behandelaar or "",
+        "zoek": zoek or "",
+    }
+    query = {k: v for k, v in filters.items() if v != "" and not (k == "status" and v == ACTIVE)}
     context = {
         "title": "Zorgmeldingen",
-        "open_alerts": open_alerts,
-        "handling": handling,
+        "queue": found,
+        "filters": filters,
+        "page_url": f"{PREFIX}/zorg?" + urlencode(query) + ("&" if query else "") + "pagina=",
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "statuses": STATUS_CHOICES,
+        "items": [(r.item, r.reason) for r in alert_rules(ctx_questionnaire(request))],
+        "colleagues": zorg_colleagues(session),
+        "severity_text": SEVERITY_NL,
         "may_write": guard.user.role in SAFEGUARDING_WRITE,
     }
     return render(request, "safeguarding.html", guard.user, context)
+
+
+STATUS_CHOICES = (
+    (ACTIVE, "nog te doen (open en in behandeling)"),
+    (OPEN, "open"),
+    (ACKNOWLEDGED, "in behandeling"),
+    (CLOSED, "archief (gesloten)"),
+    ("alle", "alle"),
+)
+
+
+def ctx_questionnaire(request: Request) -> Questionnaire:
+    questionnaire: Questionnaire = request.app.state.context.questionnaire
+    return questionnaire
+
+
+@router.post("/zorg/{alert_id}/toewijzen")
+def assign_alert(
+    alert_id: int,
+    session: SessionDep,
+    guard: AlertWriter,
+    aan: Annotated[str, Form(max_length=80)] = "",
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(AlertAssignIn, to=aan.strip())
+    safeguarding.assign(alert_id, body, session, guard)
+    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is toegewezen aan {body.to}.")
 
 
 @router.post("/zorg/{alert_id}/oppakken")
@@ -488,10 +630,11 @@ def acknowledge_alert(
     session: SessionDep,
     guard: AlertWriter,
     note: Annotated[str | None, Form(max_length=2000)] = None,
+    terug: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = parse(AlertNoteIn, note=(note or "").strip() or None)
     safeguarding.acknowledge(alert_id, body, session, guard)
-    return back(f"{PREFIX}/zorg", f"Melding {alert_id} is in behandeling genomen.")
+    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is in behandeling genomen.")
 
 
 @router.post("/zorg/{alert_id}/sluiten")
@@ -500,10 +643,11 @@ def close_alert(
     session: SessionDep,
     guard: AlertWriter,
     note: Annotated[str, Form(max_length=2000)] = "",
+    terug: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = parse(AlertCloseIn, note=note.strip())
     safeguarding.close(alert_id, body, session, guard)
-    return back(f"{PREFIX}/zorg", f"Melding {alert_id} is gesloten.")
+    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is gesloten.")
 
 
 # --- auditors -------------------------------------------------------------------------------------------
