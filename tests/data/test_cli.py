@@ -115,3 +115,28 @@ def test_import_raises_the_help_alert_whatever_the_header_or_file_name(env: Path
                 {"w": week},
             ).scalar_one()
         assert raised == 1
+
+
+def test_an_import_whose_alert_scan_fails_writes_nothing(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never success with alerts skipped: if raising zorgmeldingen fails, the whole import is refused."""
+    from sqlalchemy import text
+
+    import workflows.safeguarding as safeguarding
+    from data.store import make_engine
+
+    runner = CliRunner()
+    data_dir = env / "exports"
+    generated = runner.invoke(app, ["generate", "--out", str(data_dir), "--students", "40", "--years", "1"])
+    assert generated.exit_code == 0
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("the alert scan could not run")
+
+    monkeypatch.setattr(safeguarding, "raise_alerts", broken)
+    result = runner.invoke(app, ["import", str(data_dir)])
+    assert result.exit_code != 0 and "the alert scan could not run" in result.output
+    engine = make_engine(get_settings().resolved_database_url())
+    with engine.connect() as conn:
+        for table in ("students", "questionnaire_answers", "attendance_weeks", "safeguarding_alerts"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 0, table
