@@ -35,6 +35,7 @@ data: install ## Migrate the store, generate the demo school and import it
 	$(BIN)/vsv db upgrade
 	$(BIN)/vsv generate --out var/data/demo
 	$(BIN)/vsv import var/data/demo
+	$(BIN)/vsv import var/data/demo/identities
 
 test: install ## Run the whole test suite (slow tests included; PostgreSQL via VSV_TEST_POSTGRES_URL)
 	$(BIN)/pytest

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from data.calendar import SchoolCalendar, cached_school_calendar
 from data.questionnaire import Questionnaire, load_questionnaire
 from data.store import latest_week, make_engine
 from settings import Settings
@@ -38,6 +39,7 @@ class DeploymentContext:
     settings: Settings
     engine: Engine
     questionnaire: Questionnaire
+    calendar: SchoolCalendar
     registry: RegistryLocation
     reports_dir: Path
     runs_dir: Path
@@ -78,7 +80,8 @@ def build_context(
     pool_size: int | None = None,
 ) -> DeploymentContext:
     """The deployment context of ``settings``. Raises :class:`ValueError` naming the file when the
-    configured questionnaire cannot be read. ``engine`` and ``questionnaire`` let tests inject their own.
+    configured questionnaire or school calendar cannot be read. ``engine`` and ``questionnaire`` let tests
+    inject their own.
     """
     chosen = questionnaire or load_questionnaire(settings.questionnaire_config)
     own = engine is None
@@ -88,6 +91,7 @@ def build_context(
         settings=settings,
         engine=engine,
         questionnaire=chosen,
+        calendar=cached_school_calendar(settings.calendar_config),
         registry=registry_location(settings),
         reports_dir=settings.var_dir / "reports",
         runs_dir=settings.var_dir / "runs",

@@ -2,6 +2,9 @@
 
 Every file carries the student either as ``student_number`` (the school's own number, pseudonymised on
 the way in and never stored) or as ``student_id`` (an existing pseudonym, as written by ``vsv export``).
+The one exception is the identity table (``identities``, :attr:`TableContract.identifying`): names for the
+people who need them, kept apart from the pseudonymised tables. Its file must carry ``student_number``,
+which is pseudonymised to ``student_id`` like everywhere else *and* kept, in clear, in that table only.
 The README's column tables are checked against this module by a test.
 """
 
@@ -27,6 +30,7 @@ class Column:
     max: float | None = None
     choices: tuple[str, ...] | None = None
     max_length: int | None = None
+    optional: bool = False  # an empty cell is stored as NULL instead of being refused
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class TableContract:
     description: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    # True for the identity table: its file must hold ``student_number``, which is stored (in clear) beside
+    # the pseudonym; the table is kept apart from the pseudonymised ones (see data.store.TABLE_ORDER).
+    identifying: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -48,7 +55,9 @@ class TableContract:
 
     @property
     def all_columns(self) -> tuple[str, ...]:
-        """Columns as stored: student_id first."""
+        """Columns as stored: student_id first (then, for the identity table, the student number)."""
+        if self.identifying:
+            return ("student_id", STUDENT_NUMBER, *self.column_names)
         return ("student_id", *self.column_names)
 
 
@@ -56,6 +65,11 @@ WEEK = Column(
     "week", "int", "global school week (0 = first week of the first school year)", min=WEEK_MIN, max=WEEK_MAX
 )
 HOURS_MAX = 60.0
+STUDENT_NUMBER = "student_number"
+STUDENT_NUMBER_MAX_LENGTH = 40
+NAME_MAX_LENGTH = 200
+EMAIL_MAX_LENGTH = 254
+IDENTITIES = "identities"
 
 CONTRACTS: dict[str, TableContract] = {
     c.name: c
@@ -159,6 +173,30 @@ CONTRACTS: dict[str, TableContract] = {
                 ),
             ),
             key=("week",),
+        ),
+        TableContract(
+            IDENTITIES,
+            "names for the people who need them; kept apart, never a model input",
+            (
+                Column("given_name", "str", "roepnaam or given name", max_length=NAME_MAX_LENGTH),
+                Column(
+                    "name_prefix",
+                    "str",
+                    "tussenvoegsel such as 'van der' (may be empty)",
+                    max_length=NAME_MAX_LENGTH,
+                    optional=True,
+                ),
+                Column("family_name", "str", "family name without the prefix", max_length=NAME_MAX_LENGTH),
+                Column(
+                    "email",
+                    "str",
+                    "e-mail address (may be empty)",
+                    max_length=EMAIL_MAX_LENGTH,
+                    optional=True,
+                ),
+            ),
+            key=(),
+            identifying=True,
         ),
     )
 }

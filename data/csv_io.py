@@ -6,12 +6,17 @@
 * Idempotent: rows are matched on their key; importing the same file twice changes nothing. A row whose
   key exists with other values replaces the stored values (the newest export wins), and the report says
   how many rows were new, changed and unchanged.
+
+The identity table (``identities``) is the one file whose ``student_number`` is kept: pseudonymised to
+``student_id`` like everywhere else and stored beside it, in that table only (it is not one of the
+pseudonymised tables of :data:`data.store.TABLE_ORDER`; it is written after them).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from data.contracts import CONTRACTS, TableContract, contract
+from data.contracts import CONTRACTS, STUDENT_NUMBER, STUDENT_NUMBER_MAX_LENGTH, TableContract, contract
 from data.pseudonym import is_pseudonym, pseudonymise_column
 from data.questionnaire import Questionnaire
 from data.store import TABLE_ORDER, ensure_schema, read_table
@@ -130,7 +135,17 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
     expected = set(spec.column_names)
     missing = sorted(expected - set(raw.columns))
     unknown = sorted(set(raw.columns) - expected - {"student_number", "student_id"})
-    if len(id_columns) != 1:
+    if spec.identifying and id_columns != [STUDENT_NUMBER]:
+        errors.append(
+            RowError(
+                file,
+                1,
+                STUDENT_NUMBER,
+                f"the {spec.name} file needs the column 'student_number' (the school's own number) "
+                "and no 'student_id'",
+            )
+        )
+    elif len(id_columns) != 1:
         errors.append(
             RowError(
                 file,
@@ -159,13 +174,24 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
         out["student_id"] = frame[id_col]
     else:
         out["student_id"] = pseudonymise_column(frame[id_col].where(~empty_id, "?"), key)
+    if spec.identifying:
+        # Kept in clear in this table only (and pseudonymised above like everywhere else).
+        too_long = frame[id_col].str.len() > STUDENT_NUMBER_MAX_LENGTH
+        errors += _cell_errors(
+            file, frame, too_long, id_col, f"longer than {STUDENT_NUMBER_MAX_LENGTH} characters"
+        )
+        out[STUDENT_NUMBER] = frame[id_col]
 
     for col in spec.columns:
         values = frame[col.name]
+        if spec.identifying and col.kind == "str":
+            # Names arrive from many systems: one Unicode form (NFC), so that "é" is one character.
+            values = values.map(lambda v: unicodedata.normalize("NFC", v))
         empty = values.eq("")
-        errors += _cell_errors(file, frame, empty, col.name, "empty value")
+        if not col.optional:
+            errors += _cell_errors(file, frame, empty, col.name, "empty value")
         if col.kind == "str":
-            parsed: pd.Series = values
+            parsed: pd.Series = values.astype(object).mask(empty, None) if col.optional else values
             if col.choices is not None:
                 bad = ~empty & ~values.isin(col.choices)
                 errors += _cell_errors(
@@ -247,6 +273,10 @@ def _table_rules(
         )
         bad_help = is_help & value.notna() & ~value.isin([0, 1])
         errors += _cell_errors(file, frame, bad_help, "value", "'{value}' must be 0 (no) or 1 (yes)")
+    if spec.identifying and "email" in frame:
+        email = frame["email"]
+        bad_email = email.ne("") & ~email.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+        errors += _cell_errors(file, frame, bad_email, "email", "'{value}' is not an e-mail address")
     return errors
 
 
@@ -265,9 +295,10 @@ def _check_students_known(engine: Engine, parsed: list[_Parsed]) -> list[RowErro
         if p.table.name == "students":
             continue
         unknown = ~p.frame["student_id"].isin(known)
+        column = STUDENT_NUMBER if p.table.identifying else "student"
         errors += [
             RowError(
-                p.file, int(i) + 2, "student", "student is not in the students table; import students first"
+                p.file, int(i) + 2, column, "student is not in the students table; import students first"
             )
             for i in p.frame.index[unknown.to_numpy()]
         ]
@@ -312,7 +343,10 @@ def write_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> t
     if values:
         sets = ", ".join(f"{c} = s.{c}" for c in values)
         match_update = " AND ".join(f"{spec.name}.{k} = s.{k}" for k in key)
-        differs = " OR ".join(f"{spec.name}.{c} <> s.{c}" for c in values)
+        # Optional columns may hold NULL: compare them null-safely (NULL <> 'x' is not true in SQL).
+        optional = {c.name for c in spec.columns if c.optional}
+        distinct = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+        differs = " OR ".join(f"{spec.name}.{c} {distinct if c in optional else '<>'} s.{c}" for c in values)
         result = conn.execute(
             text(f"UPDATE {spec.name} SET {sets} FROM {stage} AS s WHERE {match_update} AND ({differs})")
         )
@@ -367,7 +401,8 @@ def import_files(
     problems += _check_students_known(engine, parsed)
     if problems:
         raise CsvImportError(problems)
-    parsed.sort(key=lambda p: TABLE_ORDER.index(p.table.name))
+    order = list(CONTRACTS)  # students first; the identity table comes after the tables of TABLE_ORDER
+    parsed.sort(key=lambda p: order.index(p.table.name))
     reports: list[ImportReport] = []
     with engine.begin() as conn:
         for p in parsed:
@@ -379,10 +414,12 @@ def import_files(
 
 
 def table_files(directory: Path) -> list[Path]:
-    """The ``<table>.csv`` files in ``directory``, in import order; a clear error when there are none."""
-    files = [directory / f"{name}.csv" for name in TABLE_ORDER if (directory / f"{name}.csv").exists()]
+    """The ``<table>.csv`` files in ``directory``, in import order (the identity table last, when the folder
+    holds it); a clear error when there are none."""
+    names = [*TABLE_ORDER, *(name for name in CONTRACTS if name not in TABLE_ORDER)]
+    files = [directory / f"{name}.csv" for name in names if (directory / f"{name}.csv").exists()]
     if not files:
-        raise CsvImportError([f"{directory}: no <table>.csv files found (tables: {', '.join(TABLE_ORDER)})"])
+        raise CsvImportError([f"{directory}: no <table>.csv files found (tables: {', '.join(names)})"])
     return files
 
 
@@ -398,10 +435,14 @@ def import_directory(
 
 
 def export_table(engine: Engine, table: str, path: Path) -> int:
-    """Write one table as CSV (students as pseudonyms), written to a temporary file and then renamed."""
+    """Write one table as CSV (students as pseudonyms), written to a temporary file and then renamed.
+
+    The identity table is written as it is imported: by ``student_number`` (no pseudonym beside it).
+    """
     spec = contract(table)
     ensure_schema(engine)
-    frame = read_table(engine, table)[list(spec.all_columns)]
+    columns = [STUDENT_NUMBER, *spec.column_names] if spec.identifying else list(spec.all_columns)
+    frame = read_table(engine, table)[columns]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     frame.to_csv(tmp, index=False)

@@ -1,6 +1,8 @@
 """SQLAlchemy models of the raw tables. Migrations live in ``data/alembic`` (Alembic).
 
-``student_id`` is always a pseudonym (:mod:`data.pseudonym`); the school's student number is never stored.
+``student_id`` is always a pseudonym (:mod:`data.pseudonym`); the school's student number is stored nowhere
+but in ``identities``, the identity table kept apart for the people who need names (see
+:mod:`workflows.identity`); no model input, feature or export of the pseudonymised tables reads it.
 ``audit_attributes`` holds protected attributes for auditing only; no model input is read from it.
 ``synthetic_truth`` exists only for generated data: the generator's true hazards (the oracle).
 """
@@ -57,6 +59,19 @@ class AuditAttributes(Base):
     student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
     gender: Mapped[str] = mapped_column(String(10))
     migration_background: Mapped[str] = mapped_column(String(20))
+
+
+class Identity(Base):
+    """Who a pseudonym is: the school's student number and name, for the roles that may see them."""
+
+    __tablename__ = "identities"
+
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
+    student_number: Mapped[str] = mapped_column(String(40))
+    given_name: Mapped[str] = mapped_column(String(200))
+    name_prefix: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    family_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
 
 class QuestionnaireAnswer(Base):

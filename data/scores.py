@@ -85,6 +85,7 @@ class ListedScore:
     flag_leerplicht_16u: bool
     flag_4_weeks_absent: bool
     insufficient_data: bool
+    feature_values: dict[str, float]  # for this week's questionnaire signals on the row
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,17 @@ a written justification, and the measured result of its proxy check against the 
 :func:`model_features` is the one declaration of the model's input columns; ``MODEL_FEATURES`` is that
 tuple for the default questionnaire (computed on first use: nothing is read on import).
 
+The register is also the one place that says what staff may see of a feature:
+
+* its **domain** (:data:`DOMAINS`): ``aanwezigheid``, ``welzijn`` (the questionnaire), ``studievoortgang``
+  or ``context``, derived from the family and the name (:func:`derive_domain`; a feature may name it);
+* whether it **may be a reason** on the risk list (:attr:`Feature.may_be_reason`): only changeable signals
+  (attendance, questionnaire answers, study progress and their trends). Fixed context (level, route, year
+  of study, weeks since start, age, prior education) stays a model input where its justification holds,
+  but is never a reason; missing-value indicators (``has_*``) are never reasons either;
+* whether it is **shown to staff** at all (:attr:`Feature.shown_to_staff`): never when the register flags
+  it as a proxy of a protected attribute, by decision (``proxy: true``) or by the measured proxy check.
+
 :func:`proxy_check` measures, per feature and protected attribute, how well the feature alone predicts
 the attribute (ROC-AUC, folded so that 0.5 = no information and 1.0 = perfect), and flags the proxies.
 :func:`update_register_proxy_results` writes the measurement into the generated section at the end of
@@ -13,7 +24,7 @@ the register file, so that the register stays in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -34,6 +45,24 @@ PROXY_MARKER = (
     "edits below this line are overwritten ----"
 )
 Family = Literal["leading", "lagging", "context"]
+Domain = Literal["aanwezigheid", "welzijn", "studievoortgang", "context"]
+DOMAINS: tuple[Domain, ...] = ("aanwezigheid", "welzijn", "studievoortgang", "context")
+# The domains staff see (reasons, the summary on the student page), in that order, with their Dutch labels.
+SIGNAL_DOMAINS: tuple[Domain, ...] = ("aanwezigheid", "welzijn", "studievoortgang")
+DOMAIN_LABELS: dict[Domain, str] = {
+    "aanwezigheid": "aanwezigheid",
+    "welzijn": "welzijn (vragenlijst)",
+    "studievoortgang": "studievoortgang",
+    "context": "context (opleiding en instroom)",
+}
+# How a lagging feature's name says its domain; leading features are the questionnaire (welzijn), context
+# features are context. A feature that matches none of these must name its domain in the register.
+LAGGING_DOMAIN_PREFIXES: dict[Domain, tuple[str, ...]] = {
+    "aanwezigheid": ("att_", "unauth_", "auth_", "weeks_absent", "has_attendance"),
+    "studievoortgang": ("credits_", "units_", "has_progress"),
+}
+# Missing-value indicators tell the model which values were filled; they say nothing a mentor can act on.
+MISSING_INDICATOR_PREFIX = "has_"
 
 
 class ItemTemplate(BaseModel):
@@ -45,10 +74,18 @@ class ItemTemplate(BaseModel):
     family: Family
     description_nl: str = Field(min_length=3)
     justification: str = Field(min_length=10)
+    domain: Domain | None = None
+    reason: bool | None = None
+    proxy: bool = False
 
 
 class FeatureEntry(BaseModel):
-    """One feature as written in the register file."""
+    """One feature as written in the register file.
+
+    ``domain`` and ``reason`` are derived (:func:`derive_domain`, :func:`derive_reason`) unless written;
+    ``proxy: true`` records the decision that the feature stands in for a protected attribute whatever the
+    measured proxy check says: it may stay a model input (its justification says why) but is never shown.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,6 +93,9 @@ class FeatureEntry(BaseModel):
     family: Family
     description_nl: str = Field(min_length=3)
     justification: str = Field(min_length=10)
+    domain: Domain | None = None
+    reason: bool | None = None
+    proxy: bool = False
 
 
 class ProxyMeasurement(BaseModel):
@@ -80,7 +120,10 @@ class RegisterFile(BaseModel):
 
 
 class Feature(BaseModel):
-    """One model feature, expanded for a questionnaire, with its proxy check (``None`` = not measured)."""
+    """One model feature, expanded for a questionnaire, with its proxy check (``None`` = not measured).
+
+    ``is_proxy`` is the measured check; ``proxy_declared`` the register's own decision (``proxy: true``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -88,8 +131,65 @@ class Feature(BaseModel):
     family: Family
     description_nl: str
     justification: str
+    domain: Domain
+    reason: bool
+    proxy_declared: bool = False
     proxy_auc: dict[str, float] | None = None
     is_proxy: bool | None = None
+
+    @property
+    def shown_to_staff(self) -> bool:
+        """False for a proxy (declared or measured): never a reason, never in a summary."""
+        return not self.proxy_declared and self.is_proxy is not True
+
+    @property
+    def may_be_reason(self) -> bool:
+        """A changeable signal that may be named as a reason for a risk, and is not a proxy."""
+        return self.reason and self.domain != "context" and self.shown_to_staff
+
+
+def derive_domain(name: str, family: Family) -> Domain:
+    """The domain of a feature from its family and name; :class:`ValueError` when the name does not say."""
+    if family == "leading":
+        return "welzijn"
+    if family == "context":
+        return "context"
+    for domain, prefixes in LAGGING_DOMAIN_PREFIXES.items():
+        if name.startswith(prefixes):
+            return domain
+    raise ValueError(f"feature register: cannot derive the domain of {name!r}; write domain: in the register")
+
+
+def derive_reason(name: str, domain: Domain) -> bool:
+    """Whether a feature may be a reason: a changeable signal (not context), not a missing-value indicator."""
+    return domain != "context" and not name.startswith(MISSING_INDICATOR_PREFIX)
+
+
+def _resolved(
+    name: str,
+    family: Family,
+    description_nl: str,
+    justification: str,
+    domain: Domain | None,
+    reason: bool | None,
+    proxy: bool,
+) -> FeatureEntry:
+    """An entry with its domain and reason flag filled in (derived where not written), checked."""
+    resolved_domain = domain or derive_domain(name, family)
+    if (resolved_domain == "context") != (family == "context"):
+        raise ValueError(f"feature register: {name} has family {family} but domain {resolved_domain}")
+    may_be = derive_reason(name, resolved_domain) if reason is None else reason
+    if may_be and resolved_domain == "context":
+        raise ValueError(f"feature register: {name} is fixed context and can never be a reason")
+    return FeatureEntry(
+        name=name,
+        family=family,
+        description_nl=description_nl,
+        justification=justification,
+        domain=resolved_domain,
+        reason=may_be,
+        proxy=proxy,
+    )
 
 
 @lru_cache(maxsize=8)
@@ -110,32 +210,84 @@ def load_register(
     q = questionnaire or cached_questionnaire()
     register = read_register_file(path)
     entries: list[FeatureEntry] = [
-        FeatureEntry(
-            name=f"q_{item.code}_{template.stat}",
-            family=template.family,
-            description_nl=template.description_nl.format(description=item.description),
-            justification=template.justification,
-        )
+        _item_entry(template, item.code, item.description)
         for item in q.items
         for template in register.item_features
     ]
-    entries.extend(register.features)
+    entries.extend(
+        _resolved(e.name, e.family, e.description_nl, e.justification, e.domain, e.reason, e.proxy)
+        for e in register.features
+    )
     names = [e.name for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"feature register: duplicate feature names {duplicated}")
+    return tuple(_with_proxy_check(entry, register) for entry in entries)
+
+
+def _item_entry(template: ItemTemplate, code: str, description: str) -> FeatureEntry:
+    return _resolved(
+        f"q_{code}_{template.stat}",
+        template.family,
+        template.description_nl.format(description=description),
+        template.justification,
+        template.domain,
+        template.reason,
+        template.proxy,
+    )
+
+
+def _with_proxy_check(entry: FeatureEntry, register: RegisterFile) -> Feature:
     measured = register.proxy_check
-    features = []
-    for entry in entries:
-        auc = measured.results.get(entry.name) if measured else None
-        features.append(
-            Feature(
-                **entry.model_dump(),
-                proxy_auc=auc,
-                is_proxy=None if auc is None or measured is None else max(auc.values()) >= measured.threshold,
-            )
+    auc = measured.results.get(entry.name) if measured else None
+    assert entry.domain is not None and entry.reason is not None  # filled by _resolved
+    return Feature(
+        name=entry.name,
+        family=entry.family,
+        description_nl=entry.description_nl,
+        justification=entry.justification,
+        domain=entry.domain,
+        reason=entry.reason,
+        proxy_declared=entry.proxy,
+        proxy_auc=auc,
+        is_proxy=None if auc is None or measured is None else max(auc.values()) >= measured.threshold,
+    )
+
+
+def features_by_name(
+    names: Iterable[str], questionnaire: Questionnaire | None = None, path: Path | None = None
+) -> dict[str, Feature]:
+    """The register's entry for each of ``names`` (e.g. a model's features), keyed by name.
+
+    A per-item name of another questionnaire (``q_{code}_{stat}`` with a ``stat`` of the register's
+    item features, e.g. a model trained on a college's own questionnaire) gets that item template's entry,
+    described by its code. A name the register does not know at all gets an entry that is context, never a
+    reason and never shown: what the register does not justify is not shown to staff.
+    """
+    register = read_register_file(path)
+    known = {f.name: f for f in load_register(questionnaire, path)}
+    out: dict[str, Feature] = {}
+    for name in names:
+        if name in known:
+            out[name] = known[name]
+            continue
+        template = next(
+            (t for t in register.item_features if name.startswith("q_") and name.endswith(f"_{t.stat}")), None
         )
-    return tuple(features)
+        code = name[2 : -len(template.stat) - 1] if template is not None else ""
+        if template is not None and code:
+            out[name] = _with_proxy_check(_item_entry(template, code, code.replace("_", " ")), register)
+        else:
+            out[name] = Feature(
+                name=name,
+                family="context",
+                description_nl=name.replace("_", " "),
+                justification="not in the feature register",
+                domain="context",
+                reason=False,
+                proxy_declared=True,
+            )
+    return out
 
 
 def model_features(questionnaire: Questionnaire | None = None) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
 What ``training`` fits is exactly what ``serving`` loads (through the MLflow registry,
 :mod:`models.registry`): one :class:`RiskModel` object that takes a feature snapshot
 (``features.snapshot``) and returns calibrated probabilities with an uncertainty interval, a band, and
-plain-Dutch reasons from SHAP contributions.
+plain-Dutch reasons from SHAP contributions. Which contributions become reasons, and their wording, is
+:mod:`models.reasons` (only changeable signals the feature register allows, pushing the risk up, on the
+worrying side, at most three).
 
 SHAP contributions are computed on the LightGBM model's log-odds scale, before calibration: they rank and
 explain the inputs; the calibrated probability is the score. ``base_value + sum(contributions)`` equals
@@ -25,7 +27,24 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from data.questionnaire import Questionnaire, cached_questionnaire
 from data.vocabulary import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
+from features.register import Feature, features_by_name
+from models.reasons import TOP_N, Reason, format_value, reasons_for_rows
+
+__all__ = [
+    "BANDS",
+    "BandThresholds",
+    "CalibrationMethod",
+    "Calibrator",
+    "ColumnSelector",
+    "Reason",
+    "RiskModel",
+    "Scored",
+    "format_value",
+    "make_pipeline",
+    "wilson_interval",
+]
 
 FloatArray = npt.NDArray[np.float64]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
@@ -122,16 +141,6 @@ class BandThresholds:
         ).astype(object)
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One plain-Dutch reason: a feature's value and how much it moved the score."""
-
-    feature: str
-    text: str
-    value: float
-    contribution: float
-
-
 @dataclass
 class Scored:
     """Scores of a batch of rows, with everything needed to store and replay them."""
@@ -160,12 +169,27 @@ class RiskModel:
     # A sample of snapshot rows the model was evaluated on, with its probabilities (column ``probability``):
     # the reference that drift monitoring compares each week with.
     reference: pd.DataFrame | None = None
+    # The questionnaire the model was trained with: the scale and wording of questionnaire reasons. None
+    # (models trained before this field, or a trainer that does not set it): the shipped questionnaire.
+    questionnaire: Questionnaire | None = None
     _explainer: Any = field(default=None, repr=False, compare=False)
+    _register: dict[str, Feature] | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_explainer"] = None  # rebuilt on first use; not part of the artefact
+        state["_register"] = None  # read from the feature register on first use
         return state
+
+    def reason_questionnaire(self) -> Questionnaire:
+        """The questionnaire reasons are worded with: the model's own, else the shipped one."""
+        return self.questionnaire or cached_questionnaire()
+
+    def feature_register(self) -> dict[str, Feature]:
+        """The register's entry for each model feature: domain, may it be a reason, is it shown to staff."""
+        if self._register is None:
+            self._register = features_by_name(self.features, self.questionnaire)
+        return self._register
 
     @property
     def booster(self) -> LGBMClassifier:
@@ -208,30 +232,18 @@ class RiskModel:
         base_value = float(np.asarray(base).ravel()[-1])
         return values, base_value
 
-    def reasons(self, frame: pd.DataFrame, shap_values: FloatArray, top_n: int = 3) -> list[list[Reason]]:
-        """The ``top_n`` inputs that raised each row's risk most, in plain Dutch."""
-        x = self.model_input(frame).to_numpy()
-        order = np.argsort(-shap_values, axis=1)[:, :top_n]
-        out: list[list[Reason]] = []
-        for i, idx in enumerate(order):
-            row = [
-                Reason(
-                    feature=self.features[j],
-                    text=reason_text(
-                        self.descriptions.get(self.features[j], self.features[j]),
-                        self.features[j],
-                        float(x[i, j]),
-                    ),
-                    value=float(x[i, j]),
-                    contribution=float(shap_values[i, j]),
-                )
-                for j in idx
-                if shap_values[i, j] > 0
-            ]
-            out.append(row)
-        return out
+    def reasons(self, frame: pd.DataFrame, shap_values: FloatArray, top_n: int = TOP_N) -> list[list[Reason]]:
+        """Per row at most ``top_n`` reasons a mentor can act on (:func:`models.reasons.top_reasons`)."""
+        return reasons_for_rows(
+            self.features,
+            self.model_input(frame).to_numpy().tolist(),
+            np.asarray(shap_values, dtype=np.float64).tolist(),
+            self.feature_register(),
+            self.reason_questionnaire(),
+            top_n,
+        )
 
-    def score(self, frame: pd.DataFrame, explain: bool = True, top_n: int = 3) -> Scored:
+    def score(self, frame: pd.DataFrame, explain: bool = True, top_n: int = TOP_N) -> Scored:
         """Score rows of a snapshot: probability, interval, band (with uncertainty), SHAP and reasons.
 
         Rows marked ``insufficient_data`` get the band "onvoldoende gegevens" (their probability is still
@@ -251,29 +263,3 @@ class RiskModel:
         else:
             shap_values, base_value, reasons = np.empty((len(frame), 0)), float("nan"), []
         return Scored(p, lower, upper, band, uncertain, raw, shap_values, base_value, reasons)
-
-
-def reason_text(description: str, feature: str, value: float) -> str:
-    """``"aanwezigheid laatste 4 weken: 62%"``: a description with the value in a readable form."""
-    return f"{description}: {format_value(feature, value)}"
-
-
-YES_NO_FEATURES = frozenset({"over_18", "route_bbl", "q_wants_to_talk_4w"})
-LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
-
-
-def format_value(feature: str, value: float) -> str:
-    """A feature value as a mentor reads it: ja/nee, percentages, trends per week, Dutch decimals."""
-    if feature in YES_NO_FEATURES or feature.startswith(("has_", "prior_", "flag_")):
-        return "ja" if value >= 0.5 else "nee"
-    if feature == "level":
-        return LEVEL_NAMES.get(round(value), f"{value:g}")
-    if "_change" in feature and "_rate" in feature:
-        return f"{value * 100:+.0f} procentpunt".replace("+", "+ ").replace("-", "- ")
-    if "_rate" in feature or "_ratio" in feature:
-        return f"{value * 100:.0f}%"
-    if "_trend" in feature:
-        return f"{value:+.2f} per week".replace(".", ",")
-    if float(value).is_integer():
-        return f"{int(value)}"
-    return f"{value:.1f}".replace(".", ",")

@@ -21,6 +21,7 @@ from serving.routes import (
     coachklas,
     explanations,
     health,
+    identities,
     ingest,
     jobs,
     lists,
@@ -51,6 +52,7 @@ API_ROUTERS = (
     jobs.router,
     audit.router,
     monitoring.router,
+    identities.router,
 )
 DESCRIPTION = """
 Vroegsignaal: weekly dropout-risk (vsv) scores with plain-Dutch reasons for mbo mentors, the zorgteam and

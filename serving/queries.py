@@ -12,6 +12,7 @@ from data.schema import (
     AttendanceWeek,
     BandOverride,
     CoachklasDecision,
+    Outcome,
     QuestionnaireAnswer,
     Score,
     Student,
@@ -35,6 +36,7 @@ LIST_COLUMNS = (
     Score.flag_leerplicht_16u,
     Score.flag_4_weeks_absent,
     Score.insufficient_data,
+    Score.feature_values,
 )
 
 
@@ -208,3 +210,75 @@ def attendance_history(session: Session, student_id: str) -> list[dict[str, Any]
         .order_by(AttendanceWeek.week)
     ).all()
     return [dict(r._mapping) for r in rows]
+
+
+SPARK_WEEKS = 8
+
+
+def recent_probabilities(
+    session: Session, student_ids: Sequence[str], week: int, weeks: int = SPARK_WEEKS
+) -> dict[str, dict[int, float]]:
+    """Each student's stored probability in the ``weeks`` weeks up to ``week`` (for the list's sparklines)."""
+    if not student_ids:
+        return {}
+    rows = session.execute(
+        select(Score.student_id, Score.week, Score.probability).where(
+            Score.student_id.in_(list(student_ids)), Score.week.between(week - weeks + 1, week)
+        )
+    ).all()
+    out: dict[str, dict[int, float]] = {}
+    for student_id, w, p in rows:
+        out.setdefault(student_id, {})[int(w)] = float(p)
+    return out
+
+
+def recent_attendance(
+    session: Session, student_ids: Sequence[str], week: int, weeks: int = SPARK_WEEKS
+) -> dict[str, dict[int, float]]:
+    """Each student's attendance rate (present / scheduled hours) in the ``weeks`` weeks up to ``week``."""
+    if not student_ids:
+        return {}
+    rows = session.execute(
+        select(
+            AttendanceWeek.student_id,
+            AttendanceWeek.week,
+            AttendanceWeek.present_hours,
+            AttendanceWeek.scheduled_hours,
+        ).where(
+            AttendanceWeek.student_id.in_(list(student_ids)),
+            AttendanceWeek.week.between(week - weeks + 1, week),
+        )
+    ).all()
+    out: dict[str, dict[int, float]] = {}
+    for student_id, w, present, scheduled in rows:
+        if scheduled:
+            out.setdefault(student_id, {})[int(w)] = float(present) / float(scheduled)
+    return out
+
+
+def week_base_rate(session: Session, week: int) -> float | None:
+    """The mean predicted probability over every student scored in ``week`` (the school's base rate)."""
+    value = session.execute(select(func.avg(Score.probability)).where(Score.week == week)).scalar_one()
+    return None if value is None else float(value)
+
+
+def team_leavers(session: Session, team: str, week: int) -> list[tuple[str, str, int]]:
+    """Students on the team's list last week whose enrolment ended since: (student_id, outcome, week)."""
+    last_week = select(Score.student_id).where(Score.team == team, Score.week == week - 1)
+    rows = session.execute(
+        select(Outcome.student_id, Outcome.outcome, Outcome.week)
+        .where(Outcome.student_id.in_(last_week), Outcome.week.between(week - 1, week))
+        .order_by(Outcome.student_id)
+    ).all()
+    return [(str(s), str(o), int(w)) for s, o, w in rows]
+
+
+def coachklas_decisions_of(session: Session, student_id: str) -> list[CoachklasDecision]:
+    """Every coachklas decision about one student, oldest first."""
+    return list(
+        session.execute(
+            select(CoachklasDecision)
+            .where(CoachklasDecision.student_id == student_id)
+            .order_by(CoachklasDecision.decision_id)
+        ).scalars()
+    )

@@ -1,7 +1,9 @@
 """Request (``*In``) and response (``*Out``) schemas of the API, kept apart.
 
 No response schema has a field for a protected attribute (gender, migration background): they live in the
-audit-only table and never leave the store through this API.
+audit-only table and never leave the store through this API. Names and student numbers (the identity
+table) appear only in the fields ``name`` and ``student_number``, filled for the roles that may see them
+(:func:`workflows.identity.display_names`) and None for every other role.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from data.vocabulary import (
     DECISION_NOT_PLACED,
     DECISION_PLACED,
 )
+from workflows.identity import MIN_REASON_LENGTH
 
 Week = Annotated[int, Field(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index.")]
 # A school week as a query parameter: required, or optional (then the latest scored week).
@@ -65,6 +68,21 @@ class _WithExtra:
 def from_record(schema: type[M], record: object, **extra: object) -> M:
     """A response built from a typed record's attributes (and ``extra`` values the record lacks)."""
     return schema.model_validate(_WithExtra(record, extra), from_attributes=True)
+
+
+def _name_field() -> Any:
+    return Field(
+        default=None,
+        description="The student's name, for the roles that may see it (mentor of the team, zorgteam, "
+        "coachklas, admin); else None. Without an identity: the student number or the pseudonym.",
+    )
+
+
+def _number_field() -> Any:
+    return Field(
+        default=None,
+        description="The school's student number, for the roles that may see names; else None.",
+    )
 
 
 def _texts(reasons: Any) -> Any:
@@ -151,6 +169,15 @@ class OverrideOut(Frozen):
     at: UtcDatetime
 
 
+class DomainOut(Frozen):
+    """What one domain (aanwezigheid, welzijn, studievoortgang) did to a score, in SHAP log-odds."""
+
+    domain: str
+    label: str
+    up: float = Field(description="Total contribution pushing the risk up (>= 0).")
+    down: float = Field(description="Total contribution pushing the risk down (<= 0).")
+
+
 class StudentScoreOut(Frozen):
     student_id: str
     week: int
@@ -167,11 +194,17 @@ class StudentScoreOut(Frozen):
     flag_leerplicht_16u: bool
     flag_4_weeks_absent: bool
     insufficient_data: bool
+    signals: list[str] = Field(
+        default_factory=list, description="This week's questionnaire signals in words."
+    )
+    domains: list[DomainOut] = Field(default_factory=list, description="Per domain: what pushes up or down.")
 
 
 class RiskListItemOut(Frozen):
     rank: int
     student_id: str
+    name: str | None = _name_field()
+    student_number: str | None = _number_field()
     probability: float
     lower: float
     upper: float
@@ -190,6 +223,9 @@ class RiskListItemOut(Frozen):
     alert_reasons: list[str] = Field(
         default_factory=list,
         description="Why the zorgmeldingen were raised (never the zorgteam's notes).",
+    )
+    signals: list[str] = Field(
+        default_factory=list, description="This week's questionnaire signals in words."
     )
 
 
@@ -265,6 +301,8 @@ class DecisionKind(StrEnum):
 class CandidateOut(Frozen):
     rank: int
     student_id: str
+    name: str | None = _name_field()
+    student_number: str | None = _number_field()
     team: str
     probability: float
     band: str
@@ -334,6 +372,8 @@ class AlertEventOut(Frozen):
 class AlertOut(Frozen):
     alert_id: int
     student_id: str
+    name: str | None = _name_field()
+    student_number: str | None = _number_field()
     team: str
     week: int
     item: str
@@ -435,6 +475,38 @@ class ModelCardOut(Frozen):
     version: str
     run_id: str
     markdown: str
+
+
+class IdentityLookupIn(Frozen):
+    """An auditor's question: who is this pseudonym, and why must they know."""
+
+    student_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")
+    reason: str = Field(
+        min_length=MIN_REASON_LENGTH,
+        max_length=2000,
+        description="Why the auditor must know who this is (at least 10 characters); in the audit log.",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _documented(cls, value: str) -> str:
+        if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+            raise ValueError("the reason may not hold control characters")
+        if len(" ".join(value.split())) < MIN_REASON_LENGTH:
+            raise ValueError(f"give a reason of at least {MIN_REASON_LENGTH} characters")
+        return value
+
+
+class IdentityOut(Frozen):
+    """Who a pseudonym is: the identity table's row (the lookup is in the audit log)."""
+
+    student_id: str
+    student_number: str
+    name: str = Field(description="Given name, tussenvoegsel and family name, as staff say it.")
+    given_name: str
+    name_prefix: str | None
+    family_name: str
+    email: str | None
 
 
 class AuditEntryOut(Frozen):

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     questionnaire_config: Path | None = Field(
         default=None, description="YAML file with the questionnaire items; default is the shipped one."
     )
+    calendar_config: Path | None = Field(
+        default=None,
+        description="YAML file with the school calendar (school years, first school days, holidays) that "
+        "gives school weeks their dates; default is the shipped data/school_calendar.yaml.",
+    )
 
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking/registry URI; default is SQLite at <var_dir>/mlflow.db."

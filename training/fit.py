@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from data.calendar import WEEKS_PER_YEAR
+from data.questionnaire import Questionnaire
 from models.risk_model import (
     BandThresholds,
     CalibrationMethod,
@@ -173,8 +174,10 @@ def fit_risk_model(
     descriptions: dict[str, str],
     config: TrainingConfig,
     metadata: dict[str, Any] | None = None,
+    questionnaire: Questionnaire | None = None,
 ) -> RiskModel:
-    """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold."""
+    """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold.
+    The model keeps ``questionnaire`` (the deployment's) for its reasons' scales and directions."""
     fitted = fit_calibrated_booster(
         train,
         train[LABEL].to_numpy(),
@@ -198,6 +201,7 @@ def fit_risk_model(
         pipeline=fitted.pipeline,
         calibrator=fitted.calibrator,
         thresholds=thresholds,
+        questionnaire=questionnaire,
         metadata=meta,
     )
 

@@ -127,8 +127,12 @@ def fit_all(prepared: Prepared, config: TrainingConfig, questionnaire: Questionn
     descriptions = {f.name: f.description_nl for f in register}
     features = model_features(questionnaire)
     lagging = [f.name for f in register if f.family != "leading"]
-    model = fit_risk_model(prepared.train, prepared.calibration, features, descriptions, config)
-    ablation = fit_risk_model(prepared.train, prepared.calibration, lagging, descriptions, config)
+    model = fit_risk_model(
+        prepared.train, prepared.calibration, features, descriptions, config, questionnaire=questionnaire
+    )
+    ablation = fit_risk_model(
+        prepared.train, prepared.calibration, lagging, descriptions, config, questionnaire=questionnaire
+    )
     logistic = fit_logistic(prepared.train, features, config)
     return Fitted(model, ablation, logistic)
 

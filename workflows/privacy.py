@@ -2,7 +2,10 @@
 
 Everything about a student is keyed by the pseudonym ``student_id``; the tables that hold it are found
 from the schema (every table with a ``student_id`` column), so a new table is covered without a change
-here. The audit log is the exception: it is append-only and is never touched by retention or erasure
+here. That includes the identity table (``identities``: the school's student number and the name, see
+:mod:`workflows.identity`): an export hands the student their number and name, an erasure deletes them,
+and retention removes them with the rest of an enrolment that ended long ago. The audit log is the
+exception: it is append-only and is never touched by retention or erasure
 (entries keep the pseudonym, which is meaningless without the pseudonym key); an erasure and every
 retention run are themselves written to it, in the same transaction as the deletion.
 """
@@ -36,7 +39,8 @@ def operator() -> str:
 
 
 def student_tables() -> list[Table]:
-    """Every table holding rows about a student, children first (the order to delete in)."""
+    """Every table holding rows about a student, children first (the order to delete in); the identity
+    table among them."""
     tables = [
         t for t in Base.metadata.sorted_tables if "student_id" in t.c and t.name != AuditLog.__tablename__
     ]
@@ -72,7 +76,10 @@ def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
     return {
         "student_id": student_id,
         "exported_at": datetime.now(UTC).isoformat(),
-        "note": "student_id is a pseudonym; the school's student number is never stored.",
+        "note": (
+            "student_id is a pseudonym; the school's student number and the name are kept only in the "
+            "identities table (listed here when the store holds them)."
+        ),
         "tables": tables,
         "audit_log": audit,
     }

@@ -12,6 +12,9 @@ paid work) that persists (AR(1)) and takes shocks. From it the generator reads:
 
 The whole population is simulated in chunks of students, so memory stays bounded at any size. The output
 is deterministic for a given configuration (seed and chunk size included).
+
+Each chunk also gets an identity table (realistic Dutch names, :mod:`.names`), drawn with a random
+generator of its own after the simulation, so the other tables are the same with or without it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tqdm import tqdm
 from data.calendar import WEEKS_PER_PERIOD, WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.synthetic import params as P  # noqa: N812
+from data.synthetic.names import synthetic_identities
 
 Scenario = Literal["baseline", "lockdown", "hot_labour_market", "survey_fatigue"]
 SCENARIOS: tuple[str, ...] = ("baseline", "lockdown", "hot_labour_market", "survey_fatigue")
@@ -39,7 +43,10 @@ TABLES = (
     "progress_results",
     "outcomes",
     "synthetic_truth",
+    "identities",
 )
+# The identity table's own random stream (per seed and chunk): names never move the simulation's draws.
+NAMES_STREAM = 0x6E616D6573  # "names"
 FIRST_STUDENT_NUMBER = 1_000_000
 INTAKE_SHARE = 0.40  # new year-1 students each year, as a share of the initial population
 LOCKDOWN_WEEKS = 12
@@ -538,7 +545,10 @@ def generate_chunks(
         n = min(config.chunk_size, total - first)
         rng = np.random.default_rng([config.seed, chunk_no])
         pop = sample_population(rng, n, first, config)
-        yield simulate(pop, config, q, rng)
+        tables = simulate(pop, config, q, rng)
+        names_rng = np.random.default_rng([config.seed, chunk_no, NAMES_STREAM])
+        tables["identities"] = synthetic_identities(pop.number, np.array(P.GENDERS)[pop.gender], names_rng)
+        yield tables
 
 
 def generate(config: GeneratorConfig, questionnaire: Questionnaire | None = None) -> dict[str, pd.DataFrame]:

@@ -9,7 +9,7 @@ from typing import Literal
 import pandas as pd
 from sqlalchemy import Engine
 
-from data.contracts import contract
+from data.contracts import CONTRACTS, contract
 from data.csv_io import write_frame
 from data.questionnaire import Questionnaire
 from data.store import TABLE_ORDER
@@ -28,6 +28,10 @@ def write_generated(
 ) -> dict[str, int]:
     """Generate and write every table to ``out_dir/<table>.<fmt>``; returns rows per table.
 
+    The identity table (names and student numbers) is kept apart, in a folder of its own:
+    ``out_dir/identities/identities.csv``. So ``vsv import out_dir`` loads the pseudonymised tables, and
+    the names come in only when asked for (``vsv import out_dir/identities``).
+
     Files are written into a temporary folder next to ``out_dir`` that replaces it only when complete,
     so an interrupted run leaves no half-written dataset. Parquet output is one part file per chunk
     (``<table>/part-00000.parquet``), which keeps memory bounded at national scale.
@@ -38,12 +42,16 @@ def write_generated(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     counts = dict.fromkeys(TABLES, 0)
+    apart = [name for name in TABLES if CONTRACTS[name].identifying]
+    for name in apart:
+        (tmp / name).mkdir()
     for chunk_no, chunk in enumerate(generate_chunks(config, questionnaire, progress=progress)):
         for name in TABLES:
             frame: pd.DataFrame = chunk[name]
             counts[name] += len(frame)
             if fmt == "csv":
-                frame.to_csv(tmp / f"{name}.csv", mode="a", header=chunk_no == 0, index=False)
+                folder = tmp / name if name in apart else tmp
+                frame.to_csv(folder / f"{name}.csv", mode="a", header=chunk_no == 0, index=False)
             else:
                 part_dir = tmp / name
                 part_dir.mkdir(exist_ok=True)

@@ -23,6 +23,7 @@ from serving.schemas import (
 )
 from workflows.audit import AuditEntry
 from workflows.coachklas import DEFAULT_CAPACITY, candidates_to_show, free_places, placed
+from workflows.identity import display_names, name_fields
 from workflows.users import COACHKLAS_READ, COACHKLAS_WRITE
 
 router = APIRouter(prefix="/api/v1/coachklas", tags=["coachklas"])
@@ -61,6 +62,7 @@ def candidates(
     ids = [r.student_id for r in rows]
     overrides = latest_overrides(session, ids, week)
     decisions = latest_decisions(session, ids)
+    names = display_names(session, guard.user, ids)  # empty for the roles that see no names
     guard.allow([AuditEntry("read_coachklas_candidates", r.student_id, r.team, week) for r in rows])
     out = [
         from_record(
@@ -69,6 +71,7 @@ def candidates(
             rank=i,
             override_band=o.band if (o := overrides.get(r.student_id)) else None,
             previous_decision=decisions.get(r.student_id),
+            **name_fields(names, r.student_id),
         )
         for i, r in enumerate(rows, start=1)
     ]

@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from serving.deps import Guard, SessionDep, require
+from models.reasons import questionnaire_signals
+from serving.deps import ContextDep, Guard, SessionDep, require
 from serving.queries import latest_actions, latest_overrides, team_scores
 from serving.routes.common import errors, not_found
 from serving.schemas import RiskListItemOut, RiskListOut, Week, from_record
 from workflows.audit import AuditEntry
+from workflows.identity import display_names, name_fields
 from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band
 from workflows.safeguarding import open_alert_reasons
 from workflows.users import READ_STUDENTS
@@ -29,6 +31,7 @@ def risk_list(
     team: str,
     week: Week,
     session: SessionDep,
+    ctx: ContextDep,
     guard: Reader,
     band: Annotated[str | None, Query(max_length=30, description="only this (shown) band")] = None,
     new_only: Annotated[bool, Query(description="only students new in verhoogd or hoog this week")] = False,
@@ -45,6 +48,7 @@ def risk_list(
     overrides = latest_overrides(session, ids, week)
     alerts = open_alert_reasons(session, ids)
     before = latest_overrides(session, ids, week - 1)
+    names = display_names(session, guard.user, ids)  # empty for the roles that see no names
     last_week = {
         r.student_id: shown_band(r.band, o.band if (o := before.get(r.student_id)) else None)
         for r in team_scores(session, team, week - 1)
@@ -64,6 +68,8 @@ def risk_list(
                 new_this_week=new_this_week(shown, last_week.get(row.student_id)),
                 open_alert=row.student_id in alerts,
                 alert_reasons=alerts.get(row.student_id, []),
+                signals=questionnaire_signals(row.feature_values, ctx.questionnaire),
+                **name_fields(names, row.student_id),
             )
         )
     items = filtered(items, band, new_only)

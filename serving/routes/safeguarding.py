@@ -3,7 +3,7 @@ close with a note; every step is kept in the alert's history and the audit log."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,6 +24,7 @@ from serving.schemas import (
     from_record,
 )
 from workflows.audit import AuditEntry, shown_students_detail
+from workflows.identity import StudentName, display_names, name_fields
 from workflows.safeguarding import (
     ACKNOWLEDGED,
     ACTIVE,
@@ -47,13 +48,20 @@ Writer = Annotated[Guard, Depends(require(SAFEGUARDING_WRITE, "handle_alert"))]
 ERRORS = errors(404, 409, 422)
 
 
-def _out(alert: SafeguardingAlert, team: str, now: datetime, events: Sequence[AlertEvent] = ()) -> AlertOut:
+def _out(
+    alert: SafeguardingAlert,
+    team: str,
+    now: datetime,
+    events: Sequence[AlertEvent] = (),
+    names: Mapping[str, StudentName] | None = None,
+) -> AlertOut:
     return from_record(
         AlertOut,
         alert,
         team=team,
         overdue=is_overdue(alert, now),
         events=[AlertEventOut.model_validate(e) for e in events],
+        **name_fields(names or {}, alert.student_id),
     )
 
 
@@ -108,6 +116,7 @@ def queue(
     found = alert_queue(session, f, page, page_size, now)
     history = alert_history(session, [q.alert.alert_id for q in found.alerts])
     shown = [q.alert.student_id for q in found.alerts]
+    names = display_names(session, guard.user, shown)  # empty for the roles that see no names
     # One entry per view, naming every student shown (the audit log's student search finds it).
     guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
     return AlertQueueOut(
@@ -117,7 +126,7 @@ def queue(
         pages=found.pages,
         open_count=found.open_count,
         overdue_count=found.overdue_count,
-        alerts=[_out(q.alert, q.team, now, history.get(q.alert.alert_id, [])) for q in found.alerts],
+        alerts=[_out(q.alert, q.team, now, history.get(q.alert.alert_id, []), names) for q in found.alerts],
     )
 
 
@@ -133,8 +142,9 @@ def list_alerts(
     now = datetime.now(UTC)
     found = alert_queue(session, QueueFilter(status=alert_status), 1, limit, now)
     shown = [q.alert.student_id for q in found.alerts]
+    names = display_names(session, guard.user, shown)
     guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
-    return [_out(q.alert, q.team, now) for q in found.alerts]
+    return [_out(q.alert, q.team, now, names=names) for q in found.alerts]
 
 
 def _alert(session: SessionDep, alert_id: int) -> tuple[SafeguardingAlert, str]:
@@ -166,7 +176,13 @@ def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, n
         alert.note = note
     record_event(session, alert.alert_id, guard.user.name, new_status, note)
     session.flush()
-    return _out(alert, team, now, alert_history(session, [alert.alert_id]).get(alert.alert_id, []))
+    return _out(
+        alert,
+        team,
+        now,
+        alert_history(session, [alert.alert_id]).get(alert.alert_id, []),
+        display_names(session, guard.user, [alert.student_id]),
+    )
 
 
 @router.post(
@@ -196,7 +212,13 @@ def assign(alert_id: AlertId, body: AlertAssignIn, session: SessionDep, guard: W
     record_event(session, alert.alert_id, guard.user.name, "toegewezen", f"aan {body.to}")
     session.flush()
     now = datetime.now(UTC)
-    return _out(alert, team, now, alert_history(session, [alert.alert_id]).get(alert.alert_id, []))
+    return _out(
+        alert,
+        team,
+        now,
+        alert_history(session, [alert.alert_id]).get(alert.alert_id, []),
+        display_names(session, guard.user, [alert.student_id]),
+    )
 
 
 @router.post(

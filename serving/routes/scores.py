@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from serving.deps import Guard, ModelDep, SessionDep, require
+from models.reasons import domain_summary, questionnaire_signals
+from serving.deps import ContextDep, Guard, ModelDep, SessionDep, require
 from serving.queries import latest_overrides
 from serving.routes.common import errors, score_or_404, student_in_reach
 from serving.schemas import (
+    DomainOut,
     FeatureRowIn,
     OnDemandScoreOut,
     StudentAlertOut,
@@ -78,10 +80,16 @@ def student_alert_list(student_id: str, session: SessionDep, guard: Reader) -> l
     summary="A student's stored score for a week, with its reasons",
     responses=errors(404),
 )
-def student_score(student_id: str, week: Week, session: SessionDep, guard: Reader) -> StudentScoreOut:
+def student_score(
+    student_id: str, week: Week, session: SessionDep, ctx: ContextDep, guard: Reader
+) -> StudentScoreOut:
     student_in_reach(session, guard, student_id, "read_score", week)
     score = score_or_404(session, student_id, week)
     guard.allow([AuditEntry("read_score", student_id, score.team, week)])
     return from_record(
-        StudentScoreOut, score, override=latest_overrides(session, [student_id], week).get(student_id)
+        StudentScoreOut,
+        score,
+        override=latest_overrides(session, [student_id], week).get(student_id),
+        signals=questionnaire_signals(score.feature_values, ctx.questionnaire),
+        domains=[DomainOut.model_validate(d) for d in domain_summary(score.shap_values)],
     )

@@ -28,10 +28,13 @@ def line_chart(
     fmt: Callable[[float], str] = _fmt_default,
     lines: Sequence[tuple[float, str]] = (),
     height: int = HEIGHT,
+    now: int | None = None,
+    x_fmt: Callable[[int], str] = str,
 ) -> Markup:
-    """A line over the weeks (gaps where a value is None), with optional dashed reference lines."""
+    """A line over the weeks (gaps where a value is None), with optional dashed reference lines and a
+    "nu" marker at week ``now``; ``x_fmt`` writes a week on the axis (e.g. the calendar week)."""
     known = [(w, v) for w, v in points if v is not None]
-    desc = ", ".join(f"week {w}: {fmt(v)}" for w, v in known) or "geen gegevens"
+    desc = ", ".join(f"{x_fmt(w)}: {fmt(v)}" for w, v in known) or "geen gegevens"
     head = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" width="100%" '
         f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>'
@@ -63,10 +66,16 @@ def line_chart(
             f'<text class="axis" x="{WIDTH - RIGHT}" y="{y(value) - 3:.1f}" text-anchor="end">'
             f"{escape(label)}</text>"
         )
-    step = max(1, span // 8)
+    step = max(1, span // 6)
     for week in range(w_lo, w_hi + 1, step):
         parts.append(
-            f'<text class="axis" x="{x(week):.1f}" y="{height - 8}" text-anchor="middle">{week}</text>'
+            f'<text class="axis" x="{x(week):.1f}" y="{height - 8}" text-anchor="middle">'
+            f"{escape(x_fmt(week))}</text>"
+        )
+    if now is not None and w_lo <= now <= w_hi:
+        parts.append(
+            f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{TOP}" y2="{height - BOTTOM}"/>'
+            f'<text class="axis now-label" x="{x(now) - 4:.1f}" y="{TOP + 10}" text-anchor="end">nu</text>'
         )
     segments: list[list[tuple[int, float]]] = [[]]
     for week, maybe in points:
@@ -81,7 +90,7 @@ def line_chart(
     for week, value in known:
         parts.append(
             f'<circle class="dot" cx="{x(week):.1f}" cy="{y(value):.1f}" r="3">'
-            f"<title>week {week}: {escape(fmt(value))}</title></circle>"
+            f"<title>{escape(x_fmt(week))}: {escape(fmt(value))}</title></circle>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -115,3 +124,56 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str) -> Markup:
         "← verlaagt het risico · verhoogt het risico →</text></svg>"
     )
     return Markup("".join(parts))
+
+
+def sparkline(
+    points: Sequence[tuple[int, float | None]],
+    *,
+    title: str,
+    y_min: float,
+    y_max: float,
+    fmt: Callable[[float], str] = _fmt_default,
+    width: int = 96,
+    height: int = 24,
+) -> Markup:
+    """A word-sized line over the last weeks (the newest week at the right, marked with a dot)."""
+    known = [(w, v) for w, v in points if v is not None]
+    desc = ", ".join(f"{fmt(v)}" for _, v in known) or "geen gegevens"
+    head = (
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        f"<title>{escape(title)}: {escape(desc)}</title>"
+    )
+    if len(known) < 2:
+        return Markup(head + "</svg>")
+    weeks = [w for w, _ in points]
+    lo, span = min(weeks), max(max(weeks) - min(weeks), 1)
+    y_span = (y_max - y_min) or 1.0
+
+    def x(week: int) -> float:
+        return 2 + (week - lo) / span * (width - 4)
+
+    def y(value: float) -> float:
+        return 2 + (1 - (min(max(value, y_min), y_max) - y_min) / y_span) * (height - 4)
+
+    path = " ".join(f"{x(w):.1f},{y(v):.1f}" for w, v in known)
+    last_w, last_v = known[-1]
+    return Markup(
+        head + f'<polyline class="line" points="{path}"/>'
+        f'<circle class="dot" cx="{x(last_w):.1f}" cy="{y(last_v):.1f}" r="2.2"/></svg>'
+    )
+
+
+def balance_bar(up: float, down: float, scale: float, *, width: int = 200, height: int = 14) -> Markup:
+    """Two bars from a middle line: right (red) what pushes the risk up, left (green) what pushes it down,
+    on a common ``scale`` so that domains can be compared."""
+    scale = scale or 1.0
+    half = width / 2
+    right = min(up / scale, 1.0) * (half - 2)
+    left = min(-down / scale, 1.0) * (half - 2)
+    return Markup(
+        f'<svg class="balance" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        f"<title>verhoogt {up:.2f}, verlaagt {-down:.2f} (log-odds)</title>"
+        f'<rect class="bar-down" x="{half - left:.1f}" y="2" width="{left:.1f}" height="{height - 4}"/>'
+        f'<rect class="bar-up" x="{half:.1f}" y="2" width="{right:.1f}" height="{height - 4}"/>'
+        f'<line class="grid" x1="{half}" x2="{half}" y1="0" y2="{height}"/></svg>'
+    )

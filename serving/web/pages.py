@@ -4,34 +4,47 @@ queries) and renders the result; forms post, then redirect (303) back with a sho
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from data.calendar import week_label_or_fallback
+from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
+from data.schema import CoachklasDecision
 from data.vocabulary import BANDS, DECISION_NL, band_css
 from serving.deps import ContextDep, EngineDep, Guard, ModelStoreDep, SessionDep
 from serving.queries import (
+    SPARK_WEEKS,
     answer_history,
     attendance_history,
+    coachklas_decisions_of,
+    recent_attendance,
+    recent_probabilities,
     score_history,
     scored_model_versions,
     scored_teams,
     scored_weeks,
+    team_leavers,
+    week_base_rate,
 )
 from serving.routes import actions, audit, coachklas, explanations, lists, models, safeguarding, scores
 from serving.routes import monitoring as monitoring_routes
 from serving.schemas import (
     ActionIn,
     ActionKind,
+    ActionOut,
     AlertAssignIn,
     AlertCloseIn,
     AlertNoteIn,
@@ -39,12 +52,15 @@ from serving.schemas import (
     OptionalWeekQuery,
     OverrideBand,
     OverrideIn,
+    OverrideOut,
     PromoteIn,
+    RiskListItemOut,
 )
-from serving.web import charts
+from serving.web import charts, export
 from serving.web.session import COOKIE, cookie_user, guard_for
-from workflows.audit import AuditEntry
+from workflows.audit import AuditEntry, shown_students_detail
 from workflows.coachklas import DEFAULT_CAPACITY
+from workflows.identity import display_names
 from workflows.risk_list import filtered
 from workflows.safeguarding import (
     ACKNOWLEDGED,
@@ -212,6 +228,20 @@ TEMPLATES.env.filters["day"] = day_text
 TEMPLATES.env.filters["moment"] = moment_text
 
 
+def week_text(request: Request, week: int) -> str:
+    """A school week as staff say it ("wk 47, 17-21 nov"), from the deployment's school calendar."""
+    calendar = request.app.state.context.calendar
+    return week_label_or_fallback(calendar, week)
+
+
+@pass_context
+def _weeklabel_filter(context: Any, week: int | None) -> str:
+    return "-" if week is None else week_text(context["request"], int(week))
+
+
+TEMPLATES.env.filters["weeklabel"] = _weeklabel_filter
+
+
 def _zorg_counts(request: Request, user: CurrentUser | None) -> QueueCounts | None:
     if user is None or user.role not in SAFEGUARDING_READ:
         return None
@@ -344,16 +374,68 @@ def logout() -> Response:
 # --- weekly risk list -----------------------------------------------------------------------------------
 
 
-@router.get("/lijst")
-def risk_list_page(
-    request: Request,
-    session: SessionDep,
-    guard: Reader,
-    team: Annotated[str | None, Query(max_length=40)] = None,
-    week: OptionalWeekQuery = None,
-    band: Annotated[str | None, Query(max_length=30)] = None,
-    nieuw: bool = False,
-) -> Response:
+SORTS = {
+    "rang": "rang (hoogste kans eerst)",
+    "naam": "naam",
+    "band": "band",
+    "verandering": "grootste stijging",
+}
+OUTCOME_SHORT = {"vsv": "gestopt zonder diploma", "switch": "overgestapt", "graduated": "diploma gehaald"}
+EXPORT_HEADER = (
+    "Rang",
+    "Naam",
+    "Studentnummer",
+    "Band",
+    "Kans op vsv (12 weken)",
+    "Sinds vorige week",
+    "Belangrijkste redenen",
+    "Zorgmelding",
+    "Wettelijke signalen",
+    "Laatste actie",
+)
+
+
+def _name_of(item: RiskListItemOut) -> str:
+    return item.name or item.student_number or item.student_id
+
+
+def _sorted(items: list[RiskListItemOut], sort: str) -> list[RiskListItemOut]:
+    """The page's order: open zorgmeldingen first (as the API's ``alerts_first``), then the chosen column."""
+    band_order = {b: i for i, b in enumerate(BANDS)}
+    keys: dict[str, Callable[[RiskListItemOut], Any]] = {
+        "rang": lambda s: s.rank,
+        "naam": lambda s: _name_of(s).casefold(),
+        "band": lambda s: (band_order.get(s.shown_band, 9), s.rank),
+        "verandering": lambda s: -(s.change or 0.0),
+    }
+    key = keys.get(sort, keys["rang"])
+    return sorted(items, key=lambda s: (not s.open_alert, key(s)))
+
+
+@dataclass(frozen=True)
+class ListView:
+    team: str
+    week: int
+    teams: list[str]
+    items: list[RiskListItemOut]
+    counts: dict[str, int]
+    model_version: str
+    base_rate: float | None
+    leavers: list[tuple[str, str, int]]
+
+
+def _list_view(
+    session: Session,
+    ctx: DeploymentContext,
+    guard: Guard,
+    team: str | None,
+    week: int | None,
+    band: str | None,
+    nieuw: bool,
+    sort: str,
+    zoek: str | None,
+) -> ListView:
+    """What the list page and its exports show: the API's list, filtered, searched and sorted."""
     user = guard.user
     week = latest_scored_week(session) if week is None else week
     teams = sorted(user.teams) if user.role == Role.MENTOR else scored_teams(session, week)
@@ -361,28 +443,172 @@ def risk_list_page(
         if not teams:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Geen teams met scores in week {week}.")
         team = teams[0]
-    result = lists.risk_list(team, week, session, guard, order="alerts_first")
+    result = lists.risk_list(team, week, session, ctx, guard, order="alerts_first")
     counts = {b: sum(1 for s in result.students if s.shown_band == b) for b in BANDS}
-    shown = filtered(result.students, band if band in BANDS else None, nieuw)
-    rows = [{"item": s, "band": s.shown_band, "alert": s.open_alert, "new": s.new_this_week} for s in shown]
+    items = filtered(result.students, band if band in BANDS else None, nieuw)
+    needle = (zoek or "").strip().casefold()
+    if needle:
+        items = [
+            s
+            for s in items
+            if needle in _name_of(s).casefold()
+            or needle in s.student_id
+            or needle in (s.student_number or "")
+        ]
+    return ListView(
+        team=team,
+        week=week,
+        teams=teams,
+        items=_sorted(items, sort),
+        counts=counts,
+        model_version=result.model_version,
+        base_rate=week_base_rate(session, week),
+        leavers=team_leavers(session, team, week),
+    )
+
+
+@router.get("/lijst")
+def risk_list_page(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    guard: Reader,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    week: OptionalWeekQuery = None,
+    band: Annotated[str | None, Query(max_length=30)] = None,
+    nieuw: bool = False,
+    sorteer: Annotated[str, Query(max_length=20)] = "rang",
+    zoek: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    user = guard.user
+    view = _list_view(session, ctx, guard, team, week, band, nieuw, sorteer, zoek)
+    ids = [s.student_id for s in view.items]
+    probabilities = recent_probabilities(session, ids, view.week)
+    attendance = recent_attendance(session, ids, view.week)
+    weeks = list(range(view.week - SPARK_WEEKS + 1, view.week + 1))
+    rows = [
+        {
+            "item": s,
+            "band": s.shown_band,
+            "alert": s.open_alert,
+            "new": s.new_this_week,
+            "spark_score": charts.sparkline(
+                [(w, probabilities.get(s.student_id, {}).get(w)) for w in weeks],
+                title="kans de laatste 8 weken",
+                y_min=0.0,
+                y_max=max(0.1, *probabilities.get(s.student_id, {0: 0.0}).values()),
+                fmt=pct,
+            ),
+            "spark_attendance": charts.sparkline(
+                [(w, attendance.get(s.student_id, {}).get(w)) for w in weeks],
+                title="aanwezigheid de laatste 8 weken",
+                y_min=0.0,
+                y_max=1.0,
+                fmt=pct,
+            ),
+        }
+        for s in view.items
+    ]
+    query = {
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("team", "week", "band", "nieuw", "sorteer", "zoek")
+    }
     context = {
-        "title": f"Risicolijst team {team}, week {week}",
-        "team": team,
-        "week": week,
-        "teams": teams,
+        "title": f"Risicolijst team {view.team}, {week_text(request, view.week)}",
+        "team": view.team,
+        "week": view.week,
+        "teams": view.teams,
         "weeks": scored_weeks(session),
         "rows": rows,
-        "counts": counts,
+        "counts": view.counts,
         "bands": BANDS,
         "band_filter": band if band in BANDS else "",
         "new_filter": nieuw,
-        "model_version": result.model_version,
+        "sorts": SORTS,
+        "sort": sorteer if sorteer in SORTS else "rang",
+        "search": zoek or "",
+        "base_rate": view.base_rate,
+        "leavers": [(sid, OUTCOME_SHORT.get(outcome, outcome), w) for sid, outcome, w in view.leavers],
+        "model_version": view.model_version,
         "actions": ACTION_TEXT,
         "override_bands": [b.value for b in OverrideBand],
         "may_write": user.role in WRITE_ACTIONS,
+        "export_query": urlencode({**query, "team": view.team, "week": view.week}),
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }
     return render(request, "risk_list.html", user, context)
+
+
+def _export_rows(items: list[RiskListItemOut]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for s in items:
+        flags = [
+            text
+            for flag, text in (
+                (s.flag_leerplicht_16u, "16 uur ongeoorloofd verzuim in 4 weken"),
+                (s.flag_4_weeks_absent, "4 weken aaneengesloten afwezig"),
+            )
+            if flag
+        ]
+        action = (
+            f"{ACTION_TEXT.get(s.latest_action.action, s.latest_action.action)} ({s.latest_action.by})"
+            if s.latest_action
+            else ""
+        )
+        rows.append(
+            [
+                s.rank,
+                s.name or "",
+                s.student_number or s.student_id,
+                s.shown_band + (" (onzeker)" if s.band_uncertain else ""),
+                pct(s.probability),
+                change_view(s.change)[1],
+                "; ".join(s.reasons),
+                "; ".join(s.alert_reasons),
+                "; ".join(flags),
+                action,
+            ]
+        )
+    return rows
+
+
+@router.get("/lijst/export.{fmt}")
+def risk_list_export(
+    fmt: Literal["csv", "xlsx"],
+    session: SessionDep,
+    ctx: ContextDep,
+    guard: Reader,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    week: OptionalWeekQuery = None,
+    band: Annotated[str | None, Query(max_length=30)] = None,
+    nieuw: bool = False,
+    sorteer: Annotated[str, Query(max_length=20)] = "rang",
+    zoek: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    """The list as on the page (same rows, same order) as CSV or Excel; every export is in the audit log."""
+    view = _list_view(session, ctx, guard, team, week, band, nieuw, sorteer, zoek)
+    rows = _export_rows(view.items)
+    guard.allow(
+        [
+            AuditEntry(
+                "export_risk_list",
+                team=view.team,
+                week=view.week,
+                detail=f"{fmt}; " + shown_students_detail([s.student_id for s in view.items]),
+            )
+        ]
+    )
+    filename = f"risicolijst-{view.team}-week-{view.week}.{fmt}"
+    if fmt == "csv":
+        body, media = export.to_csv(EXPORT_HEADER, rows), "text/csv; charset=utf-8"
+    else:
+        body, media = export.to_xlsx(f"Team {view.team}", EXPORT_HEADER, rows), export.XLSX_MEDIA_TYPE
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.post("/leerling/{student_id}/actie")
@@ -420,6 +646,47 @@ def override_band(
 # --- student page ---------------------------------------------------------------------------------------
 
 
+CHART_WEEKS = 12
+
+
+def _in_window(week: int, first: int | None, last: int) -> bool:
+    return (first is None or week >= first) and week <= last
+
+
+def student_history(
+    history: Sequence[ActionOut], overrides: Sequence[OverrideOut], decisions: Sequence[CoachklasDecision]
+) -> list[dict[str, Any]]:
+    """Actions, band overrides and coachklas decisions in one list, newest first."""
+    events: list[dict[str, Any]] = [
+        {"week": a.week, "at": a.at, "what": ACTION_TEXT.get(a.action, a.action), "note": a.note, "by": a.by}
+        for a in history
+    ]
+    events += [
+        {
+            "week": o.week,
+            "at": o.at,
+            "what": f"band overschreven: {o.model_band} naar {o.band}",
+            "note": o.reason,
+            "by": o.by,
+        }
+        for o in overrides
+    ]
+    events += [
+        {
+            "week": d.week,
+            "at": d.at,
+            "what": f"coachklas: {DECISION_TEXT.get(d.decision, d.decision).lower()}",
+            "note": d.reason,
+            "by": d.user_name,
+        }
+        for d in decisions
+    ]
+    for event in events:  # SQLite hands back times without their zone; all are UTC
+        at = event["at"]
+        event["at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return sorted(events, key=lambda e: (e["week"], e["at"]), reverse=True)
+
+
 @router.get("/leerling/{student_id}")
 def student_page(
     request: Request,
@@ -428,16 +695,26 @@ def student_page(
     ctx: ContextDep,
     guard: StudentReader,
     week: OptionalWeekQuery = None,
+    venster: Literal["12", "alles"] = "12",
 ) -> Response:
+    """One student: this week's score and reasons, the zorgmelding, charts over the last 12 weeks (or
+    all), and everything done for the student in one history."""
     week = latest_scored_week(session) if week is None else week
-    score = scores.student_score(student_id, week, session, guard)
+    score = scores.student_score(student_id, week, session, ctx, guard)
     history = actions.list_actions(student_id, session, guard)
     overrides = actions.list_overrides(student_id, session, guard)
-    score_rows = score_history(session, student_id)
-    answers = answer_history(session, student_id)
-    attendance = attendance_history(session, student_id)
+    decisions = coachklas_decisions_of(session, student_id)
     alerts = scores.student_alert_list(student_id, session, guard)
+    first_week = None if venster == "alles" else week - CHART_WEEKS + 1
+    score_rows = [r for r in score_history(session, student_id) if _in_window(r["week"], first_week, week)]
+    answers = [a for a in answer_history(session, student_id) if _in_window(a[0], first_week, week)]
+    attendance = [
+        a for a in attendance_history(session, student_id) if _in_window(a["week"], first_week, week)
+    ]
     guard.allow([AuditEntry("read_student_page", student_id, score.team, week)])
+
+    def axis(w: int) -> str:
+        return week_text(request, w).split(",")[0]
 
     q = ctx.questionnaire
     weeks = sorted({w for w, _, _ in answers} | {int(a["week"]) for a in attendance})
@@ -449,9 +726,16 @@ def student_page(
         values = by_item.get(item.code, {})
         points = [(w, float(values[w]) if w in values else None) for w in weeks]
         better = "hoger is beter" if item.higher_is_better else "lager is beter"
-        title = f"{item.text} ({better})"
+        title = f"{item.text} ({q.scale_min}-{q.scale_max}, {better})"
         chart = charts.line_chart(
-            points, title=title, y_min=q.scale_min, y_max=q.scale_max, fmt=lambda v: f"{v:.0f}", height=120
+            points,
+            title=title,
+            y_min=q.scale_min,
+            y_max=q.scale_max,
+            fmt=lambda v: f"{v:.0f}",
+            height=120,
+            now=week,
+            x_fmt=axis,
         )
         item_charts.append({"title": title, "chart": chart})
     help_weeks = [w for w, v in by_item.get(q.help_item.code, {}).items() if v == 1]
@@ -461,10 +745,12 @@ def student_page(
     ]
     score_chart = charts.line_chart(
         [(int(r["week"]), float(r["probability"])) for r in score_rows],
-        title="Kans op voortijdig schoolverlaten per week",
+        title="Kans op voortijdig schoolverlaten (binnen 12 schoolweken), per week",
         y_min=0.0,
         y_max=max(0.2, max((float(r["probability"]) for r in score_rows), default=0.0) * 1.2),
         fmt=pct,
+        now=week,
+        x_fmt=axis,
     )
     attendance_chart = charts.line_chart(
         att_points,
@@ -473,13 +759,26 @@ def student_page(
         y_max=1.0,
         fmt=pct,
         lines=[(0.8, "80%")],
+        now=week,
+        x_fmt=axis,
     )
+    events = student_history(history, overrides, decisions)
+    identity = display_names(session, guard.user, [student_id]).get(student_id)
+    scale = max((max(d.up, -d.down) for d in score.domains), default=0.0)
+    domains = [
+        {"label": d.label, "up": d.up, "down": d.down, "bar": charts.balance_bar(d.up, d.down, scale)}
+        for d in score.domains
+    ]
     context = {
-        "title": f"Student {student_id}",
+        "title": identity.name if identity and not identity.missing else f"Student {student_id}",
         "student_id": student_id,
         "week": week,
         "score": score,
         "alerts": alerts,
+        "identity": identity,
+        "signals": score.signals,
+        "domains": domains,
+        "events": events,
         "history": list(reversed(history)),
         "overrides": list(reversed(overrides)),
         "score_rows": score_rows,
@@ -489,6 +788,8 @@ def student_page(
         "item_charts": item_charts,
         "help_weeks": help_weeks,
         "help_text": q.help_item.text,
+        "window": venster,
+        "chart_weeks": CHART_WEEKS,
         "actions": ACTION_TEXT,
         "override_bands": [b.value for b in OverrideBand],
         "may_write": guard.user.role in WRITE_ACTIONS,

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import text
 
+from data.calendar import cached_school_calendar, week_label
 from tests.api.conftest import WEEK
 from tests.e2e.conftest import SCREENSHOTS, Site
 
@@ -57,7 +58,7 @@ def test_mentor_sees_own_team_opens_student_and_records_action(page: Page, site:
     login(page, site, "mentor")
     page.get_by_role("link", name="Risicolijst").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        f"Risicolijst team {site.mentor_team}, week {WEEK}"
+        f"Risicolijst team {site.mentor_team}, {week_label(cached_school_calendar(), WEEK)}"
     )
     team_options = page.locator("#team option").all_inner_texts()
     assert team_options == [site.mentor_team]

@@ -81,10 +81,14 @@ def test_mentor_risk_list_shows_own_team(api: Api) -> None:
     response = get(api, "mentor", "/web/lijst")
     assert response.status_code == 200
     page = response.text
-    assert f"Risicolijst team {api.mentor_team}, week {WEEK}" in page
+    from data.calendar import cached_school_calendar, week_label
+
+    label = week_label(cached_school_calendar(), WEEK)  # dates, never the internal week index
+    assert f"Risicolijst team {api.mentor_team}, {label}" in page
     assert student_of(api, api.mentor_team) in page
     assert student_of(api, api.other_team) not in page
-    assert "Belangrijkste redenen" in page and "Sinds vorige week" in page
+    assert "Belangrijkste redenen" in page and "Laatste 8 weken" in page and 'class="spark"' in page
+    assert "binnen 12 schoolweken" in page  # the legend says what the percentage means
     assert 'class="band band-' in page
     assert "Actie of band vastleggen" in page
 

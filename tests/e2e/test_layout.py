@@ -1,0 +1,59 @@
+"""The mentor's list and student page on any screen: no sideways scrolling at 1366 and 390 px wide, and a
+print layout without navigation or forms. Screenshots land in var/screenshots/."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.api.conftest import WEEK
+from tests.e2e.conftest import SCREENSHOTS, Site
+from tests.e2e.test_browser import top_student
+
+pytestmark = pytest.mark.e2e
+VIEWPORTS = [(1366, 900), (390, 844)]
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS, ids=lambda v: str(v))
+def test_list_and_student_page_fit_the_screen(browser: Browser, site: Site, width: int, height: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="nl-NL")
+    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    page = context.new_page()
+    try:
+        student = top_student(site, site.mentor_team)
+        for name, path in (
+            ("lijst", f"/web/lijst?team={site.mentor_team}&week={WEEK}"),
+            ("leerling", f"/web/leerling/{student}?week={WEEK}"),
+            ("zorg", "/web/zorg"),
+        ):
+            if name == "zorg":  # the zorgteam's queue, with the zorgteam's token
+                context.add_cookies(
+                    [{"name": "vsv_token", "value": site.tokens["zorgteam"], "url": site.base}]
+                )
+            response = page.goto(site.base + path)
+            assert response is not None and response.status == 200, name
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} at {width} px scrolls sideways by {overflow} px"
+    finally:
+        context.close()
+
+
+def test_the_printed_list_has_no_navigation_or_forms(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
+    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    page = context.new_page()
+    try:
+        page.goto(f"{site.base}/web/lijst?team={site.mentor_team}&week={WEEK}")
+        expect(page.get_by_role("navigation")).to_be_visible()
+        page.emulate_media(media="print")
+        expect(page.get_by_role("navigation")).to_be_hidden()
+        for form in page.locator("form").all():
+            expect(form).to_be_hidden()
+        expect(page.get_by_role("table")).to_be_visible()
+        page.pdf(path=str(SCREENSHOTS / "lijst-print.pdf"), landscape=True, format="A4")
+    finally:
+        context.close()
