@@ -68,8 +68,9 @@ def line_chart(
         )
     step = max(1, span // 6)
     for week in range(w_lo, w_hi + 1, step):
+        anchor = "end" if x(week) > WIDTH - RIGHT - 30 else "start" if x(week) < LEFT + 30 else "middle"
         parts.append(
-            f'<text class="axis" x="{x(week):.1f}" y="{height - 8}" text-anchor="middle">'
+            f'<text class="axis" x="{x(week):.1f}" y="{height - 8}" text-anchor="{anchor}">'
             f"{escape(x_fmt(week))}</text>"
         )
     if now is not None and w_lo <= now <= w_hi:

@@ -509,6 +509,7 @@ def risk_list_page(
         }
         for s in view.items
     ]
+    leaver_names = display_names(session, user, [sid for sid, _, _ in view.leavers])
     query = {
         k: v
         for k, v in request.query_params.items()
@@ -529,7 +530,15 @@ def risk_list_page(
         "sort": sorteer if sorteer in SORTS else "rang",
         "search": zoek or "",
         "base_rate": view.base_rate,
-        "leavers": [(sid, OUTCOME_SHORT.get(outcome, outcome), w) for sid, outcome, w in view.leavers],
+        "leavers": [
+            (
+                sid,
+                leaver_names[sid].name if sid in leaver_names else sid,
+                OUTCOME_SHORT.get(outcome, outcome),
+                w,
+            )
+            for sid, outcome, w in view.leavers
+        ],
         "model_version": view.model_version,
         "actions": ACTION_TEXT,
         "override_bands": [b.value for b in OverrideBand],

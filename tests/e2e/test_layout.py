@@ -57,3 +57,40 @@ def test_the_printed_list_has_no_navigation_or_forms(browser: Browser, site: Sit
         page.pdf(path=str(SCREENSHOTS / "lijst-print.pdf"), landscape=True, format="A4")
     finally:
         context.close()
+
+
+NAME = "Zoë O'Brien-van der Çelik"
+
+
+def test_the_mentor_sees_a_name_intact_on_the_list(browser: Browser, site: Site) -> None:
+    """A name with diacritics and an apostrophe shows escaped and intact, with the school's number."""
+    from sqlalchemy import text
+
+    with site.engine.begin() as conn:
+        student = conn.execute(
+            text(
+                "SELECT student_id FROM scores WHERE team = :t AND week = :w "
+                "ORDER BY probability ASC, student_id LIMIT 1"
+            ),
+            {"t": site.mentor_team, "w": WEEK},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO identities (student_id, student_number, given_name, name_prefix, family_name) "
+                "VALUES (:s, '2024-0042', 'Zoë', NULL, 'O''Brien-van der Çelik') "
+                "ON CONFLICT (student_id) DO NOTHING"
+            ),
+            {"s": student},
+        )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="nl-NL")
+    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    page = context.new_page()
+    try:
+        page.goto(f"{site.base}/web/lijst?team={site.mentor_team}&week={WEEK}&zoek=Zo%C3%AB")
+        expect(page.get_by_role("link", name=NAME)).to_be_visible()
+        expect(page.get_by_text("2024-0042")).to_be_visible()
+        page.get_by_role("link", name=NAME).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(NAME)
+        page.screenshot(path=str(SCREENSHOTS / "leerling-naam-390.png"), full_page=True)
+    finally:
+        context.close()
