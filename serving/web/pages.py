@@ -379,6 +379,8 @@ SORTS = {
     "naam": "naam",
     "band": "band",
     "verandering": "grootste stijging",
+    "signalen": "meeste signalen",
+    "actie": "langst geen actie",
 }
 OUTCOME_SHORT = {"vsv": "gestopt zonder diploma", "switch": "overgestapt", "graduated": "diploma gehaald"}
 EXPORT_HEADER = (
@@ -407,6 +409,11 @@ def _sorted(items: list[RiskListItemOut], sort: str) -> list[RiskListItemOut]:
         "naam": lambda s: _name_of(s).casefold(),
         "band": lambda s: (band_order.get(s.shown_band, 9), s.rank),
         "verandering": lambda s: -(s.change or 0.0),
+        "signalen": lambda s: (
+            -(len(s.alert_reasons) + len(s.signals) + s.flag_leerplicht_16u + s.flag_4_weeks_absent),
+            s.rank,
+        ),
+        "actie": lambda s: (s.latest_action.week if s.latest_action else -(10**6), s.rank),
     }
     key = keys.get(sort, keys["rang"])
     return sorted(items, key=lambda s: (not s.open_alert, key(s)))

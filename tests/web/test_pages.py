@@ -414,3 +414,18 @@ def test_the_data_team_promotes_a_version_with_a_reason(api: Api) -> None:
     finally:
         store.current = original  # the module's other tests expect the injected model
         mlflow.set_tracking_uri("")
+
+
+def test_the_list_sorts_by_each_offered_column(api: Api) -> None:
+    base = f"/web/lijst?team={api.mentor_team}&week={WEEK}"
+    ranked = _listed_students(get(api, "mentor", base).text)
+    for key in ("rang", "naam", "band", "verandering", "signalen", "actie"):
+        shown = _listed_students(get(api, "mentor", f"{base}&sorteer={key}").text)
+        assert sorted(shown) == sorted(ranked), key  # the same students, only the order changes
+    by_change = api.client.get(
+        f"/api/v1/risk-lists/{api.mentor_team}/{WEEK}?order=alerts_first", headers=api.headers("mentor")
+    ).json()["students"]
+    rising = [
+        s["student_id"] for s in sorted(by_change, key=lambda s: (not s["open_alert"], -(s["change"] or 0)))
+    ]
+    assert _listed_students(get(api, "mentor", f"{base}&sorteer=verandering").text) == rising
