@@ -176,6 +176,7 @@ class DomainOut(Frozen):
     label: str
     up: float = Field(description="Total contribution pushing the risk up (>= 0).")
     down: float = Field(description="Total contribution pushing the risk down (<= 0).")
+    reasons: list[str] = Field(default_factory=list, description="This week's reasons in this domain.")
 
 
 class StudentScoreOut(Frozen):

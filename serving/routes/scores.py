@@ -8,6 +8,9 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
+from data.questionnaire import Questionnaire
+from data.scores import StoredScore
+from features.register import features_by_name
 from models.reasons import domain_summary, questionnaire_signals
 from serving.deps import ContextDep, Guard, ModelDep, SessionDep, require
 from serving.queries import latest_overrides
@@ -74,6 +77,19 @@ def student_alert_list(student_id: str, session: SessionDep, guard: Reader) -> l
     return [StudentAlertOut.model_validate(a) for a in student_alerts(session, student_id)]
 
 
+def _domains(score: StoredScore, questionnaire: Questionnaire) -> list[DomainOut]:
+    """The domain balance of a score, each with this week's reasons of that domain."""
+    register = features_by_name([r.feature for r in score.reasons], questionnaire)
+    return [
+        from_record(
+            DomainOut,
+            balance,
+            reasons=[r.text for r in score.reasons if register[r.feature].domain == balance.domain],
+        )
+        for balance in domain_summary(score.shap_values)
+    ]
+
+
 @router.get(
     "/students/{student_id}/scores/{week}",
     response_model=StudentScoreOut,
@@ -91,5 +107,5 @@ def student_score(
         score,
         override=latest_overrides(session, [student_id], week).get(student_id),
         signals=questionnaire_signals(score.feature_values, ctx.questionnaire),
-        domains=[DomainOut.model_validate(d) for d in domain_summary(score.shap_values)],
+        domains=_domains(score, ctx.questionnaire),
     )

@@ -782,7 +782,13 @@ def student_page(
     identity = display_names(session, guard.user, [student_id]).get(student_id)
     scale = max((max(d.up, -d.down) for d in score.domains), default=0.0)
     domains = [
-        {"label": d.label, "up": d.up, "down": d.down, "bar": charts.balance_bar(d.up, d.down, scale)}
+        {
+            "label": d.label,
+            "up": d.up,
+            "down": d.down,
+            "reasons": d.reasons,
+            "bar": charts.balance_bar(d.up, d.down, scale),
+        }
         for d in score.domains
     ]
     context = {
