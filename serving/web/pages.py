@@ -873,9 +873,7 @@ def safeguarding_page(
     request: Request,
     session: SessionDep,
     guard: AlertReader,
-    status_filter: Annotated[
-        str, Query(alias="status", pattern="^(actief|open|in behandeling|gesloten|alle)$")
-    ] = ACTIVE,
+    status_filter: safeguarding.StatusQuery = ACTIVE,
     team: Annotated[str | None, Query(max_length=40)] = None,
     week: OptionalWeekQuery = None,
     item: Annotated[str | None, Query(max_length=40)] = None,
