@@ -42,6 +42,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from data.questionnaire import Questionnaire
 from data.schema import AlertEvent, Outcome, QuestionnaireAnswer, SafeguardingAlert, Student, User
 from data.store import latest_week
+from workflows.users import SAFEGUARDING_WRITE
 
 OPEN, ACKNOWLEDGED, CLOSED = "open", "in behandeling", "gesloten"
 STATUSES = (OPEN, ACKNOWLEDGED, CLOSED)
@@ -409,7 +410,7 @@ def zorg_colleagues(session: Session) -> list[str]:
     return list(
         session.execute(
             select(User.name)
-            .where(User.role.in_(["zorgteam", "admin"]), User.revoked_at.is_(None))
+            .where(User.role.in_([r.value for r in SAFEGUARDING_WRITE]), User.revoked_at.is_(None))
             .order_by(User.name)
         ).scalars()
     )

@@ -161,6 +161,17 @@ def _alert(session: SessionDep, alert_id: int) -> tuple[SafeguardingAlert, str]:
     return alert, team
 
 
+def _one_out(session: SessionDep, guard: Guard, alert: SafeguardingAlert, team: str) -> AlertOut:
+    """One alert after a change, with its whole history and the name the user may see."""
+    return _out(
+        alert,
+        team,
+        datetime.now(UTC),
+        alert_history(session, [alert.alert_id]).get(alert.alert_id, []),
+        display_names(session, guard.user, [alert.student_id]),
+    )
+
+
 def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, note: str | None) -> AlertOut:
     alert, team = _alert(session, alert_id)
     guard.allow([AuditEntry("handle_alert", alert.student_id, team, alert.week, new_status)])
@@ -176,13 +187,7 @@ def _handle(session: SessionDep, guard: Guard, alert_id: int, new_status: str, n
         alert.note = note
     record_event(session, alert.alert_id, guard.user.name, new_status, note)
     session.flush()
-    return _out(
-        alert,
-        team,
-        now,
-        alert_history(session, [alert.alert_id]).get(alert.alert_id, []),
-        display_names(session, guard.user, [alert.student_id]),
-    )
+    return _one_out(session, guard, alert, team)
 
 
 @router.post(
@@ -211,14 +216,7 @@ def assign(alert_id: AlertId, body: AlertAssignIn, session: SessionDep, guard: W
     alert.assigned_to = body.to
     record_event(session, alert.alert_id, guard.user.name, "toegewezen", f"aan {body.to}")
     session.flush()
-    now = datetime.now(UTC)
-    return _out(
-        alert,
-        team,
-        now,
-        alert_history(session, [alert.alert_id]).get(alert.alert_id, []),
-        display_names(session, guard.user, [alert.student_id]),
-    )
+    return _one_out(session, guard, alert, team)
 
 
 @router.post(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from pydantic import BaseModel, Field, ValidationError
@@ -431,18 +431,9 @@ class ListView:
     leavers: list[tuple[str, str, int]]
 
 
-def _list_view(
-    session: Session,
-    ctx: DeploymentContext,
-    guard: Guard,
-    team: str | None,
-    week: int | None,
-    band: str | None,
-    nieuw: bool,
-    sort: str,
-    zoek: str | None,
-) -> ListView:
+def _list_view(session: Session, ctx: DeploymentContext, guard: Guard, q: ListQuery) -> ListView:
     """What the list page and its exports show: the API's list, filtered, searched and sorted."""
+    team, week, band, nieuw, sort, zoek = q.team, q.week, q.band, q.nieuw, q.sorteer, q.zoek
     user = guard.user
     week = latest_scored_week(session) if week is None else week
     teams = sorted(user.teams) if user.role == Role.MENTOR else scored_teams(session, week)
@@ -474,21 +465,42 @@ def _list_view(
     )
 
 
-@router.get("/lijst")
-def risk_list_page(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    guard: Reader,
+@dataclass(frozen=True)
+class ListQuery:
+    """What the list page and its exports are asked for: the same query string for both."""
+
+    team: str | None
+    week: int | None
+    band: str | None
+    nieuw: bool
+    sorteer: str
+    zoek: str | None
+
+
+def list_query(
     team: Annotated[str | None, Query(max_length=40)] = None,
     week: OptionalWeekQuery = None,
     band: Annotated[str | None, Query(max_length=30)] = None,
     nieuw: bool = False,
     sorteer: Annotated[str, Query(max_length=20)] = "rang",
     zoek: Annotated[str | None, Query(max_length=80)] = None,
+) -> ListQuery:
+    return ListQuery(team, week, band, nieuw, sorteer, zoek)
+
+
+ListQueryDep = Annotated[ListQuery, Depends(list_query)]
+
+
+@router.get("/lijst")
+def risk_list_page(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    guard: Reader,
+    q: ListQueryDep,
 ) -> Response:
     user = guard.user
-    view = _list_view(session, ctx, guard, team, week, band, nieuw, sorteer, zoek)
+    view = _list_view(session, ctx, guard, q)
     ids = [s.student_id for s in view.items]
     probabilities = recent_probabilities(session, ids, view.week)
     attendance = recent_attendance(session, ids, view.week)
@@ -531,11 +543,11 @@ def risk_list_page(
         "rows": rows,
         "counts": view.counts,
         "bands": BANDS,
-        "band_filter": band if band in BANDS else "",
-        "new_filter": nieuw,
+        "band_filter": q.band if q.band in BANDS else "",
+        "new_filter": q.nieuw,
         "sorts": SORTS,
-        "sort": sorteer if sorteer in SORTS else "rang",
-        "search": zoek or "",
+        "sort": q.sorteer if q.sorteer in SORTS else "rang",
+        "search": q.zoek or "",
         "base_rate": view.base_rate,
         "leavers": [
             (
@@ -595,15 +607,10 @@ def risk_list_export(
     session: SessionDep,
     ctx: ContextDep,
     guard: Reader,
-    team: Annotated[str | None, Query(max_length=40)] = None,
-    week: OptionalWeekQuery = None,
-    band: Annotated[str | None, Query(max_length=30)] = None,
-    nieuw: bool = False,
-    sorteer: Annotated[str, Query(max_length=20)] = "rang",
-    zoek: Annotated[str | None, Query(max_length=80)] = None,
+    q: ListQueryDep,
 ) -> Response:
     """The list as on the page (same rows, same order) as CSV or Excel; every export is in the audit log."""
-    view = _list_view(session, ctx, guard, team, week, band, nieuw, sorteer, zoek)
+    view = _list_view(session, ctx, guard, q)
     rows = _export_rows(view.items)
     guard.allow(
         [
