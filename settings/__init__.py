@@ -79,6 +79,41 @@ class Settings(BaseSettings):
         ge=0,
         description="Failed logins (bad tokens) per client address per minute before 429; 0 switches off.",
     )
+    max_json_body_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        description="Largest JSON or form body a request may send (bytes); larger ones get 413 before they are "
+        "read, parsed or authenticated.",
+    )
+    max_upload_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1024,
+        description="Largest CSV upload to `POST /api/v1/ingest` (bytes, all files together); larger ones get "
+        "413 before they are read or authenticated.",
+    )
+    max_listed_errors: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Validation errors listed in a 422 (the rest are counted per column and kind).",
+    )
+    web_session_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Minutes a web session stays valid without use; each page view renews it.",
+    )
+    web_session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=7 * 24,
+        description="Hours after which a web session ends even when it is in use (log in again).",
+    )
+    public_docs: bool | None = Field(
+        default=None,
+        description="Serve /docs and /openapi.json (from local assets, never a CDN). Default: on in "
+        "development and test, off in production.",
+    )
     retention_raw_weeks: int = Field(
         default=120,
         ge=1,
@@ -109,6 +144,12 @@ class Settings(BaseSettings):
                 f"in environment {self.environment!r} (e.g. `openssl rand -hex 32`)"
             )
         return self
+
+    def docs_enabled(self) -> bool:
+        """Whether /docs and /openapi.json are served."""
+        if self.public_docs is not None:
+            return self.public_docs
+        return self.environment in DEVELOPMENT_ENVIRONMENTS
 
     def resolved_mlflow_uri(self) -> str:
         """The MLflow tracking URI in force."""
