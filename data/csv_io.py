@@ -38,17 +38,25 @@ AfterWrite = Callable[[Connection, Mapping[str, pd.DataFrame]], object]
 ATTENDANCE_TOLERANCE = 0.01
 
 
+# Problems kept per column and kind: a file that is wrong throughout gives a short report (and bounded
+# memory), with the rest counted in ``RowError.also`` of the last one listed.
+EXAMPLES_PER_PROBLEM = 100
+
+
 @dataclass(frozen=True)
 class RowError:
-    """One problem in one cell (or row) of a file."""
+    """One problem in one cell (or row) of a file; ``also`` counts further lines with the same problem in
+    the same column that are not listed one by one."""
 
     file: str
     line: int  # line in the file, header = line 1
     column: str
     problem: str
+    also: int = 0
 
     def __str__(self) -> str:
-        return f"{self.file}, line {self.line}, column '{self.column}': {self.problem}"
+        more = f" (and {self.also} more lines with this problem)" if self.also else ""
+        return f"{self.file}, line {self.line}, column '{self.column}': {self.problem}{more}"
 
 
 class CsvImportError(ValueError):
@@ -56,13 +64,13 @@ class CsvImportError(ValueError):
 
     def __init__(self, errors: Sequence[RowError | str]):
         self.errors = list(errors)
-        shown = [str(e) for e in self.errors[:MAX_REPORTED_ERRORS]]
-        more = len(self.errors) - len(shown)
+        self.total = sum(1 + e.also if isinstance(e, RowError) else 1 for e in self.errors)
+        listed = self.errors[:MAX_REPORTED_ERRORS]
+        shown = [str(e) for e in listed]
+        more = self.total - sum(1 + e.also if isinstance(e, RowError) else 1 for e in listed)
         suffix = f"\n... and {more} more problems" if more > 0 else ""
         super().__init__(
-            f"import refused, nothing was written ({len(self.errors)} problems):\n  "
-            + "\n  ".join(shown)
-            + suffix
+            f"import refused, nothing was written ({self.total} problems):\n  " + "\n  ".join(shown) + suffix
         )
 
 
@@ -100,7 +108,31 @@ def table_from_filename(path: Path) -> str:
     return name
 
 
+def _nul_line(path: Path) -> int | None:
+    """The first line holding a NUL byte, or None. The CSV reader would cut such a cell short in silence;
+    a NUL in a text export means a damaged file or another encoding (UTF-16)."""
+    line = 1
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            at = chunk.find(b"\0")
+            if at >= 0:
+                return line + chunk.count(b"\n", 0, at)
+            line += chunk.count(b"\n")
+    return None
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        nul = _nul_line(path)
+    except FileNotFoundError:
+        raise CsvImportError([f"{path}: file not found"]) from None
+    if nul is not None:
+        raise CsvImportError(
+            [
+                f"{path}, line {nul}: holds a NUL byte (\\0); the file is damaged or not UTF-8 text "
+                "(save it as CSV UTF-8)"
+            ]
+        )
     try:
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
@@ -113,16 +145,24 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _row_errors(file: str, index: pd.Index, column: str, problem: Callable[[Any], str]) -> list[RowError]:
+    """Errors for the rows at ``index`` (line = row + 2): the first :data:`EXAMPLES_PER_PROBLEM` listed,
+    the rest counted on the last one listed."""
+    shown = index[:EXAMPLES_PER_PROBLEM]
+    errors = [RowError(file, int(i) + 2, column, problem(i)) for i in shown]
+    if len(index) > len(shown):
+        last = errors[-1]
+        errors[-1] = RowError(last.file, last.line, last.column, last.problem, len(index) - len(shown))
+    return errors
+
+
 def _cell_errors(
     file: str, frame: pd.DataFrame, mask: pd.Series, column: str, problem: str
 ) -> list[RowError]:
-    bad = frame.index[mask.to_numpy()]
-    return [
-        RowError(
-            file, int(i) + 2, column, problem.format(value=frame.at[i, column] if column in frame else "")
-        )
-        for i in bad
-    ]
+    def text(i: Any) -> str:
+        return problem.format(value=frame.at[i, column] if column in frame else "")
+
+    return _row_errors(file, frame.index[mask.to_numpy()], column, text)
 
 
 def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Parsed:
@@ -221,10 +261,12 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
     errors += _table_rules(spec, file, frame, out, questionnaire)
     key_cols = ["student_id", *spec.key]
     dupes = out.duplicated(key_cols, keep="first") & ~empty_id
-    errors += [
-        RowError(file, int(i) + 2, ",".join(key_cols), "duplicate of an earlier row with the same key")
-        for i in out.index[dupes.to_numpy()]
-    ]
+    errors += _row_errors(
+        file,
+        out.index[dupes.to_numpy()],
+        ",".join(key_cols),
+        lambda _: "duplicate of an earlier row with the same key",
+    )
     if not errors:
         for col in spec.columns:
             if col.kind == "int":
@@ -296,12 +338,12 @@ def _check_students_known(engine: Engine, parsed: list[_Parsed]) -> list[RowErro
             continue
         unknown = ~p.frame["student_id"].isin(known)
         column = STUDENT_NUMBER if p.table.identifying else "student"
-        errors += [
-            RowError(
-                p.file, int(i) + 2, column, "student is not in the students table; import students first"
-            )
-            for i in p.frame.index[unknown.to_numpy()]
-        ]
+        errors += _row_errors(
+            p.file,
+            p.frame.index[unknown.to_numpy()],
+            column,
+            lambda _: "student is not in the students table; import students first",
+        )
     return errors
 
 

@@ -15,6 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from data.context import DeploymentContext, build_context
+from serving.docs import install_docs
+from serving.limits import BodyLimit, Limits
 from serving.routes import (
     actions,
     audit,
@@ -107,12 +109,21 @@ def create_app(
             app.state.audit_engine.dispose()
             ctx.close()
 
+    docs = settings.docs_enabled()
     app = FastAPI(
         title="Vroegsignaal",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url=None,
+        redoc_url=None,
     )
+    # Outermost: a body over its route's limit is refused before anything reads or authenticates it.
+    limits = Limits(settings.max_json_body_bytes, settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, limits=lambda: limits)
+    if docs:
+        install_docs(app)
     for router in OPEN_ROUTERS:
         app.include_router(router)
     for router in API_ROUTERS:

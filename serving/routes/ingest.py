@@ -3,101 +3,187 @@
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.formparsers import MultiPartException
 
+from data.context import DeploymentContext
 from data.contracts import CONTRACTS
 from data.csv_io import CsvImportError, RowError, import_files
 from serving.deps import ContextDep, Guard, require
-from serving.routes.common import errors
-from serving.schemas import ImportReportOut, IngestOut
+from serving.schemas import ImportReportOut, IngestOut, MessageOut
 from workflows.audit import AuditEntry
 from workflows.safeguarding import AlertsOnImport
 from workflows.users import DATA_TEAM
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "ingest"))]
-MAX_UPLOAD_BYTES = 2 * 1024**3
 
 
-def _file_name(upload: UploadFile) -> str:
-    name = Path(upload.filename or "").name
+class ProblemOut(BaseModel):
+    """One problem of a refused upload (the shape of FastAPI's own validation errors)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemsOut(BaseModel):
+    detail: list[ProblemOut]
+
+
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": MessageOut, "description": "The upload is over VSV_MAX_UPLOAD_BYTES"},
+    422: {"model": ProblemsOut, "description": "Bad files; nothing was written"},
+}
+# Files in one upload (one per table, at most); the bytes are limited by serving.limits.
+MAX_FILES = 20
+
+
+def _unprocessable(name: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": ["body", "files", name], "msg": message, "type": "value_error"}],
+    )
+
+
+def _file_name(filename: str | None) -> str:
+    name = Path(filename or "").name
     if name.split(".")[0] not in CONTRACTS or not name.endswith(".csv"):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body", "files", name or "?"],
-                    "msg": f"noem het bestand <tabel>.csv met tabel een van {', '.join(CONTRACTS)}",
-                    "type": "value_error",
-                }
-            ],
+        raise _unprocessable(
+            name or "?", f"noem het bestand <tabel>.csv met tabel een van {', '.join(CONTRACTS)}"
         )
     return name
 
 
-def _error_detail(exc: CsvImportError, folder: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _kind(problem: str) -> str:
+    """A problem without the cell's value (``'x' is not a number`` -> ``is not a number``), to count by."""
+    return problem.split("' ", 1)[1] if problem.startswith("'") and "' " in problem else problem
+
+
+def error_detail(exc: CsvImportError, folder: str, limit: int) -> list[dict[str, Any]]:
+    """The 422 detail: the first ``limit`` problems one by one, then one entry per file, column and kind
+    of problem counting the rest (so a file that is wrong throughout gives a short answer)."""
+    listed: list[dict[str, Any]] = []
+    counted: Counter[tuple[str, str, str]] = Counter()
     for error in exc.errors:
         if isinstance(error, RowError):
-            out.append(
-                {
-                    "loc": ["body", "files", Path(error.file).name, error.line, error.column],
-                    "msg": error.problem,
-                    "type": "value_error",
-                }
-            )
-        else:
-            out.append(
+            file = Path(error.file).name
+            if len(listed) < limit:
+                listed.append(
+                    {
+                        "loc": ["body", "files", file, error.line, error.column],
+                        "msg": error.problem,
+                        "type": "value_error",
+                    }
+                )
+                if error.also:
+                    counted[(file, error.column, _kind(error.problem))] += error.also
+            else:
+                counted[(file, error.column, _kind(error.problem))] += 1 + error.also
+        elif len(listed) < limit:
+            listed.append(
                 {"loc": ["body", "files"], "msg": str(error).replace(folder + "/", ""), "type": "value_error"}
             )
-    return out
+        else:
+            counted[("", "", str(error).replace(folder + "/", ""))] += 1
+    summary = [
+        {
+            "loc": ["body", "files", file, column] if file else ["body", "files"],
+            "msg": f"nog {n} regel(s) met hetzelfde probleem: {kind}",
+            "type": "value_error.more",
+        }
+        for (file, column, kind), n in sorted(counted.items())
+    ]
+    return listed + summary
+
+
+async def _save_uploads(request: Request, folder: Path) -> list[Path]:
+    """The uploaded files, written to ``folder`` under their table names; 422 for a bad upload."""
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
+    except (MultiPartException, ValueError, UnicodeDecodeError) as exc:
+        raise _unprocessable("?", f"geen geldig multipart-formulier met bestanden ({exc})") from exc
+    try:
+        uploads = [f for f in form.getlist("files") if isinstance(f, StarletteUpload)]
+        if not uploads:
+            raise _unprocessable("?", "stuur een of meer <tabel>.csv-bestanden in het veld 'files'")
+        names = [_file_name(f.filename) for f in uploads]
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        if doubles:
+            raise _unprocessable(doubles[0], "stuur elk tabelbestand maar één keer mee")
+        paths = []
+        for upload, name in zip(uploads, names, strict=True):
+            path = folder / name
+            with path.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    out.write(chunk)
+            paths.append(path)
+        return paths
+    finally:
+        await form.close()
 
 
 @router.post(
     "",
     response_model=IngestOut,
     summary="Import <table>.csv files: all or nothing, idempotent; safeguarding alerts are raised at once",
-    responses=errors(422),
+    responses=UPLOAD_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["files"],
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "One or more <table>.csv files",
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
-def ingest(
-    files: Annotated[list[UploadFile], File(description="One or more <table>.csv files")],
-    ctx: ContextDep,
-    guard: DataTeam,
-) -> IngestOut:
-    names = [_file_name(f) for f in files]
-    if len(set(names)) != len(names):
+async def ingest(request: Request, ctx: ContextDep, guard: DataTeam) -> IngestOut:
+    """The role is checked before a byte of the upload is read (the upload is not a parameter, so FastAPI
+    does not parse it before the dependencies); its size is limited by :mod:`serving.limits`."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            paths = await _save_uploads(request, Path(folder))
+        except HTTPException as exc:
+            await run_in_threadpool(_refused, guard, f"upload: {exc.detail}")
+            raise
+        return await run_in_threadpool(_import, paths, folder, ctx, guard)
+
+
+def _refused(guard: Guard, detail: object) -> None:
+    guard.allow([AuditEntry("ingest_refused", detail=str(detail))])
+
+
+def _import(paths: list[Path], folder: str, ctx: DeploymentContext, guard: Guard) -> IngestOut:
+    alerts = AlertsOnImport(ctx.questionnaire, ctx.settings.alert_window_weeks)
+    try:
+        reports = import_files(
+            ctx.engine, paths, ctx.settings.pseudonym_key, ctx.questionnaire, after_write=alerts
+        )
+    except CsvImportError as exc:
+        _refused(guard, f"{', '.join(p.name for p in paths)}: {exc.total} problemen, niets geschreven")
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body", "files", name],
-                    "msg": "stuur elk tabelbestand maar één keer mee",
-                    "type": "value_error",
-                }
-                for name in sorted({n for n in names if names.count(n) > 1})
-            ],
-        )
-    questionnaire = ctx.questionnaire
-    with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for upload, name in zip(files, names, strict=True):
-            path = Path(folder) / name
-            with path.open("wb") as out:
-                while chunk := upload.file.read(1 << 20):
-                    out.write(chunk)
-            paths.append(path)
-        alerts = AlertsOnImport(questionnaire, ctx.settings.alert_window_weeks)
-        try:
-            reports = import_files(
-                ctx.engine, paths, ctx.settings.pseudonym_key, questionnaire, after_write=alerts
-            )
-        except CsvImportError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=_error_detail(exc, folder)
-            ) from exc
+            detail=error_detail(exc, folder, ctx.settings.max_listed_errors),
+        ) from exc
     guard.allow([AuditEntry("ingest", detail=", ".join(f"{r.table}: {r.rows}" for r in reports))])
     return IngestOut(
         reports=[
