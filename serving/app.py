@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from data.context import DeploymentContext, build_context
+from serving.access_log import install_access_filter
 from serving.docs import install_docs
 from serving.limits import BodyLimit, Limits
 from serving.routes import (
@@ -36,6 +37,7 @@ from serving.routes.common import AUTH_ERRORS
 from serving.web import install as install_web
 from settings import Settings, get_settings
 from workflows.audit import AuditWriter
+from workflows.exposure import exposure_problems
 from workflows.model_state import ModelStore, ServingModel
 from workflows.safeguarding import scan
 
@@ -91,7 +93,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_access_filter()
         ctx = build_context(settings, engine=engine, pool_size=settings.db_pool_size)
+        problems = exposure_problems(settings, settings.host, ctx.engine)
+        if problems:
+            ctx.close()
+            raise RuntimeError("refusing to start: " + "; ".join(problems))
         app.state.context = ctx
         app.state.settings = settings
         app.state.engine = ctx.engine

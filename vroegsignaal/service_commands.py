@@ -3,12 +3,13 @@ restore), registered on the main Typer app."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vroegsignaal.common import context_or_fail, fail, settings_or_fail
+from vroegsignaal.common import context_or_fail, fail
 
 
 def serve(
@@ -19,9 +20,18 @@ def serve(
     """Start the API with uvicorn (the champion model is loaded at start-up)."""
     import uvicorn
 
-    settings = settings_or_fail()
+    from workflows.exposure import exposure_problems
+
+    ctx = context_or_fail()
+    settings = ctx.settings
     host = host or settings.host
     port = port or settings.port
+    problems = exposure_problems(settings, host, ctx.engine)
+    ctx.close()
+    if problems:
+        fail("refusing to serve: " + "; ".join(problems))
+    # The workers build their settings from the environment: they check the same host at start-up.
+    os.environ["VSV_HOST"] = host
     typer.echo(f"Vroegsignaal API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "serving.app:app_from_environment",
@@ -121,12 +131,16 @@ def users_revoke(name: Annotated[str, typer.Argument(help="the user whose token 
 @users_app.command("demo")
 def users_demo() -> None:
     """Create one demo user per role (idempotent; not in production) and print their tokens."""
+    from workflows.exposure import is_exposed
     from workflows.users import create_demo_users
 
     ctx = context_or_fail()
     settings = ctx.settings
-    if settings.environment == "production":
-        fail("demo users are refused in production")
+    if is_exposed(settings, settings.host):
+        fail(
+            f"demo users are refused in production and on a service that listens beyond this machine "
+            f"(VSV_HOST={settings.host})"
+        )
     try:
         users = create_demo_users(ctx.engine, settings.pseudonym_key, settings.token_ttl_days)
     except ValueError as exc:

@@ -4,6 +4,7 @@ refused, refused ingests are audited, and the API docs load nothing from the int
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from data.csv_io import EXAMPLES_PER_PROBLEM, CsvImportError, import_files
 from data.questionnaire import Questionnaire
+from serving.access_log import DropQueryStrings
 from serving.app import create_app
 from serving.routes import ingest as ingest_route
 from settings import Settings
@@ -194,3 +196,18 @@ def test_production_serves_no_api_docs_unless_asked(store: Engine, tmp_path: Pat
     asked = production.model_copy(update={"public_docs": True})
     with TestClient(create_app(asked, engine=store)) as http:
         assert http.get("/openapi.json").status_code == 200
+
+
+def test_the_access_log_keeps_no_query_strings() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v1/lists?token=secret-token&team=a", "1.1", 401),
+        None,
+    )
+    assert DropQueryStrings().filter(record)
+    assert "secret-token" not in record.getMessage()
+    assert "/api/v1/lists?…" in record.getMessage()
