@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from data.contracts import CONTRACTS, STUDENT_NUMBER, STUDENT_NUMBER_MAX_LENGTH, TableContract, contract
 from data.pseudonym import is_pseudonym, pseudonymise_column
 from data.questionnaire import Questionnaire
+from data.spreadsheet import neutralise_text_columns, restore
 from data.store import TABLE_ORDER, ensure_schema, read_table
 
 MAX_REPORTED_ERRORS = 25
@@ -201,7 +202,7 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
     if errors:
         return _Parsed(spec, file, pd.DataFrame(), errors)
 
-    frame = raw.apply(lambda s: s.str.strip())
+    frame = raw.apply(lambda s: restore(s.str.strip()))
     out = pd.DataFrame(index=frame.index)
     id_col = id_columns[0]
     empty_id = frame[id_col].eq("")
@@ -478,13 +479,14 @@ def import_directory(
 
 def export_table(engine: Engine, table: str, path: Path) -> int:
     """Write one table as CSV (students as pseudonyms), written to a temporary file and then renamed.
+    Text that a spreadsheet would run as a formula is defused (:mod:`data.spreadsheet`).
 
     The identity table is written as it is imported: by ``student_number`` (no pseudonym beside it).
     """
     spec = contract(table)
     ensure_schema(engine)
     columns = [STUDENT_NUMBER, *spec.column_names] if spec.identifying else list(spec.all_columns)
-    frame = read_table(engine, table)[columns]
+    frame = neutralise_text_columns(read_table(engine, table)[columns])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     frame.to_csv(tmp, index=False)
