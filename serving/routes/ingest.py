@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
 
@@ -26,21 +25,13 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "ingest"))]
 
 
-class ProblemOut(BaseModel):
-    """One problem of a refused upload (the shape of FastAPI's own validation errors)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ProblemsOut(BaseModel):
-    detail: list[ProblemOut]
-
-
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": MessageOut, "description": "The upload is over VSV_MAX_UPLOAD_BYTES"},
-    422: {"model": ProblemsOut, "description": "Bad files; nothing was written"},
+    # FastAPI's own validation-error shape (detail: a list of {loc, msg, type}), as every other 422.
+    422: {
+        "description": "Bad files; nothing was written",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+    },
 }
 # Files in one upload (one per table, at most); the bytes are limited by serving.limits.
 MAX_FILES = 20
