@@ -1,8 +1,11 @@
 """Benchmark: serving (issue 5 targets).
 
-* On-demand score with explanation over HTTP on loopback (uvicorn, 1 and 2 workers): throughput with wrk
-  (closed loop), p50/p99 at a fixed 100 requests/s (open-loop asyncio generator); the same model +
-  explainer in-process per row, and the ratio HTTP / in-process (target >= 0.5, p99 < 25 ms).
+* On-demand score with explanation over HTTP on loopback (uvicorn, 1 and 2 workers): throughput and
+  p50/p95/p99 in a closed loop (Locust headless, 8 users of one connection each, each sending the next
+  request as soon as the previous answered: ``bench.load.run_closed_loop``), p50/p99 at a fixed 100
+  requests/s (open-loop asyncio generator); the same model + explainer in-process per row, and the ratio
+  HTTP / in-process (target >= 0.5, p99 < 25 ms). Locust reports whole milliseconds (and rounds to 10 ms
+  above 100 ms).
 * Weekly job (load + snapshot + score + SHAP + store, one transaction) for N students, against the raw
   model + SHAP time on the same rows in the same run (target < 60 s and < 2x for 30,000), with peak memory.
 * A team's weekly list (about 30 students) from stored scores over HTTP: p99 at 50 requests/s (< 50 ms).
@@ -11,18 +14,18 @@ The store is SQLite in a temporary folder holding the students and the weeks the
 (``features.LOOKBACK_WEEKS``); the model is the registry's champion (``VSV_*`` settings) when there is
 one, else a small model trained here, logged to a temporary registry that the server loads.
 Usage: python -m bench.bench_serving [--sizes 30000 500000] [--http-size 30000] [--seconds 10]
+(quick check: ``--sizes --http-size 2000 --seconds 5``: no weekly job, a small store)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import math
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,33 +82,32 @@ def _job(n_students: int) -> dict[str, Any]:
 # --- HTTP ---------------------------------------------------------------------------------------------
 
 
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+CONNECTIONS = 8  # closed-loop users, one connection each
 
 
-def _wrk(url: str, body: str, token: str, seconds: int, connections: int) -> dict[str, float]:
-    """Closed-loop throughput with wrk; latency percentiles from its --latency table (ms)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = {json.dumps(body)}\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-        )
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    Path(script.name).unlink()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    pct = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)", out, re.M)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+def _closed_loop(
+    base_url: str, features: dict[str, Any], token: str, seconds: int, folder: Path
+) -> dict[str, float]:
+    """Closed-loop throughput and latency (ms) of on-demand scores, from Locust (bench.load)."""
+    from bench.load import run_closed_loop
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = folder / "closed-loop-plan.json"
+    plan.write_text(
+        json.dumps({"week": WEEK_OF_YEAR, "mentors": [], "data_token": token, "features": features}),
+        encoding="utf-8",
+    )
+    result = run_closed_loop(base_url, plan, folder / "locust", seconds, users=CONNECTIONS)
+    if result.total.requests == 0:
+        raise RuntimeError(f"the closed loop sent no request (Locust exit {result.exit_code})")
     return {
-        "rps": rps,
-        "p50_ms": pct.get("50", float("nan")),
-        "p99_ms": pct.get("99", float("nan")),
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "rps": result.achieved_rate,
+        "requests": float(result.total.requests),
+        "p50_ms": result.total.median_ms,
+        "p95_ms": result.total.p95_ms,
+        "p99_ms": result.total.p99_ms,
+        "non_2xx": float(result.total.failures),
+        "connections": float(CONNECTIONS),
     }
 
 
@@ -204,7 +206,6 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
             "VSV_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts"),
             "VSV_VAR_DIR": str(folder),
         }
-        body = json.dumps({"features": features})
         rows: list[dict[str, Any]] = []
         for workers in (1, 2):
             port = free_port()
@@ -212,7 +213,7 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
             try:
                 wait_ready(port, server)
                 base = f"http://127.0.0.1:{port}"
-                wrk = _wrk(f"{base}/api/v1/scores", body, "tok-data", seconds, connections=8)
+                closed = _closed_loop(base, features, "tok-data", seconds, folder / f"w{workers}")
                 fixed = asyncio.run(
                     _fixed_rate(
                         "POST", f"{base}/api/v1/scores", "tok-data", {"features": features}, 100, seconds
@@ -225,8 +226,10 @@ def _http(n_students: int, seconds: int) -> dict[str, Any]:
                 )
             finally:
                 stop_server(server)
-            rows.append({"workers": workers, "wrk": wrk, "score_at_100rps": fixed, "list_at_50rps": lists})
-    best = max(r["wrk"]["rps"] for r in rows)
+            rows.append(
+                {"workers": workers, "closed_loop": closed, "score_at_100rps": fixed, "list_at_50rps": lists}
+            )
+    best = max(r["closed_loop"]["rps"] for r in rows)
     return {
         "students": n_students,
         "team_size": team_size,
@@ -252,8 +255,8 @@ def main() -> int:
         else:
             measure_here(lambda: _http(args.http_size, args.seconds))
         return 0
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+    if importlib.util.find_spec("locust") is None:
+        print("Locust is not installed: run `make install` (a dev dependency)", file=sys.stderr)
         return 1
     http = run_child(
         "bench.bench_serving",
@@ -264,14 +267,17 @@ def main() -> int:
         table.append(
             {
                 "workers": r["workers"],
-                "wrk req/s": round(r["wrk"]["rps"], 1),
-                "wrk p50 ms": round(r["wrk"]["p50_ms"], 2),
-                "wrk p99 ms": round(r["wrk"]["p99_ms"], 2),
+                "closed-loop req/s": round(r["closed_loop"]["rps"], 1),
+                "p50 ms": _ms(r["closed_loop"]["p50_ms"]),
+                "p95 ms": _ms(r["closed_loop"]["p95_ms"]),
+                "p99 ms": _ms(r["closed_loop"]["p99_ms"]),
                 "score p50 @100/s": round(r["score_at_100rps"]["p50_ms"], 2),
                 "score p99 @100/s": round(r["score_at_100rps"]["p99_ms"], 2),
                 "list p99 @50/s": round(r["list_at_50rps"]["p99_ms"], 2),
                 "failures": int(
-                    r["wrk"]["non_2xx"] + r["score_at_100rps"]["failures"] + r["list_at_50rps"]["failures"]
+                    r["closed_loop"]["non_2xx"]
+                    + r["score_at_100rps"]["failures"]
+                    + r["list_at_50rps"]["failures"]
                 ),
             }
         )
@@ -295,6 +301,10 @@ def main() -> int:
     path = write_json("serving", {"http": http, "weekly_job": jobs})
     print(f"\nwrote {path}")
     return 0
+
+
+def _ms(value: float) -> float | str:
+    return "-" if math.isnan(value) else round(value, 2)
 
 
 def _print_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -108,7 +108,7 @@ def run(n_alerts: int, repeats: int) -> dict[str, Any]:
         app = create_app(settings, engine=engine)
         pages = ["/web/zorg", f"/web/zorg?week={latest}&status=open", "/web/zorg?status=gesloten&pagina=40"]
         with TestClient(app) as client:
-            client.cookies.set("vsv_token", token)
+            client.post("/web/login", data={"token": token})  # a session cookie, as a browser gets
             rows = [_time(client, page, repeats) for page in pages]
         engine.dispose()
     return {

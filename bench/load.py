@@ -3,8 +3,11 @@
 :func:`make_plan` creates the load's users in a scored store (two mentors per team, one data-team user)
 and writes the plan the locustfile reads; :func:`run_locust` runs Locust headless for a fixed time at a
 fixed offered rate (it stops by itself) and reads its CSV statistics; :func:`stored_writes` counts what
-the load's mentors wrote, to compare with the writes Locust saw succeed.
-Used by ``bench/bench_load.py`` (60 s at 100 requests/s on PostgreSQL) and by ``tests/security/test_load.py``.
+the load's mentors wrote, to compare with the writes Locust saw succeed; :func:`run_closed_loop` runs
+on-demand scores in a closed loop (each user sends the next request as soon as the previous one answered)
+for the throughput at saturation.
+Used by ``bench/bench_load.py`` (60 s at 100 requests/s on PostgreSQL), ``bench/bench_serving.py`` (closed
+loop) and ``tests/security/test_load.py``.
 """
 
 from __future__ import annotations
@@ -170,6 +173,30 @@ def run_locust(
 
     ``out_dir`` receives Locust's final statistics (``stats.json``), its failures (``errors.json``), its
     HTML report with charts (``report.html``) and its log."""
+    return _locust("Mentor", base_url, plan_path, out_dir, rate, seconds, users, service_pgid)
+
+
+def run_closed_loop(
+    base_url: str, plan_path: Path, out_dir: Path, seconds: int, users: int, service_pgid: int | None = None
+) -> LoadResult:
+    """On-demand scores with explanation (the plan's feature row, under its data-team token) in a closed
+    loop: each of ``users`` users, one connection each, sends the next request as soon as the previous
+    one answered, for ``seconds``; the achieved rate is the throughput at that concurrency. The offered
+    rate is reported as NaN (there is none)."""
+    return _locust("OnDemandScorer", base_url, plan_path, out_dir, math.nan, seconds, users, service_pgid)
+
+
+def _locust(
+    user_class: str,
+    base_url: str,
+    plan_path: Path,
+    out_dir: Path,
+    rate: float,
+    seconds: int,
+    users: int,
+    service_pgid: int | None,
+) -> LoadResult:
+    """Locust headless with ``users`` users of ``user_class`` (bench/locustfile.py) for ``seconds``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -204,6 +231,7 @@ def run_locust(
             str(out_dir / "report.html"),
             "--loglevel",
             "WARNING",
+            user_class,
         ],
         env=env,
         capture_output=True,

@@ -6,6 +6,10 @@ Each virtual user is one mentor (two mentors share every team, so their writes m
 explanation under the data team's token (1). A response with another status than the expected one is a
 failure, with its status and message.
 
+``OnDemandScorer`` is the closed loop of ``bench/bench_serving.py``: only on-demand scores, each user sending
+the next one as soon as the previous one answered (no pacing). :func:`bench.load.run_locust` and
+:func:`bench.load.run_closed_loop` name the class to run on Locust's command line.
+
 The plan (tokens, teams, students, a feature row) comes from the JSON file named by ``VSV_LOAD_PLAN``;
 every failure of the run is written as JSON to ``VSV_LOAD_ERRORS`` when Locust quits.
 """
@@ -20,11 +24,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, constant_throughput, events, task
+from locust import FastHttpUser, constant, constant_throughput, events, task
 from locust.env import Environment
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["VSV_LOAD_PLAN"]).read_text(encoding="utf-8"))
-RATE_PER_USER = float(os.environ["VSV_LOAD_RATE_PER_USER"])
+RATE_PER_USER = float(os.environ.get("VSV_LOAD_RATE_PER_USER", "nan"))  # NaN: closed loop, no pacing
 ACTIONS = ("contacted", "referred_onderwijsmakelaar", "coachklas", "nothing_needed")
 ERRORS_FILE = os.environ.get("VSV_LOAD_ERRORS")
 _next_user = itertools.count()
@@ -89,9 +93,27 @@ class Mentor(FastHttpUser):
 
     @task(1)
     def score_on_demand(self) -> None:
-        body = {"features": PLAN["features"]}
-        headers = {"Authorization": f"Bearer {PLAN['data_token']}"}
-        with self.client.post(
-            "/api/v1/scores", json=body, headers=headers, name="on-demand score", catch_response=True
-        ) as r:
-            self._expect(r, 200)
+        _score_on_demand(self)
+
+
+def _score_on_demand(user: FastHttpUser) -> None:
+    """One on-demand score with explanation of the plan's feature row, under the data team's token."""
+    body = {"features": PLAN["features"]}
+    headers = {"Authorization": f"Bearer {PLAN['data_token']}"}
+    with user.client.post(
+        "/api/v1/scores", json=body, headers=headers, name="on-demand score", catch_response=True
+    ) as r:
+        if r.status_code != 200:
+            r.failure(f"{r.status_code}: {r.text[:200]}")
+        else:
+            r.success()
+
+
+class OnDemandScorer(FastHttpUser):
+    """Closed loop (as wrk runs): on-demand scores only, the next sent as soon as the previous answered."""
+
+    wait_time = constant(0)
+
+    @task
+    def score_on_demand(self) -> None:
+        _score_on_demand(self)

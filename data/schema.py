@@ -162,6 +162,22 @@ class UserTeam(Base):
     team: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
+class WebSession(Base):
+    """A login on the web pages. The cookie holds a random session id; the store keeps only its SHA-256
+    hash, the bearer token's hash it was opened with (a replaced token ends it) and a CSRF secret."""
+
+    __tablename__ = "web_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.user_id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class AuditLog(Base):
     """Append-only trail of every request that touched a student's data: who, what, when, allowed or not.
 

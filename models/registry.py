@@ -3,10 +3,19 @@
 Registered model ``vsv-risk`` (configurable) with aliases ``champion`` (what serving loads) and
 ``challenger`` (what training registers). The artefact is the pickled :class:`RiskModel` inside a pyfunc
 model, so that what training fitted is exactly what serving loads.
+
+Pickles run code when loaded, so a version's files are sealed at registration: the SHA-256 of every file
+of the stored model (a manifest, relative path -> digest) and one digest over that manifest are tags on the
+version. :func:`load` downloads the files, checks them against those tags and only then unpickles them
+(from the checked copy). A version without the tags (registered before they existed) is refused as well:
+retrain and promote the new version. The tags sit in the same registry as the files, so this catches a
+changed, swapped or damaged artefact store, not someone who may also rewrite the registry's tags.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +32,45 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 # Where a training run logs its model card (Markdown) among the run's artefacts.
 MODEL_CARD_ARTIFACT = "report/model_card.md"
 ARTEFACT_KEY = "risk_model"
+# Tags on a model version: one digest over the manifest, and the manifest itself (JSON, path -> SHA-256).
+ARTEFACT_DIGEST_TAG = "artefact_sha256"
+ARTEFACT_MANIFEST_TAG = "artefact_manifest"
+# Where the pickled RiskModel sits inside a stored pyfunc model.
+RISK_MODEL_PATH = f"artifacts/{ARTEFACT_KEY}.pkl"
+# Written by MLflow into every download of a registered version (its name and version), not stored.
+DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
+
+
+class ModelLoadError(ValueError):
+    """A registered version exists but cannot be loaded: its files are missing, unreadable or broken."""
+
+
+class ArtefactIntegrityError(ModelLoadError):
+    """A version's files differ from the SHA-256 manifest recorded at registration, or it has none."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def artefact_manifest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` by its relative POSIX path (what MLflow adds on download left
+    out)."""
+    return {
+        path.relative_to(folder).as_posix(): file_sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.relative_to(folder).as_posix() not in DOWNLOAD_ONLY
+    }
+
+
+def manifest_digest(manifest: dict[str, str]) -> str:
+    """One SHA-256 over a manifest, in ``sha256sum`` format (``<digest>  <path>`` lines, sorted by path)."""
+    lines = "".join(f"{manifest[path]}  {path}\n" for path in sorted(manifest))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def _pyfunc_class() -> type:
@@ -65,13 +113,15 @@ def open_registry(location: RegistryLocation, experiment: str = "vsv") -> str:
 
 
 def log_risk_model(model: RiskModel, registered_model: str) -> str:
-    """Log ``model`` in the active run, register it, and return the new version number."""
+    """Log ``model`` in the active run, register it, seal its files (:func:`seal_version`) and return the
+    new version number."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "risk_model.pkl"
         with path.open("wb") as handle:
             pickle.dump(model, handle)
+        pickled = file_sha256(path)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=_pyfunc_class()(),
@@ -79,7 +129,113 @@ def log_risk_model(model: RiskModel, registered_model: str) -> str:
             registered_model_name=registered_model,
             pip_requirements=[],
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    seal_version(registered_model, version, {RISK_MODEL_PATH: pickled})
+    return version
+
+
+def _download(registered_model: str, version: str, into: Path) -> Path:
+    """The stored files of a version, copied into ``into``; ModelLoadError when they cannot be read."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{registered_model}/{version}", dst_path=str(into)
+        )
+    except (MlflowException, OSError) as exc:
+        raise ModelLoadError(
+            f"De artefacten van versie {version} van {registered_model} ontbreken of zijn onleesbaar: {exc}"
+        ) from exc
+    return Path(path)
+
+
+def seal_version(registered_model: str, version: str, expected: dict[str, str]) -> str:
+    """Record the SHA-256 manifest of a just-registered version's stored files as tags; returns the digest.
+
+    ``expected`` holds digests computed before upload (the pickled model): the stored copy must match them,
+    so what is sealed is what training wrote. Raises :class:`ArtefactIntegrityError` when it does not.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = artefact_manifest(_download(registered_model, version, Path(tmp)))
+    for path, digest in expected.items():
+        if manifest.get(path) != digest:
+            raise ArtefactIntegrityError(
+                f"Versie {version} van {registered_model}: het opgeslagen bestand {path} is niet wat de "
+                "training schreef; versie niet verzegeld."
+            )
+    digest = manifest_digest(manifest)
+    tag_version(
+        registered_model,
+        version,
+        {ARTEFACT_MANIFEST_TAG: json.dumps(manifest, sort_keys=True), ARTEFACT_DIGEST_TAG: digest},
+    )
+    return digest
+
+
+def _recorded_manifest(registered_model: str, version: str, tags: dict[str, str]) -> dict[str, str]:
+    """The manifest recorded at registration, checked against its digest tag."""
+    where = f"Versie {version} van {registered_model}"
+    digest, raw = tags.get(ARTEFACT_DIGEST_TAG), tags.get(ARTEFACT_MANIFEST_TAG)
+    if not digest or not raw:
+        raise ArtefactIntegrityError(
+            f"{where} heeft geen vastgelegde SHA-256 van zijn artefacten (geregistreerd voor de "
+            "integriteitscontrole); laden geweigerd. Train opnieuw (vsv train) en promoveer de nieuwe versie."
+        )
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError:
+        manifest = None
+    if (
+        not isinstance(manifest, dict)
+        or not all(isinstance(v, str) for v in manifest.values())
+        or manifest_digest(manifest) != digest
+    ):
+        raise ArtefactIntegrityError(
+            f"{where}: het vastgelegde manifest van de artefacten klopt niet met de SHA-256 {digest}; "
+            "laden geweigerd."
+        )
+    return manifest
+
+
+def verify_artefacts(registered_model: str, version: str, tags: dict[str, str], folder: Path) -> None:
+    """Compare the files in ``folder`` with the manifest recorded at registration; raises
+    :class:`ArtefactIntegrityError` naming the version and the first file that differs."""
+    expected = _recorded_manifest(registered_model, version, tags)
+    found = artefact_manifest(folder)
+    where = f"Versie {version} van {registered_model}"
+    if not found:
+        raise ArtefactIntegrityError(
+            f"{where}: de artefacten ontbreken in de artefactopslag; laden geweigerd."
+        )
+    for path in sorted(expected.keys() | found.keys()):
+        if path not in found:
+            problem = f"het artefact {path} ontbreekt"
+        elif path not in expected:
+            problem = f"het artefact {path} hoort er niet bij (niet in het manifest)"
+        elif found[path] != expected[path]:
+            problem = (
+                f"het artefact {path} wijkt af van de SHA-256 bij registratie "
+                f"(verwacht {expected[path][:12]}…, gevonden {found[path][:12]}…)"
+            )
+        else:
+            continue
+        raise ArtefactIntegrityError(f"{where}: {problem}; laden geweigerd.")
+
+
+def _unpickle(registered_model: str, version: str, folder: Path) -> RiskModel:
+    """The RiskModel in a checked copy of a version's files; ModelLoadError when it will not load."""
+    import mlflow
+
+    try:
+        risk_model = mlflow.pyfunc.load_model(str(folder)).unwrap_python_model().risk_model
+    except Exception as exc:  # unpickling can fail in any way (bad bytes, missing classes, MLflow errors)
+        raise ModelLoadError(
+            f"Versie {version} van {registered_model} laat zich niet laden: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(risk_model, RiskModel):
+        raise ModelLoadError(f"Versie {version} van {registered_model} bevat geen risicomodel.")
+    return risk_model
 
 
 def set_alias(registered_model: str, alias: str, version: str) -> None:
@@ -110,8 +266,10 @@ def version_for(registered_model: str, alias: str) -> str | None:
 
 
 def load(registered_model: str, alias: str | None = None, version: str | None = None) -> LoadedModel:
-    """Load a version by alias or number. Raises ``LookupError`` when there is none."""
-    import mlflow
+    """Load a version by alias or number, after checking its files against the SHA-256 manifest recorded at
+    registration. Raises ``LookupError`` when there is none, :class:`ArtefactIntegrityError` when the files
+    differ (or no manifest was recorded) and :class:`ModelLoadError` when they are missing or broken.
+    Nothing is unpickled before the check passes, and only the checked copy is unpickled."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -125,9 +283,12 @@ def load(registered_model: str, alias: str | None = None, version: str | None = 
             raise ValueError("give an alias or a version")
     except MlflowException as exc:
         raise LookupError(f"no model {registered_model!r} at {alias or version!r}: {exc.message}") from exc
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{registered_model}/{mv.version}")
-    risk_model: RiskModel = pyfunc.unwrap_python_model().risk_model
-    return LoadedModel(model=risk_model, version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags))
+    number, tags = str(mv.version), dict(mv.tags)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _download(registered_model, number, Path(tmp))
+        verify_artefacts(registered_model, number, tags, folder)
+        risk_model = _unpickle(registered_model, number, folder)
+    return LoadedModel(model=risk_model, version=number, run_id=str(mv.run_id), tags=tags)
 
 
 @dataclass(frozen=True)

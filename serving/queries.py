@@ -1,11 +1,17 @@
-"""Reading stored scores, actions, overrides and decisions (SQLAlchemy Core, one round trip each)."""
+"""Reading stored scores, actions, overrides and decisions (SQLAlchemy Core, one round trip each).
+
+Teams: a stored score keeps the team the student was in when it was scored (``scores.team``, part of what
+the score was computed from). Who may see a student, and which team's list a student is on, follow the
+student's *current* team (``students.team``) in every week, old weeks included: every query here that
+selects or labels scores by team uses ``students.team``, never ``scores.team``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from data.schema import (
@@ -21,10 +27,12 @@ from data.schema import (
 from data.scores import ListedScore, StoredScore, listed_score
 from data.scores import stored_score as as_stored_score
 from serving.schemas import LatestActionOut, OverrideOut
+from workflows.users import CurrentUser
 
+# A listed score's ``team`` is the student's current team (see the module's docstring).
 LIST_COLUMNS = (
     Score.student_id,
-    Score.team,
+    Student.team,
     Score.model_version,
     Score.probability,
     Score.lower,
@@ -40,8 +48,13 @@ LIST_COLUMNS = (
 )
 
 
+def _listed_scores() -> Select[*tuple[Any, ...]]:
+    """The list columns of scores, each with the student's current team."""
+    return select(*LIST_COLUMNS).join_from(Score, Student, Student.student_id == Score.student_id)
+
+
 def student_team(session: Session, student_id: str) -> str | None:
-    """The student's team, or None for an unknown student."""
+    """The student's current team, or None for an unknown student."""
     team: str | None = session.execute(
         select(Student.team).where(Student.student_id == student_id)
     ).scalar_one_or_none()
@@ -57,10 +70,10 @@ def stored_score(session: Session, student_id: str, week: int) -> StoredScore | 
 
 
 def team_scores(session: Session, team: str, week: int) -> list[ListedScore]:
-    """The week's scores of a team, highest probability first."""
+    """The week's scores of the students now in ``team`` (wherever they were then), highest first."""
     rows = session.execute(
-        select(*LIST_COLUMNS)
-        .where(Score.week == week, Score.team == team)
+        _listed_scores()
+        .where(Score.week == week, Student.team == team)
         .order_by(Score.probability.desc(), Score.student_id)
     ).all()
     return [listed_score(r._mapping) for r in rows]
@@ -68,7 +81,7 @@ def team_scores(session: Session, team: str, week: int) -> list[ListedScore]:
 
 def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) -> list[ListedScore]:
     """The week's highest scores over all teams, skipping ``exclude`` students."""
-    query = select(*LIST_COLUMNS).where(Score.week == week)
+    query = _listed_scores().where(Score.week == week)
     if exclude:
         query = query.where(Score.student_id.not_in(list(exclude)))
     rows = session.execute(query.order_by(Score.probability.desc(), Score.student_id).limit(limit)).all()
@@ -79,8 +92,11 @@ def week_is_scored(session: Session, week: int) -> bool:
     return session.execute(select(Score.student_id).where(Score.week == week).limit(1)).first() is not None
 
 
-def latest_actions(session: Session, student_ids: Sequence[str]) -> dict[str, LatestActionOut]:
-    """The most recent recorded action of each student (any week)."""
+def latest_actions(
+    session: Session, viewer: CurrentUser, student_ids: Sequence[str]
+) -> dict[str, LatestActionOut]:
+    """The most recent recorded action of each student (any week, by anyone), for the students ``viewer``
+    may see now (their current team): an action and its note never reach anyone else."""
     if not student_ids:
         return {}
     latest = (
@@ -90,11 +106,14 @@ def latest_actions(session: Session, student_ids: Sequence[str]) -> dict[str, La
         .subquery()
     )
     rows = session.execute(
-        select(StudentAction).join(latest, StudentAction.action_id == latest.c.action_id)
-    ).scalars()
+        select(StudentAction, Student.team)
+        .join(latest, StudentAction.action_id == latest.c.action_id)
+        .join(Student, Student.student_id == StudentAction.student_id)
+    ).all()
     return {
         a.student_id: LatestActionOut(action=a.action, week=a.week, note=a.note, by=a.user_name, at=a.at)
-        for a in rows
+        for a, team in rows
+        if viewer.may_see_team(team)
     }
 
 
@@ -159,9 +178,13 @@ def scored_weeks(session: Session) -> list[int]:
 
 
 def scored_teams(session: Session, week: int) -> list[str]:
-    """The teams with stored scores in ``week``, alphabetically."""
+    """The teams whose students (as they are now) have stored scores in ``week``, alphabetically."""
     rows = session.execute(
-        select(Score.team).where(Score.week == week).group_by(Score.team).order_by(Score.team)
+        select(Student.team)
+        .join_from(Score, Student, Student.student_id == Score.student_id)
+        .where(Score.week == week)
+        .group_by(Student.team)
+        .order_by(Student.team)
     )
     return [str(t) for t in rows.scalars()]
 
@@ -263,8 +286,13 @@ def week_base_rate(session: Session, week: int) -> float | None:
 
 
 def team_leavers(session: Session, team: str, week: int) -> list[tuple[str, str, int]]:
-    """Students on the team's list last week whose enrolment ended since: (student_id, outcome, week)."""
-    last_week = select(Score.student_id).where(Score.team == team, Score.week == week - 1)
+    """Students on the team's list last week (students now in the team, scored then) whose enrolment ended
+    since: (student_id, outcome, week)."""
+    last_week = (
+        select(Score.student_id)
+        .join_from(Score, Student, Student.student_id == Score.student_id)
+        .where(Student.team == team, Score.week == week - 1)
+    )
     rows = session.execute(
         select(Outcome.student_id, Outcome.outcome, Outcome.week)
         .where(Outcome.student_id.in_(last_week), Outcome.week.between(week - 1, week))

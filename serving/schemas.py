@@ -4,20 +4,36 @@ No response schema has a field for a protected attribute (gender, migration back
 audit-only table and never leave the store through this API. Names and student numbers (the identity
 table) appear only in the fields ``name`` and ``student_number``, filled for the roles that may see them
 (:func:`workflows.identity.display_names`) and None for every other role.
+
+Every string a request carries (path, query or body) has one of the constrained types below: at most as
+long as the column it is compared with or stored in (the lengths are read from the table declarations in
+:mod:`data.schema`), and without control characters (PostgreSQL refuses NUL; names hold no line breaks,
+texts may). Every number is bounded: weeks by the school calendar (:data:`Week`), floats finite
+(:data:`FiniteFloat`). So a request the store could not take is a 422, never a 500.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from sqlalchemy import String
+from sqlalchemy.orm import InstrumentedAttribute
 
 from data.calendar import WEEK_MAX, WEEK_MIN
+from data.schema import QuestionnaireAnswer, Score, Student, User
 from data.vocabulary import (
     BAND_ELEVATED,
     BAND_HIGH,
@@ -34,7 +50,44 @@ WeekQuery = Annotated[int, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global s
 OptionalWeekQuery = Annotated[
     int | None, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index; default the latest.")
 ]
-Text = Annotated[str, Field(min_length=3, max_length=2000)]
+
+# --- constrained strings --------------------------------------------------------------------------------
+
+# A name on one line: no control character at all (C0, DEL).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# A text a person writes: line breaks and tabs allowed, no other control character (NUL above all).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+TEXT_MAX = 2000
+
+
+def column_length(column: InstrumentedAttribute[Any]) -> int:
+    """The declared length of a ``String(n)`` column: the longest value a parameter compared with or
+    stored in it may have."""
+    sql_type = column.property.columns[0].type
+    if not isinstance(sql_type, String) or sql_type.length is None:
+        raise TypeError(f"{column} has no declared length")
+    return sql_type.length
+
+
+def _name(column: InstrumentedAttribute[Any]) -> Any:
+    return StringConstraints(max_length=column_length(column), pattern=NAME_PATTERN)
+
+
+StudentId = Annotated[str, _name(Student.student_id)]
+TeamName = Annotated[str, _name(Student.team)]
+UserName = Annotated[str, _name(User.name)]
+ItemCode = Annotated[str, _name(QuestionnaireAnswer.item)]
+BandName = Annotated[str, _name(Score.band)]
+FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+# One segment of a report's address (folder or file name).
+PathSegment = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+NoteText = Annotated[str, StringConstraints(max_length=TEXT_MAX, pattern=TEXT_PATTERN)]
+ReasonText = Annotated[str, StringConstraints(min_length=3, max_length=TEXT_MAX, pattern=TEXT_PATTERN)]
+Text = ReasonText  # the earlier name
+
+# --- bounded numbers ------------------------------------------------------------------------------------
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -123,18 +176,12 @@ class ReasonOut(Frozen):
 
 
 class FeatureRowIn(Frozen):
-    """One feature row, as ``features.snapshot`` makes it, to score on demand."""
+    """One feature row, as ``features.snapshot`` makes it, to score on demand (finite numbers only)."""
 
-    features: dict[str, float] = Field(description="Every model input by name.", min_length=1)
+    features: dict[FeatureName, FiniteFloat] = Field(
+        description="Every model input by name.", min_length=1, max_length=1000
+    )
     insufficient_data: bool = False
-
-    @field_validator("features")
-    @classmethod
-    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, v in value.items() if not math.isfinite(v)]
-        if bad:
-            raise ValueError(f"values must be finite numbers: {bad[:10]}")
-        return value
 
 
 class OnDemandScoreOut(Frozen):
@@ -182,7 +229,7 @@ class DomainOut(Frozen):
 class StudentScoreOut(Frozen):
     student_id: str
     week: int
-    team: str
+    team: str = Field(description="The student's current team (access follows it, in every week).")
     model_version: str
     probability: float
     lower: float
@@ -265,7 +312,7 @@ class ActionKind(StrEnum):
 class ActionIn(Frozen):
     week: Week
     action: ActionKind
-    note: str | None = Field(default=None, max_length=2000)
+    note: NoteText | None = None
 
 
 class ActionOut(Frozen):
@@ -287,7 +334,7 @@ class OverrideBand(StrEnum):
 class OverrideIn(Frozen):
     week: Week
     band: OverrideBand
-    reason: Text
+    reason: ReasonText
 
 
 # --- coachklas ------------------------------------------------------------------------------------------
@@ -321,10 +368,10 @@ class CandidatesOut(Frozen):
 
 
 class DecisionIn(Frozen):
-    student_id: str = Field(min_length=1, max_length=32)
+    student_id: Annotated[StudentId, Field(min_length=1)]
     week: Week
     decision: DecisionKind
-    reason: Text
+    reason: ReasonText
 
 
 class DecisionOut(Frozen):
@@ -338,7 +385,11 @@ class DecisionOut(Frozen):
 
 
 class PromoteIn(Frozen):
-    reason: str = Field(min_length=5, max_length=500, description="Why this version should serve.")
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=5, max_length=500, pattern=TEXT_PATTERN),
+        Field(description="Why this version should serve."),
+    ]
 
 
 class PromotionOut(Frozen):
@@ -418,15 +469,15 @@ class AlertQueueOut(Frozen):
 
 
 class AlertNoteIn(Frozen):
-    note: str | None = Field(default=None, max_length=2000)
+    note: NoteText | None = None
 
 
 class AlertAssignIn(Frozen):
-    to: str = Field(min_length=1, max_length=80, description="User name of a zorgteam member.")
+    to: Annotated[UserName, Field(min_length=1, description="User name of a zorgteam member.")]
 
 
 class AlertCloseIn(Frozen):
-    note: Text
+    note: ReasonText
 
 
 # --- auditors -------------------------------------------------------------------------------------------
@@ -481,12 +532,14 @@ class ModelCardOut(Frozen):
 class IdentityLookupIn(Frozen):
     """An auditor's question: who is this pseudonym, and why must they know."""
 
-    student_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")
-    reason: str = Field(
-        min_length=MIN_REASON_LENGTH,
-        max_length=2000,
-        description="Why the auditor must know who this is (at least 10 characters); in the audit log.",
-    )
+    student_id: Annotated[StudentId, Field(min_length=1, pattern=r"^[0-9A-Za-z_-]+$")]
+    reason: Annotated[
+        ReasonText,
+        Field(
+            min_length=MIN_REASON_LENGTH,
+            description="Why the auditor must know who this is (at least 10 characters); in the audit log.",
+        ),
+    ]
 
     @field_validator("reason")
     @classmethod
@@ -539,3 +592,11 @@ class ImportReportOut(Frozen):
 class IngestOut(Frozen):
     reports: list[ImportReportOut]
     alerts_raised: int
+
+
+class CheckedPromotionOut(PromotionOut):
+    """A promotion with the check it passed: the metrics of candidate and champion on the same test rows
+    (by model label) and notes (e.g. a champion that could not be loaded for the comparison)."""
+
+    comparison: dict[str, dict[str, float | None]]
+    notes: list[str]

@@ -82,14 +82,14 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(
         default=1024**2,
         ge=1024,
-        description="Largest JSON or form body a request may send (bytes); larger ones get 413 before they are "
-        "read, parsed or authenticated.",
+        description="Largest JSON or form body a request may send (bytes); larger ones get 413 before "
+        "they are read, parsed or authenticated.",
     )
     max_upload_bytes: int = Field(
         default=512 * 1024**2,
         ge=1024,
-        description="Largest CSV upload to `POST /api/v1/ingest` (bytes, all files together); larger ones get "
-        "413 before they are read or authenticated.",
+        description="Largest CSV upload to `POST /api/v1/ingest` (bytes, all files together); larger "
+        "ones get 413 before they are read or authenticated.",
     )
     max_listed_errors: int = Field(
         default=100,
@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         default=None,
         description="Serve /docs and /openapi.json (from local assets, never a CDN). Default: on in "
         "development and test, off in production.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For the failed-login limit believes "
+        "(JSON list, e.g. VSV_TRUSTED_PROXIES='[\"10.0.0.5\"]'); empty: none, "
+        "the connection's address counts.",
     )
     retention_raw_weeks: int = Field(
         default=120,

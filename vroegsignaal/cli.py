@@ -208,13 +208,12 @@ def promote(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
     config_path: Annotated[Path | None, typer.Option("--config")] = None,
 ) -> None:
-    """Compare a version with the champion on the same test data, then make it champion."""
-    from models.registry import CHALLENGER, CHAMPION, check_promotion, load, open_registry, version_for
-    from models.registry import promote as promote_version
+    """Check a version (artefacts intact, compared with the champion on the same test data), then make it
+    champion: the same check as the API and the data-team page (training.promote)."""
+    from models.registry import CHALLENGER, open_registry, version_for
     from training.config import load_config
     from training.fit import TrainingDataError
-    from training.pipeline import prepare
-    from training.promote import compare_models
+    from training.promote import check_candidate, promote_checked
 
     ctx = context_or_fail()
     open_registry(ctx.registry)
@@ -223,25 +222,25 @@ def promote(
     if target is None:
         fail(f"there is no challenger of {name}; run `vsv train` first")
         return
-    champion = version_for(name, CHAMPION)
     try:
-        check_promotion(by, reason)
-        candidate = load(name, version=target)
-        models = {f"v{target} (kandidaat)": candidate.model}
-        if champion is not None and champion != target:
-            models[f"v{champion} (champion)"] = load(name, version=champion).model
-        tables, _, audit = _load_training_data(ctx)
-        prepared = prepare(tables, load_config(config_path), ctx.questionnaire)
-        typer.echo("Test year of the training folds (the same rows for every model):")
-        typer.echo(compare_models(prepared, models, load_config(config_path)).round(4).to_string())
-        if len(models) > 1:
-            _compare_recent_weeks(ctx, tables, audit, models)
+        config = load_config(config_path)
+        check = check_candidate(ctx, target, by, reason, config)
     except (ValueError, LookupError, RuntimeError, TrainingDataError) as exc:
         fail(str(exc))
         return
+    typer.echo("Test year of the training folds (the same rows for every model):")
+    typer.echo(check.comparison.round(4).to_string())
+    for note in check.notes:
+        typer.echo(note)
+    if len(check.models) > 1:
+        try:
+            tables, _, audit = _load_training_data(ctx)
+            _compare_recent_weeks(ctx, tables, audit, check.models)
+        except (ValueError, RuntimeError) as exc:  # an extra report: it informs, the check above decides
+            typer.echo(f"no comparison on recent weeks: {exc}")
     if not yes and not typer.confirm(f"make version {target} the champion?"):
         fail("not promoted", code=1)
-    promotion = promote_version(name, target, by, reason)
+    promotion = promote_checked(ctx.registry, check, by, reason)
     typer.echo(
         f"{name} version {target} is now champion (was {promotion.previous or 'none'}); by {promotion.by}: "
         f"{promotion.reason}"

@@ -15,6 +15,12 @@ edited, or that follows a deleted one. Database triggers (migration 0002) refuse
 the chain detects what someone with the power to switch the triggers off did anyway. Deleting the
 newest entries leaves a valid shorter chain: compare the head that ``vsv audit verify`` prints with one
 recorded elsewhere (``--expect-head``) to detect that too.
+
+Writing never fails on what a request carried: every string is cut to its column's length (read from the
+table declaration) and ``detail`` to :data:`MAX_DETAIL_CHARS`, and control characters (PostgreSQL refuses
+NUL in text) are written as ``\\xNN``, before the entry is hashed. A request without a valid token is
+recorded too (:meth:`AuditWriter.write_anonymous`): no user id, the user name :data:`ANONYMOUS` and the role
+:data:`NO_ROLE`, which is no role of :class:`workflows.users.Role`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -29,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, String, insert, select, text
 
 from data.schema import AuditLog
 from workflows.users import CurrentUser
@@ -51,6 +58,45 @@ HASHED_FIELDS = (
     "allowed",
     "detail",
 )
+
+
+# The user name and role of an entry written for a request without a valid token (no user, so no role).
+ANONYMOUS = "(anoniem)"
+NO_ROLE = "-"
+# ``detail`` is TEXT; the largest legitimate value, one view of 1,000 students of 32 characters
+# (:func:`shown_students_detail`), is about 33,000 characters.
+MAX_DETAIL_CHARS = 40_000
+TRUNCATED = "…"
+# C0 control characters and DEL, except tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _column_lengths() -> dict[str, int]:
+    """The length of every bounded string column of ``audit_log``, from its declaration."""
+    return {
+        column.name: column.type.length
+        for column in AuditLog.__table__.columns
+        if isinstance(column.type, String) and column.type.length is not None
+    }
+
+
+COLUMN_LENGTHS = _column_lengths()
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` as the audit log can always store it: control characters as ``\\xNN``, at most ``limit``
+    characters (a cut value ends in :data:`TRUNCATED`)."""
+    clean = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return clean if len(clean) <= limit else clean[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _fit_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Every string of an audit row fitted to its column (``detail`` to :data:`MAX_DETAIL_CHARS`)."""
+    limits = {**COLUMN_LENGTHS, "detail": MAX_DETAIL_CHARS}
+    return {
+        name: fit(value, limits[name]) if isinstance(value, str) and name in limits else value
+        for name, value in row.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -146,22 +192,24 @@ def audit_row(
     allowed: bool,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """One audit_log row (without the chain columns)."""
-    return {
-        # Microseconds are what both backends keep, so the hash survives the round trip.
-        "at": at or datetime.now(UTC),
-        "user_id": user_id,
-        "user_name": user_name,
-        "role": role,
-        "action": entry.action,
-        "method": method,
-        "path": path[:300],
-        "student_id": entry.student_id,
-        "team": entry.team,
-        "week": entry.week,
-        "allowed": allowed,
-        "detail": entry.detail,
-    }
+    """One audit_log row (without the chain columns), every string fitted to its column (:func:`fit`)."""
+    return _fit_row(
+        {
+            # Microseconds are what both backends keep, so the hash survives the round trip.
+            "at": at or datetime.now(UTC),
+            "user_id": user_id,
+            "user_name": user_name,
+            "role": role,
+            "action": entry.action,
+            "method": method,
+            "path": path,
+            "student_id": entry.student_id,
+            "team": entry.team,
+            "week": entry.week,
+            "allowed": allowed,
+            "detail": entry.detail,
+        }
+    )
 
 
 def request_rows(
@@ -172,6 +220,12 @@ def request_rows(
     return [
         audit_row(user.user_id, user.name, user.role.value, method, path, e, allowed, now) for e in entries
     ]
+
+
+def anonymous_rows(method: str, path: str, entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
+    """The audit rows of a request refused for want of a valid token: no user, so no user id and no role."""
+    now = datetime.now(UTC)
+    return [audit_row(None, ANONYMOUS, NO_ROLE, method, path, e, False, now) for e in entries]
 
 
 def write_audit(
@@ -222,6 +276,10 @@ class AuditWriter:
     ) -> None:
         """Append one request's ``entries``; returns when they are committed (raises if they could not be)."""
         self.append(request_rows(user, method, path, entries, allowed))
+
+    def write_anonymous(self, method: str, path: str, entries: Iterable[AuditEntry]) -> None:
+        """Append the refusal of a request without a valid token (see :func:`anonymous_rows`)."""
+        self.append(anonymous_rows(method, path, entries))
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from settings import DEV_PSEUDONYM_KEY, Settings
 
@@ -34,6 +34,8 @@ def is_exposed(settings: Settings, host: str) -> bool:
 
 def active_demo_users(engine: Engine) -> list[str]:
     """Names of demo users (``vsv users demo``) that can still log in."""
+    if not inspect(engine).has_table("users"):
+        return []  # a store that is not migrated yet has no users at all
     with engine.connect() as conn:
         names = conn.execute(
             text(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from data.context import RegistryLocation
-from models.registry import CHAMPION, load, open_registry
+from models.registry import CHAMPION, ModelLoadError, load, open_registry
 from models.risk_model import RiskModel
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,18 @@ def prepared(model: RiskModel) -> RiskModel:
 
 
 def load_champion(registry: RegistryLocation) -> ServingModel:
-    """The champion of the deployment's registered model; raises LookupError when there is none."""
+    """The champion of the deployment's registered model, its artefacts checked first
+    (:func:`models.registry.load`); LookupError when there is none, ModelLoadError when it will not load."""
     open_registry(registry)
     loaded = load(registry.model_name, alias=CHAMPION)
     return ServingModel(loaded.model, loaded.version, loaded.run_id)
+
+
+def load_failure(exc: Exception) -> str:
+    """Why loading failed, for people: the message of an expected refusal, else the error's type too."""
+    if isinstance(exc, ModelLoadError | LookupError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ModelStore:
@@ -63,13 +71,17 @@ class ModelStore:
             self._versions[model.version] = model
 
     def load_current(self) -> ServingModel | None:
-        """(Re)load the champion; on failure keep serving the previous one and remember why."""
+        """(Re)load the champion; on failure keep serving the previous one (if any) and remember why.
+
+        Never raises: a missing, tampered or broken champion, or an unreachable registry, must not stop the
+        service; routes that need a model answer 503 with :attr:`load_error`.
+        """
         try:
             loaded = load_champion(self._registry)
             model = ServingModel(prepared(loaded.model), loaded.version, loaded.run_id)
-        except (LookupError, OSError, ValueError) as exc:
-            self.load_error = str(exc)
-            log.warning("no champion model available: %s", exc)
+        except Exception as exc:  # whatever the registry or the artefacts do, the service keeps running
+            self.load_error = load_failure(exc)
+            log.warning("no champion model available: %s", self.load_error)
             return self.current
         self.load_error = None
         self.current = model
@@ -77,13 +89,17 @@ class ModelStore:
         return model
 
     def version(self, version: str) -> ServingModel:
-        """A given version: from the cache, else from the registry. Raises LookupError."""
+        """A given version: from the cache, else from the registry. Raises LookupError, also when its
+        artefacts are missing, broken or fail the integrity check (the message says which)."""
         with self._lock:
             cached = self._versions.get(version)
         if cached is not None:
             return cached
         open_registry(self._registry)
-        loaded = load(self._registry.model_name, version=version)
+        try:
+            loaded = load(self._registry.model_name, version=version)
+        except ModelLoadError as exc:
+            raise LookupError(str(exc)) from exc
         model = ServingModel(prepared(loaded.model), loaded.version, loaded.run_id)
         self.add(model)
         return model

@@ -4,6 +4,8 @@
   never changed).
 * "Nieuw deze week": the shown band is verhoogd or hoog now and was not last week.
 * A student with an open zorgmelding comes first, then the rest by risk rank.
+* A list shows only students the viewer may see *now*: access follows the student's current team, in every
+  week (a stored score's own team is what it was computed with, not who may see it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from data.vocabulary import BAND_ELEVATED, BAND_HIGH
+from workflows.users import CurrentUser
 
 RISING = (BAND_ELEVATED, BAND_HIGH)
 
@@ -31,6 +34,21 @@ class ListedStudent(Protocol):
 
 
 T = TypeVar("T", bound=ListedStudent)
+
+
+class OnTeam(Protocol):
+    @property
+    def team(self) -> str:
+        """The student's current team."""
+        ...
+
+
+R = TypeVar("R", bound=OnTeam)
+
+
+def visible_to(viewer: CurrentUser, rows: Sequence[R]) -> list[R]:
+    """The rows of the students ``viewer`` may see now (``team``: each student's current team)."""
+    return [row for row in rows if viewer.may_see_team(row.team)]
 
 
 def shown_band(band: str, override_band: str | None) -> str:

@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import Depends, status
 from sqlalchemy import select
 
 from data.schema import BandOverride, StudentAction
 from serving.deps import Guard, SessionDep, require
 from serving.queries import override_out
-from serving.routes.common import errors, score_or_404, student_in_reach
-from serving.schemas import ActionIn, ActionOut, OverrideIn, OverrideOut
+from serving.routes.common import api_router, errors, score_or_404, student_in_reach
+from serving.schemas import ActionIn, ActionOut, OverrideIn, OverrideOut, StudentId
 from workflows.audit import AuditEntry
 from workflows.users import READ_STUDENTS, WRITE_ACTIONS
 
-router = APIRouter(prefix="/api/v1/students/{student_id}", tags=["actions and overrides"])
+router = api_router("/api/v1/students/{student_id}", ["actions and overrides"])
 Writer = Annotated[Guard, Depends(require(WRITE_ACTIONS, "record"))]
 Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_actions"))]
 ERRORS = errors(404, 422)
@@ -41,7 +41,7 @@ def _action_out(a: StudentAction) -> ActionOut:
     summary="Record what was done: contacted, referred to the onderwijsmakelaar, coachklas, nothing needed",
     responses=ERRORS,
 )
-def record_action(student_id: str, body: ActionIn, session: SessionDep, guard: Writer) -> ActionOut:
+def record_action(student_id: StudentId, body: ActionIn, session: SessionDep, guard: Writer) -> ActionOut:
     team = student_in_reach(session, guard, student_id, "record_action", body.week)
     guard.allow([AuditEntry("record_action", student_id, team, body.week, body.action.value)])
     action = StudentAction(
@@ -60,7 +60,7 @@ def record_action(student_id: str, body: ActionIn, session: SessionDep, guard: W
 @router.get(
     "/actions", response_model=list[ActionOut], summary="A student's recorded actions", responses=ERRORS
 )
-def list_actions(student_id: str, session: SessionDep, guard: Reader) -> list[ActionOut]:
+def list_actions(student_id: StudentId, session: SessionDep, guard: Reader) -> list[ActionOut]:
     team = student_in_reach(session, guard, student_id, "read_actions", None)
     guard.allow([AuditEntry("read_actions", student_id, team)])
     rows = session.execute(
@@ -76,7 +76,7 @@ def list_actions(student_id: str, session: SessionDep, guard: Reader) -> list[Ac
     summary="Override the band of a stored score with a reason (the model's score stays as it is)",
     responses=ERRORS,
 )
-def override_band(student_id: str, body: OverrideIn, session: SessionDep, guard: Writer) -> OverrideOut:
+def override_band(student_id: StudentId, body: OverrideIn, session: SessionDep, guard: Writer) -> OverrideOut:
     team = student_in_reach(session, guard, student_id, "override_band", body.week)
     score = score_or_404(session, student_id, body.week)
     guard.allow([AuditEntry("override_band", student_id, team, body.week, body.band.value)])
@@ -97,7 +97,7 @@ def override_band(student_id: str, body: OverrideIn, session: SessionDep, guard:
 @router.get(
     "/overrides", response_model=list[OverrideOut], summary="A student's band overrides", responses=ERRORS
 )
-def list_overrides(student_id: str, session: SessionDep, guard: Reader) -> list[OverrideOut]:
+def list_overrides(student_id: StudentId, session: SessionDep, guard: Reader) -> list[OverrideOut]:
     team = student_in_reach(session, guard, student_id, "read_overrides", None)
     guard.allow([AuditEntry("read_overrides", student_id, team)])
     rows = session.execute(

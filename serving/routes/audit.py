@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from sqlalchemy import or_, select
 
 from data.schema import AuditLog
 from serving.deps import Guard, SessionDep, require
-from serving.schemas import AuditEntryOut
+from serving.routes.common import api_router
+from serving.schemas import AuditEntryOut, StudentId, UserName
 from workflows.audit import AuditEntry
 from workflows.users import AUDIT_LOG_READ
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = api_router("/api/v1/audit", ["audit"])
 Auditor = Annotated[Guard, Depends(require(AUDIT_LOG_READ, "read_audit_log"))]
 
 
@@ -26,8 +27,8 @@ Auditor = Annotated[Guard, Depends(require(AUDIT_LOG_READ, "read_audit_log"))]
 def audit_log(
     session: SessionDep,
     guard: Auditor,
-    student_id: Annotated[str | None, Query(max_length=32)] = None,
-    user_name: Annotated[str | None, Query(max_length=80)] = None,
+    student_id: Annotated[StudentId | None, Query()] = None,
+    user_name: Annotated[UserName | None, Query()] = None,
     since: Annotated[date | None, Query(description="from this day on (UTC), inclusive")] = None,
     until: Annotated[date | None, Query(description="up to and including this day (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 from sqlalchemy import select
 
 from data.schema import CoachklasDecision
-from serving.deps import Guard, SessionDep, require
+from serving.deps import Guard, GuardDep, SessionDep, require
 from serving.queries import decided_students, latest_decisions, latest_overrides, top_scores, week_is_scored
-from serving.routes.common import errors, not_found, score_or_404, student_in_reach
+from serving.routes.common import api_router, errors, not_found, score_or_404, student_in_reach
 from serving.schemas import (
     CandidateOut,
     CandidatesOut,
@@ -26,9 +26,8 @@ from workflows.coachklas import DEFAULT_CAPACITY, candidates_to_show, free_place
 from workflows.identity import display_names, name_fields
 from workflows.users import COACHKLAS_READ, COACHKLAS_WRITE
 
-router = APIRouter(prefix="/api/v1/coachklas", tags=["coachklas"])
+router = api_router("/api/v1/coachklas", ["coachklas"])
 Reader = Annotated[Guard, Depends(require(COACHKLAS_READ, "read_coachklas"))]
-Writer = Annotated[Guard, Depends(require(COACHKLAS_WRITE, "coachklas_decision"))]
 ERRORS = errors(404, 422)
 
 
@@ -85,7 +84,9 @@ def candidates(
     summary="Record a decision on a candidate: placed, not placed or later, with a reason",
     responses=ERRORS,
 )
-def decide(body: DecisionIn, session: SessionDep, guard: Writer) -> DecisionOut:
+def decide(body: DecisionIn, session: SessionDep, guard: GuardDep) -> DecisionOut:
+    # The role is checked here, after the body, so that a refusal is logged with the student concerned.
+    guard.check_role(COACHKLAS_WRITE, AuditEntry("coachklas_decision", body.student_id, None, body.week))
     team = student_in_reach(session, guard, body.student_id, "coachklas_decision", body.week)
     score_or_404(session, body.student_id, body.week)
     guard.allow([AuditEntry("coachklas_decision", body.student_id, team, body.week, body.decision.value)])

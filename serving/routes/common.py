@@ -1,10 +1,15 @@
-"""Helpers shared by routers: finding a student the user may see, 404s with Dutch messages."""
+"""Helpers shared by routers: the routers themselves (:func:`api_router`), finding a student the user may
+see (on the student's current team), 404s with Dutch messages."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from data.scores import StoredScore
@@ -14,12 +19,50 @@ from serving.schemas import MessageOut
 from workflows.audit import AuditEntry
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity as its text ("nan", "inf"): JSON has no such numbers, so a 422
+    that echoes one as its ``input`` could not be sent (a 500 instead)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class ApiRoute(APIRoute):
+    """An API route whose 422 can always be sent: the validation errors' inputs made JSON-safe
+    (:func:`json_safe`), since Python's JSON parser takes ``NaN`` and ``Infinity`` in a request body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors: Sequence[Any] = json_safe(list(exc.errors()))
+                raise RequestValidationError(
+                    errors, body=json_safe(exc.body), endpoint_ctx=exc.endpoint_ctx
+                ) from None
+
+        return route
+
+
+def api_router(prefix: str, tags: list[str]) -> APIRouter:
+    """A router of the API (:class:`ApiRoute` for every route)."""
+    return APIRouter(prefix=prefix, tags=list(tags), route_class=ApiRoute)
+
+
 def not_found(message: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=message)
 
 
 def student_in_reach(session: Session, guard: Guard, student_id: str, action: str, week: int | None) -> str:
-    """The student's team: 404 for an unknown student, 403 (logged) when a mentor may not see it."""
+    """The student's *current* team (``students.team``): 404 for an unknown student, 403 (logged) when a
+    mentor may not see it. Every read or write of one student's data, in any week, passes here: access
+    follows the team the student is in now, never the team stored with an old score."""
     team = student_team(session, student_id)
     if team is None:
         raise not_found(f"Student {student_id} is onbekend.")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Depends, HTTPException, status
 
 from serving.deps import Guard, ModelStoreDep, SessionDep, require
-from serving.routes.common import errors, score_or_404, student_in_reach
-from serving.schemas import DifferenceOut, ExplanationOut, ReplayOut, Week, from_record
+from serving.routes.common import api_router, errors, score_or_404, student_in_reach
+from serving.schemas import DifferenceOut, ExplanationOut, ReplayOut, StudentId, Week, from_record
 from workflows.audit import AuditEntry
 from workflows.scoring import replay
 from workflows.users import EXPLAIN
 
-router = APIRouter(prefix="/api/v1/explanations", tags=["explanations"])
+router = api_router("/api/v1/explanations", ["explanations"])
 Auditor = Annotated[Guard, Depends(require(EXPLAIN, "explain"))]
 ERRORS = errors(404)
 
@@ -25,7 +25,7 @@ ERRORS = errors(404)
     summary="A stored score with everything it was computed from",
     responses=ERRORS,
 )
-def explanation(student_id: str, week: Week, session: SessionDep, guard: Auditor) -> ExplanationOut:
+def explanation(student_id: StudentId, week: Week, session: SessionDep, guard: Auditor) -> ExplanationOut:
     team = student_in_reach(session, guard, student_id, "explain", week)
     score = score_or_404(session, student_id, week)
     guard.allow([AuditEntry("explain", student_id, team, week)])
@@ -39,7 +39,7 @@ def explanation(student_id: str, week: Week, session: SessionDep, guard: Auditor
     responses=ERRORS | errors(503),
 )
 def replay_score(
-    student_id: str, week: Week, session: SessionDep, guard: Auditor, models: ModelStoreDep
+    student_id: StudentId, week: Week, session: SessionDep, guard: Auditor, models: ModelStoreDep
 ) -> ReplayOut:
     team = student_in_reach(session, guard, student_id, "replay", week)
     score = score_or_404(session, student_id, week)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
-
-from serving.deps import Guard, SessionDep, require
-from serving.routes.common import errors, not_found
+from serving.deps import GuardDep, SessionDep
+from serving.routes.common import api_router, errors, not_found
 from serving.schemas import IdentityLookupIn, IdentityOut
+from workflows.audit import AuditEntry
 from workflows.identity import LOOKUP_ACTION, LOOKUP_IDENTITY, auditor_lookup
 
-router = APIRouter(prefix="/api/v1/identities", tags=["identities"])
-Auditor = Annotated[Guard, Depends(require(LOOKUP_IDENTITY, LOOKUP_ACTION))]
+router = api_router("/api/v1/identities", ["identities"])
 
 
 @router.post(
@@ -21,7 +17,9 @@ Auditor = Annotated[Guard, Depends(require(LOOKUP_IDENTITY, LOOKUP_ACTION))]
     summary="Who a pseudonym is (auditors, with a documented reason; the lookup and reason are audited)",
     responses=errors(404, 422),
 )
-def lookup(body: IdentityLookupIn, session: SessionDep, guard: Auditor) -> IdentityOut:
+def lookup(body: IdentityLookupIn, session: SessionDep, guard: GuardDep) -> IdentityOut:
+    # The role is checked here, after the body, so that a refusal is logged with the student asked for.
+    guard.check_role(LOOKUP_IDENTITY, AuditEntry(LOOKUP_ACTION, body.student_id))
     try:
         found = auditor_lookup(session, guard, body.student_id, body.reason)
     except LookupError as exc:

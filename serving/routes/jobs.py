@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from serving.deps import ContextDep, Guard, ModelDep, require
-from serving.routes.common import errors, not_found
+from serving.routes.common import api_router, errors, not_found
 from serving.schemas import ScoreWeekIn, ScoreWeekOut
 from workflows.audit import AuditEntry
 from workflows.users import DATA_TEAM
 from workflows.weekly_job import NoStudentsError, score_week
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["weekly job"])
+router = api_router("/api/v1/jobs", ["weekly job"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
 
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from models.reasons import questionnaire_signals
 from serving.deps import ContextDep, Guard, SessionDep, require
 from serving.queries import latest_actions, latest_overrides, team_scores
-from serving.routes.common import errors, not_found
-from serving.schemas import RiskListItemOut, RiskListOut, Week, from_record
+from serving.routes.common import api_router, errors, not_found
+from serving.schemas import BandName, RiskListItemOut, RiskListOut, TeamName, Week, from_record
 from workflows.audit import AuditEntry
 from workflows.identity import display_names, name_fields
-from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band
+from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band, visible_to
 from workflows.safeguarding import open_alert_reasons
 from workflows.users import READ_STUDENTS
 
-router = APIRouter(prefix="/api/v1/risk-lists", tags=["risk lists"])
+router = api_router("/api/v1/risk-lists", ["risk lists"])
 Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_risk_list"))]
 
 
@@ -28,23 +28,24 @@ Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_risk_list"))]
     responses=errors(404),
 )
 def risk_list(
-    team: str,
+    team: TeamName,
     week: Week,
     session: SessionDep,
     ctx: ContextDep,
     guard: Reader,
-    band: Annotated[str | None, Query(max_length=30, description="only this (shown) band")] = None,
+    band: Annotated[BandName | None, Query(description="only this (shown) band")] = None,
     new_only: Annotated[bool, Query(description="only students new in verhoogd or hoog this week")] = False,
     order: Annotated[
         Literal["risk", "alerts_first"], Query(description="by risk rank, or open zorgmeldingen first")
     ] = "risk",
 ) -> RiskListOut:
+    # The team asked for must be the user's; its rows are the students *now* in that team (in any week).
     guard.check_team(AuditEntry("read_risk_list", team=team, week=week), team)
-    rows = team_scores(session, team, week)
+    rows = visible_to(guard.user, team_scores(session, team, week))
     if not rows:
         raise not_found(f"Geen scores voor team {team} in week {week}.")
     ids = [r.student_id for r in rows]
-    actions = latest_actions(session, ids)
+    actions = latest_actions(session, guard.user, ids)
     overrides = latest_overrides(session, ids, week)
     alerts = open_alert_reasons(session, ids)
     before = latest_overrides(session, ids, week - 1)

@@ -1,4 +1,5 @@
-"""The model in service, reloading the champion, and the model card of any version."""
+"""The model in service, reloading the champion, promoting a version (through the same check as
+``vsv promote``: :mod:`training.promote`) and the model card of any version."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from models.registry import model_card, open_registry, promote
-from serving.deps import NO_MODEL, ContextDep, Guard, ModelDep, ModelStoreDep, require
+from models.registry import model_card
+from serving.deps import NO_MODEL, ContextDep, Guard, ModelStoreDep, require
 from serving.routes.common import errors, not_found
-from serving.schemas import ModelCardOut, ModelOut, PromoteIn, PromotionOut, from_record
+from serving.schemas import CheckedPromotionOut, ModelCardOut, ModelOut, PromoteIn, from_record
+from training.config import load_config
+from training.promote import PromotionRefusedError, check_candidate, promote_checked
 from workflows.audit import AuditEntry
+from workflows.model_state import ModelStore, ServingModel
 from workflows.users import DATA_TEAM, MODEL_INFO
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -25,9 +29,22 @@ def _model_out(version: str, run_id: str | None, loaded_at: object, features: tu
     )
 
 
-@router.get("/current", response_model=ModelOut, summary="The model in service", responses=errors(503))
-def current(model: ModelDep, _: Reader) -> ModelOut:
+def no_model(models: ModelStore) -> HTTPException:
+    """503 without a model, with the reason the champion did not load (if it failed)."""
+    reason = f" (fout bij laden: {models.load_error})" if models.load_error else ""
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL + reason)
+
+
+def current(model: ServingModel, _: Guard) -> ModelOut:
+    """The model in service (the models page shows it too)."""
     return _model_out(model.version, model.run_id, model.loaded_at, model.model.features)
+
+
+@router.get("/current", response_model=ModelOut, summary="The model in service", responses=errors(503))
+def current_model(models: ModelStoreDep, guard: Reader) -> ModelOut:
+    if models.current is None:
+        raise no_model(models)
+    return current(models.current, guard)
 
 
 @router.post(
@@ -39,32 +56,44 @@ def current(model: ModelDep, _: Reader) -> ModelOut:
 def reload(models: ModelStoreDep, _: DataTeam) -> ModelOut:
     loaded = models.load_current()
     if loaded is None:
-        reason = f" (fout bij laden: {models.load_error})" if models.load_error else ""
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL + reason)
+        raise no_model(models)
     return _model_out(loaded.version, loaded.run_id, loaded.loaded_at, loaded.model.features)
 
 
 @router.post(
     "/{version}/promote",
-    response_model=PromotionOut,
-    summary="Make a version the champion, with a reason (who, why and when are stored and logged)",
-    responses=errors(404, 422),
+    response_model=CheckedPromotionOut,
+    summary="Make a version the champion, with a reason, after the check of `vsv promote` (artefacts intact, "
+    "compared with the champion on the test year); who, why, when and the comparison are stored and logged",
+    responses=errors(404, 409, 422),
 )
 def promote_version(
     version: str, body: PromoteIn, ctx: ContextDep, store: ModelStoreDep, guard: Promoter
-) -> PromotionOut:
+) -> CheckedPromotionOut:
     if not version.isdigit():
         raise not_found(f"Versie {version} bestaat niet.")
-    open_registry(ctx.registry)
+    by = guard.user.name
     try:
-        promotion = promote(ctx.registry.model_name, version, guard.user.name, body.reason)
+        check = check_candidate(ctx, version, by, body.reason, load_config())
     except LookupError as exc:
         raise not_found(f"Versie {version} bestaat niet.") from exc
+    except PromotionRefusedError as exc:
+        entry = AuditEntry("promote_model", detail=f"versie {version} geweigerd: {exc}")
+        guard.audit.write(guard.user, guard.method, guard.path, [entry], allowed=False)
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="Geef een reden van minstens 5 tekens voor de promotie.",
+        ) from exc
+    promotion = promote_checked(ctx.registry, check, by, body.reason)
     guard.allow(
         [AuditEntry("promote_model", detail=f"versie {version} (was {promotion.previous}): {body.reason}")]
     )
     store.load_current()
-    return from_record(PromotionOut, promotion)
+    return from_record(
+        CheckedPromotionOut, promotion, comparison=check.comparison_records(), notes=list(check.notes)
+    )
 
 
 @router.get(

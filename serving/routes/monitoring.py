@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -14,11 +14,12 @@ from data.store import load_raw_tables, read_table
 from monitoring.config import load_config
 from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
 from serving.deps import ContextDep, Guard, ModelDep, require
-from serving.routes.common import errors
+from serving.routes.common import api_router, errors
+from serving.schemas import OptionalWeekQuery, PathSegment
 from workflows.audit import AuditEntry
 from workflows.users import DATA_TEAM, MODEL_INFO
 
-router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+router = api_router("/api/v1/monitoring", ["monitoring"])
 Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_monitoring"))]
 Runner = Annotated[Guard, Depends(require(DATA_TEAM, "run_monitoring"))]
 FILES = {"rapport.html": "text/html", "drift.html": "text/html", "summary.json": "application/json"}
@@ -66,9 +67,11 @@ def reports(ctx: ContextDep, _: Reader) -> list[ReportOut]:
         **errors(404),
     },
 )
-def report_file(folder: str, name: str, ctx: ContextDep, _: Reader) -> FileResponse:
+def report_file(folder: PathSegment, name: PathSegment, ctx: ContextDep, _: Reader) -> FileResponse:
+    if not FOLDER.match(folder) or name not in FILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REPORT_NOT_FOUND)
     path = ctx.reports_dir / folder / name
-    if not FOLDER.match(folder) or name not in FILES or not path.is_file():
+    if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REPORT_NOT_FOUND)
     return FileResponse(path, media_type=FILES[name])
 
@@ -83,7 +86,7 @@ async def run(
     ctx: ContextDep,
     model: ModelDep,
     guard: Runner,
-    week: Annotated[int | None, Query(ge=0, description="school week")] = None,
+    week: OptionalWeekQuery = None,
 ) -> ReportOut:
     last = await run_in_threadpool(ctx.latest_week)
     if last is None:

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from data.schema import AlertEvent, SafeguardingAlert, Student, User
 from serving.deps import Guard, SessionDep, require
-from serving.routes.common import errors, not_found
+from serving.routes.common import api_router, errors, not_found
 from serving.schemas import (
     AlertAssignIn,
     AlertCloseIn,
@@ -20,7 +20,11 @@ from serving.schemas import (
     AlertNoteIn,
     AlertOut,
     AlertQueueOut,
+    ItemCode,
     OptionalWeekQuery,
+    StudentId,
+    TeamName,
+    UserName,
     from_record,
 )
 from workflows.audit import AuditEntry, shown_students_detail
@@ -42,7 +46,7 @@ from workflows.safeguarding import (
 from workflows.users import SAFEGUARDING_READ, SAFEGUARDING_WRITE
 
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="alert number")]
-router = APIRouter(prefix="/api/v1/safeguarding", tags=["safeguarding"])
+router = api_router("/api/v1/safeguarding", ["safeguarding"])
 Reader = Annotated[Guard, Depends(require(SAFEGUARDING_READ, "read_alerts"))]
 Writer = Annotated[Guard, Depends(require(SAFEGUARDING_WRITE, "handle_alert"))]
 ERRORS = errors(404, 409, 422)
@@ -103,11 +107,11 @@ def queue(
     session: SessionDep,
     guard: Reader,
     alert_status: StatusQuery = ACTIVE,
-    team: Annotated[str | None, Query(max_length=40)] = None,
+    team: Annotated[TeamName | None, Query()] = None,
     week: OptionalWeekQuery = None,
-    item: Annotated[str | None, Query(max_length=40, description="questionnaire item code")] = None,
-    assigned_to: Annotated[str | None, Query(max_length=80)] = None,
-    student: Annotated[str | None, Query(max_length=32, description="start of a pseudonym")] = None,
+    item: Annotated[ItemCode | None, Query(description="questionnaire item code")] = None,
+    assigned_to: Annotated[UserName | None, Query()] = None,
+    student: Annotated[StudentId | None, Query(description="start of a pseudonym")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> AlertQueueOut:

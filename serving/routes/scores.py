@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
@@ -14,12 +14,13 @@ from features.register import features_by_name
 from models.reasons import domain_summary, questionnaire_signals
 from serving.deps import ContextDep, Guard, ModelDep, SessionDep, require
 from serving.queries import latest_overrides
-from serving.routes.common import errors, score_or_404, student_in_reach
+from serving.routes.common import api_router, errors, score_or_404, student_in_reach
 from serving.schemas import (
     DomainOut,
     FeatureRowIn,
     OnDemandScoreOut,
     StudentAlertOut,
+    StudentId,
     StudentScoreOut,
     Week,
     from_record,
@@ -29,7 +30,7 @@ from workflows.safeguarding import student_alerts
 from workflows.scoring import score_one
 from workflows.users import DATA_TEAM, READ_STUDENTS
 
-router = APIRouter(prefix="/api/v1", tags=["scores"])
+router = api_router("/api/v1", ["scores"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_on_demand"))]
 Reader = Annotated[Guard, Depends(require(READ_STUDENTS, "read_score"))]
 
@@ -71,7 +72,7 @@ async def score_row(body: FeatureRowIn, model: ModelDep, _: DataTeam) -> OnDeman
     summary="A student's zorgmeldingen: reason and status (the zorgteam's notes stay with the zorgteam)",
     responses=errors(404),
 )
-def student_alert_list(student_id: str, session: SessionDep, guard: Reader) -> list[StudentAlertOut]:
+def student_alert_list(student_id: StudentId, session: SessionDep, guard: Reader) -> list[StudentAlertOut]:
     team = student_in_reach(session, guard, student_id, "read_student_alerts", None)
     guard.allow([AuditEntry("read_student_alerts", student_id, team)])
     return [StudentAlertOut.model_validate(a) for a in student_alerts(session, student_id)]
@@ -97,14 +98,15 @@ def _domains(score: StoredScore, questionnaire: Questionnaire) -> list[DomainOut
     responses=errors(404),
 )
 def student_score(
-    student_id: str, week: Week, session: SessionDep, ctx: ContextDep, guard: Reader
+    student_id: StudentId, week: Week, session: SessionDep, ctx: ContextDep, guard: Reader
 ) -> StudentScoreOut:
-    student_in_reach(session, guard, student_id, "read_score", week)
+    team = student_in_reach(session, guard, student_id, "read_score", week)
     score = score_or_404(session, student_id, week)
-    guard.allow([AuditEntry("read_score", student_id, score.team, week)])
+    guard.allow([AuditEntry("read_score", student_id, team, week)])
     return from_record(
         StudentScoreOut,
         score,
+        team=team,
         override=latest_overrides(session, [student_id], week).get(student_id),
         signals=questionnaire_signals(score.feature_values, ctx.questionnaire),
         domains=_domains(score, ctx.questionnaire),

@@ -3,7 +3,8 @@
 Raw HTML in the Markdown is never passed through: the two Python-Markdown steps that keep it (the
 ``html_block`` preprocessor and the ``html`` inline pattern) are switched off, so ``<script>`` is written
 out as the text ``&lt;script&gt;``. Links and images keep only http(s), mailto and relative addresses, and
-every table is wrapped in a ``div.table-scroll`` so a wide table scrolls sideways on a phone.
+every table is wrapped in a ``div.table-scroll`` so a wide table scrolls sideways on a phone. Nothing comes
+out with a ``style`` attribute (the pages' Content-Security-Policy allows no inline styles).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ class _CardTree(Treeprocessor):
 
 def markdown_to_html(text: str) -> str:
     """HTML for ``text`` (Markdown with tables and fenced code); raw HTML in ``text`` comes out escaped."""
-    md = Markdown(extensions=["tables", "fenced_code"], output_format="html")
+    # Column alignment as the ``align`` attribute: the pages' Content-Security-Policy blocks inline styles.
+    md = Markdown(
+        extensions=["tables", "fenced_code"],
+        extension_configs={"tables": {"use_align_attribute": True}},
+        output_format="html",
+    )
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     # After "inline" (20, which makes the links) and before "prettify" (10).

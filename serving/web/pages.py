@@ -1,5 +1,7 @@
 """The pages. Each one calls the JSON route's own function (same role check, same audit entries, same
-queries) and renders the result; forms post, then redirect (303) back with a short message."""
+queries) and renders the result; forms post, then redirect (303) back with a short message chosen by a code
+from :data:`MESSAGES` (never text from the URL). Every POST passes :func:`protect_forms` first (Origin
+check, CSRF token); every number a page takes is bounded, so a wrong one is the Dutch 422 page."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from pydantic import BaseModel, Field, ValidationError
@@ -19,12 +22,21 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from data.calendar import week_label_or_fallback
+from data.calendar import WEEK_MAX, WEEK_MIN, week_label_or_fallback
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
 from data.schema import CoachklasDecision
 from data.vocabulary import BANDS, DECISION_NL, band_css
-from serving.deps import ContextDep, EngineDep, Guard, ModelStoreDep, SessionDep
+from serving.deps import (
+    AuditEngineDep,
+    ContextDep,
+    Guard,
+    ModelStoreDep,
+    SessionDep,
+    get_app_settings,
+    get_login_limiter,
+    login_client,
+)
 from serving.queries import (
     SPARK_WEEKS,
     answer_history,
@@ -57,7 +69,17 @@ from serving.schemas import (
     RiskListItemOut,
 )
 from serving.web import charts, export
-from serving.web.session import COOKIE, cookie_user, guard_for
+from serving.web.session import (
+    PREFIX,
+    FormRefused,
+    cookie_user,
+    csrf_token,
+    end_session,
+    guard_for,
+    had_session_cookie,
+    protect_forms,
+    start_session,
+)
 from workflows.audit import AuditEntry, shown_students_detail
 from workflows.coachklas import DEFAULT_CAPACITY
 from workflows.identity import display_names
@@ -91,10 +113,10 @@ from workflows.users import (
     find_user,
 )
 
-PREFIX = "/web"
 M = TypeVar("M", bound=BaseModel)
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+TEMPLATES = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
+# Every POST to the pages is checked once, here: same origin, and the session's CSRF token.
+router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(protect_forms)])
 
 ACTION_TEXT = {
     ActionKind.CONTACTED.value: "Contact opgenomen",
@@ -111,7 +133,36 @@ ROLE_TEXT = {
     Role.AUDITOR: "auditor",
     Role.ADMIN: "beheerder",
 }
-STATUS_TEXT = {401: "Niet ingelogd", 403: "Geen toegang", 404: "Niet gevonden", 409: "Niet mogelijk"}
+STATUS_TEXT = {
+    401: "Niet ingelogd",
+    403: "Geen toegang",
+    404: "Niet gevonden",
+    409: "Niet mogelijk",
+    422: "Niet goed ingevuld",
+    429: "Te veel pogingen",
+}
+TOO_MANY_LOGINS = (
+    "Te veel mislukte inlogpogingen vanaf dit adres. Probeer het over {seconds} seconden opnieuw."
+)
+UNKNOWN_TOKEN = "Dit token is onbekend of niet meer geldig."
+
+# The short message after a form (``?melding=<code>``): only these fixed texts are ever shown.
+MESSAGES: dict[str, str] = {
+    "uitgelogd": "U bent uitgelogd.",
+    "sessie-verlopen": "Uw sessie is verlopen. Log opnieuw in.",
+    "toegewezen": "De melding is toegewezen.",
+    "in-behandeling": "De melding is in behandeling genomen.",
+    "gesloten": "De melding is gesloten.",
+    "champion": "De gekozen versie is nu champion.",
+    **{f"actie-{kind}": f"Actie vastgelegd: {text}." for kind, text in ACTION_TEXT.items()},
+    **{f"band-{band.value}": f"Band overschreven naar {band.value}." for band in OverrideBand},
+    **{f"besluit-{kind}": f"Besluit vastgelegd: {text}." for kind, text in DECISION_TEXT.items()},
+}
+
+# Bounded numbers in paths and forms (a huge one is a 422, never a 500 from the database).
+WeekPath = Annotated[int, Path(ge=WEEK_MIN, le=WEEK_MAX)]
+WeekForm = Annotated[int, Form(ge=WEEK_MIN, le=WEEK_MAX)]
+AlertIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 # Each page as (title, path, roles), for the menu.
 MENU = (
@@ -261,27 +312,82 @@ def render(
         "user": user,
         "menu": menu(user, counts),
         "zorg_counts": counts,
-        "message": request.query_params.get("melding"),
+        "message": MESSAGES.get(request.query_params.get("melding") or ""),
         "path": request.url.path,
+        "csrf_token": csrf_token(request),
     }
     return TEMPLATES.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def login_redirect(request: Request) -> Response:
+    """To the login page, and back here after it (to the start page after a form); "sessie verlopen"
+    when the browser still sent a session cookie."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = here if request.method == "GET" else f"{PREFIX}/"
+    query = {"volgende": target} | ({"melding": "sessie-verlopen"} if had_session_cookie(request) else {})
+    return RedirectResponse(f"{PREFIX}/login?{urlencode(query)}", status.HTTP_303_SEE_OTHER)
+
+
+def _user_or_none(request: Request) -> CurrentUser | None:
+    """The session's user for an error page's menu (an error page never fails on it)."""
+    try:
+        return cookie_user(request)
+    except Exception:
+        return None
 
 
 def error_page(request: Request, exc: StarletteHTTPException) -> Response:
     """A 401 sends the browser to the login page; any other error is an HTML page with the Dutch message."""
     if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return RedirectResponse(f"{PREFIX}/login?volgende={target}", status.HTTP_303_SEE_OTHER)
-    engine = getattr(request.app.state, "engine", None)
-    user = None
-    if engine is not None:
-        try:
-            user = cookie_user(request, engine)
-        except Exception:
-            user = None
+        return login_redirect(request)
     title = STATUS_TEXT.get(exc.status_code, "Er ging iets mis")
-    context = {"title": title, "status": exc.status_code, "detail": exc.detail}
-    return render(request, "error.html", user, context, status_code=exc.status_code)
+    logged = exc.status_code == status.HTTP_403_FORBIDDEN and not isinstance(exc, FormRefused)
+    context = {"title": title, "status": exc.status_code, "detail": exc.detail, "logged": logged}
+    response = render(request, "error.html", _user_or_none(request), context, status_code=exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+FIELD_ERRORS = {
+    "missing": "ontbreekt",
+    "int_parsing": "moet een geheel getal zijn",
+    "int_type": "moet een geheel getal zijn",
+    "int_from_float": "moet een geheel getal zijn",
+    "bool_parsing": "moet ja of nee zijn",
+    "literal_error": "heeft een waarde die niet kan",
+    "enum": "heeft een waarde die niet kan",
+    "string_too_short": "is te kort",
+    "string_type": "moet tekst zijn",
+}
+
+
+def field_error(error: Any) -> tuple[str, str]:
+    """(field, what is wrong with it, in Dutch) for one validation error."""
+    field = str(error["loc"][-1]) if error.get("loc") else "formulier"
+    limits = error.get("ctx") or {}
+    kind = error.get("type", "")
+    if kind == "greater_than_equal":
+        return field, f"moet minstens {limits.get('ge')} zijn"
+    if kind == "less_than_equal":
+        return field, f"mag hoogstens {limits.get('le')} zijn"
+    if kind == "string_too_long":
+        return field, f"mag hoogstens {limits.get('max_length')} tekens lang zijn"
+    return field, FIELD_ERRORS.get(kind, "is niet goed ingevuld")
+
+
+def validation_page(request: Request, exc: RequestValidationError) -> Response:
+    """A request the page cannot read (a wrong or huge number, a missing field): 422 as an HTML page that
+    names each field, instead of FastAPI's JSON."""
+    problems = sorted({field_error(e) for e in exc.errors()})
+    context = {
+        "title": STATUS_TEXT[422],
+        "status": 422,
+        "detail": "Het formulier of de link is niet goed ingevuld. Controleer het volgende:",
+        "problems": problems,
+        "logged": False,
+    }
+    return render(request, "error.html", _user_or_none(request), context, status_code=422)
 
 
 def safe_target(target: str | None, default: str) -> str:
@@ -291,9 +397,11 @@ def safe_target(target: str | None, default: str) -> str:
     return default
 
 
-def back(target: str, message: str) -> RedirectResponse:
+def back(target: str, code: str) -> RedirectResponse:
+    """Back to ``target`` after a form, with the message of ``code`` (one of :data:`MESSAGES`)."""
+    assert code in MESSAGES, code
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}{urlencode({'melding': message})}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"{target}{sep}{urlencode({'melding': code})}", status.HTTP_303_SEE_OTHER)
 
 
 def parse(model: type[M], **data: Any) -> M:
@@ -324,50 +432,67 @@ def root() -> RedirectResponse:
 
 
 @router.get("/")
-def home(request: Request, engine: EngineDep) -> Response:
-    user = cookie_user(request, engine)
+def home(request: Request) -> Response:
+    user = cookie_user(request)
     if user is None:
-        return RedirectResponse(f"{PREFIX}/login", status.HTTP_303_SEE_OTHER)
+        return login_redirect(request)
     return render(request, "home.html", user, {"title": "Start"})
+
+
+def login_page(request: Request, target: str, error: str | None, status_code: int = 200) -> Response:
+    settings = get_app_settings(request)
+    context = {
+        "title": "Inloggen",
+        "next": target,
+        "error": error,
+        "idle_minutes": settings.web_session_minutes,
+        "max_hours": settings.web_session_max_hours,
+    }
+    return render(request, "login.html", None, context, status_code=status_code)
 
 
 @router.get("/login")
 def login_form(request: Request, volgende: str | None = None) -> Response:
-    context = {"title": "Inloggen", "next": safe_target(volgende, f"{PREFIX}/"), "error": None}
-    return render(request, "login.html", None, context)
+    return login_page(request, safe_target(volgende, f"{PREFIX}/"), None)
 
 
 @router.post("/login")
 def login(
     request: Request,
-    engine: EngineDep,
+    engine: AuditEngineDep,
     token: Annotated[str, Form(max_length=200)],
-    volgende: Annotated[str | None, Form()] = None,
+    volgende: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
+    """Log in with a bearer token: a new session (the cookie holds its id, never the token).
+
+    Failed attempts count towards the API's per-address limit (the same limiter, the same address as the
+    API's :func:`serving.deps.login_client`); as on the API, a valid token passes, and a wrong one from an
+    address over the limit gets 429 with a Dutch page."""
     target = safe_target(volgende, f"{PREFIX}/")
     token = token.strip()
     with engine.connect() as conn:
         user = find_user(conn, token) if token else None
-    if user is None:
-        context = {"title": "Inloggen", "next": target, "error": "Dit token is onbekend of niet meer geldig."}
-        return render(request, "login.html", None, context, status_code=status.HTTP_401_UNAUTHORIZED)
-    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=12 * 3600,
-    )
-    return response
+    if user is not None:
+        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+        start_session(request, response, user)
+        return response
+    limiter, client = get_login_limiter(request), login_client(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        error = TOO_MANY_LOGINS.format(seconds=wait)
+        limited = login_page(request, target, error, status.HTTP_429_TOO_MANY_REQUESTS)
+        limited.headers["Retry-After"] = str(wait)
+        return limited
+    if token:
+        limiter.record_failure(client)
+    return login_page(request, target, UNKNOWN_TOKEN, status.HTTP_401_UNAUTHORIZED)
 
 
 @router.post("/logout")
-def logout() -> Response:
-    response = RedirectResponse(f"{PREFIX}/login?{urlencode({'melding': 'U bent uitgelogd.'})}", 303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+def logout(request: Request) -> Response:
+    """End the session in the store (the cookie no longer works anywhere) and clear the cookie."""
+    response = RedirectResponse(f"{PREFIX}/login?{urlencode({'melding': 'uitgelogd'})}", 303)
+    end_session(request, response)
     return response
 
 
@@ -639,15 +764,15 @@ def record_action(
     student_id: str,
     session: SessionDep,
     guard: Writer,
-    week: Annotated[int, Form()],
-    action: Annotated[str, Form()],
+    week: WeekForm,
+    action: Annotated[str, Form(max_length=40)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
     terug: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = parse(ActionIn, week=week, action=action, note=(note or "").strip() or None)
     actions.record_action(student_id, body, session, guard)
     target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
-    return back(target, f"Actie vastgelegd voor {student_id}: {ACTION_TEXT[body.action.value]}.")
+    return back(target, f"actie-{body.action.value}")
 
 
 @router.post("/leerling/{student_id}/overschrijven")
@@ -655,15 +780,15 @@ def override_band(
     student_id: str,
     session: SessionDep,
     guard: Writer,
-    week: Annotated[int, Form()],
-    band: Annotated[str, Form()],
+    week: WeekForm,
+    band: Annotated[str, Form(max_length=30)],
     reason: Annotated[str, Form(max_length=2000)] = "",
     terug: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = parse(OverrideIn, week=week, band=band, reason=reason.strip())
     actions.override_band(student_id, body, session, guard)
     target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
-    return back(target, f"Band van {student_id} overschreven naar {body.band.value}.")
+    return back(target, f"band-{body.band.value}")
 
 
 # --- student page ---------------------------------------------------------------------------------------
@@ -861,15 +986,15 @@ def coachklas_decision(
     session: SessionDep,
     guard: CoachklasWriter,
     student_id: Annotated[str, Form(max_length=32)],
-    week: Annotated[int, Form()],
-    decision: Annotated[str, Form()],
+    week: WeekForm,
+    decision: Annotated[str, Form(max_length=30)],
     reason: Annotated[str, Form(max_length=2000)] = "",
     terug: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = parse(DecisionIn, student_id=student_id, week=week, decision=decision, reason=reason.strip())
     coachklas.decide(body, session, guard)
     target = safe_target(terug, f"{PREFIX}/coachklas?week={week}")
-    return back(target, f"Besluit vastgelegd voor {student_id}: {DECISION_TEXT[body.decision.value]}.")
+    return back(target, f"besluit-{body.decision.value}")
 
 
 # --- safeguarding ---------------------------------------------------------------------------------------
@@ -941,7 +1066,7 @@ def ctx_questionnaire(request: Request) -> Questionnaire:
 
 @router.post("/zorg/{alert_id}/toewijzen")
 def assign_alert(
-    alert_id: int,
+    alert_id: AlertIdPath,
     session: SessionDep,
     guard: AlertWriter,
     aan: Annotated[str, Form(max_length=80)] = "",
@@ -949,12 +1074,12 @@ def assign_alert(
 ) -> Response:
     body = parse(AlertAssignIn, to=aan.strip())
     safeguarding.assign(alert_id, body, session, guard)
-    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is toegewezen aan {body.to}.")
+    return back(safe_target(terug, f"{PREFIX}/zorg"), "toegewezen")
 
 
 @router.post("/zorg/{alert_id}/oppakken")
 def acknowledge_alert(
-    alert_id: int,
+    alert_id: AlertIdPath,
     session: SessionDep,
     guard: AlertWriter,
     note: Annotated[str | None, Form(max_length=2000)] = None,
@@ -962,12 +1087,12 @@ def acknowledge_alert(
 ) -> Response:
     body = parse(AlertNoteIn, note=(note or "").strip() or None)
     safeguarding.acknowledge(alert_id, body, session, guard)
-    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is in behandeling genomen.")
+    return back(safe_target(terug, f"{PREFIX}/zorg"), "in-behandeling")
 
 
 @router.post("/zorg/{alert_id}/sluiten")
 def close_alert(
-    alert_id: int,
+    alert_id: AlertIdPath,
     session: SessionDep,
     guard: AlertWriter,
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -975,7 +1100,7 @@ def close_alert(
 ) -> Response:
     body = parse(AlertCloseIn, note=note.strip())
     safeguarding.close(alert_id, body, session, guard)
-    return back(safe_target(terug, f"{PREFIX}/zorg"), f"Melding {alert_id} is gesloten.")
+    return back(safe_target(terug, f"{PREFIX}/zorg"), "gesloten")
 
 
 # --- auditors -------------------------------------------------------------------------------------------
@@ -1091,7 +1216,7 @@ def _explanation_page(
 
 @router.get("/uitleg/{student_id}/{week}")
 def explanation_page(
-    request: Request, student_id: str, week: int, session: SessionDep, guard: Explainer
+    request: Request, student_id: str, week: WeekPath, session: SessionDep, guard: Explainer
 ) -> Response:
     return _explanation_page(request, student_id, week, session, guard)
 
@@ -1100,7 +1225,7 @@ def explanation_page(
 def replay_page(
     request: Request,
     student_id: str,
-    week: int,
+    week: WeekPath,
     session: SessionDep,
     store: ModelStoreDep,
     guard: Explainer,
@@ -1112,7 +1237,7 @@ def replay_page(
 # --- data team ------------------------------------------------------------------------------------------
 
 
-def latest_comparison(reports_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+def latest_comparison(reports_dir: FilePath) -> tuple[FilePath, dict[str, Any]] | None:
     """The newest champion/challenger comparison written by `vsv monitor --compare`, if any."""
     found = sorted(reports_dir.glob("**/vergelijking.json"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -1158,7 +1283,7 @@ def promote_model(
     """Make a version champion with a reason; who, why and when are stored on the version and logged."""
     form = parse(PromoteForm, version=version, reason=reason)
     models.promote_version(form.version, PromoteIn(reason=form.reason), ctx, store, guard)
-    return back(PREFIX + "/datateam", f"Versie {form.version} is nu champion.")
+    return back(PREFIX + "/datateam", "champion")
 
 
 # --- monitoring reports (drift, performance, fairness) ------------------------------------------------

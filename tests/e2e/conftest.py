@@ -1,9 +1,10 @@
 """A real server (uvicorn in a thread, on a free loopback port) over a seeded SQLite store with a trained
-model, and Debian's Chromium driven by Playwright. A missing browser fails the tests, it never skips them."""
+model, and Debian's Chromium driven by Playwright. A missing browser skips the tests with how to install it,
+before the server is built; under ``CI=true`` it fails them (``tests.conftest.require_or_skip``)."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import socket
 import threading
 import time
@@ -11,15 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
+from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine
 
 from features import LOOKBACK_WEEKS
 from serving.app import create_app
+from serving.web.session import COOKIE
 from tests.api.conftest import VERSION, WEEK, api_settings, busiest_teams, load_school, make_users
-from tests.conftest import School, new_store
+from tests.conftest import School, new_store, require_or_skip
 from training.pipeline import TrainingResult
 from workflows.model_state import ServingModel
 from workflows.weekly_job import score_week
@@ -36,6 +40,16 @@ ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _chromium() -> None:
+    """Every browser test needs Debian's Chromium; checked first (autouse), so nothing is built in vain."""
+    require_or_skip(
+        os.access(CHROMIUM, os.X_OK),
+        f"Chromium missing at {CHROMIUM}: install it with `apt-get install -y chromium` "
+        "(Playwright's own browser download does not work here)",
+    )
+
+
 @dataclass(frozen=True)
 class Site:
     base: str
@@ -43,6 +57,15 @@ class Site:
     tokens: dict[str, str]
     mentor_team: str
     other_team: str
+
+
+def session_cookie(site: Site, role: str) -> SetCookieParam:
+    """A browser cookie of a fresh session of ``role``, opened through the login form (the cookie holds the
+    session id, never the token)."""
+    response = httpx.post(f"{site.base}/web/login", data={"token": site.tokens[role]}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    cookie: SetCookieParam = {"name": COOKIE, "value": response.cookies[COOKIE], "url": site.base}
+    return cookie
 
 
 def _free_port() -> int:
@@ -82,12 +105,6 @@ def site(school: School, trained: TrainingResult, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium` "
-            "(Playwright's own browser download does not work here).",
-            pytrace=False,
-        )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.api.conftest import WEEK
-from tests.e2e.conftest import SCREENSHOTS, Site
+from tests.e2e.conftest import SCREENSHOTS, Site, session_cookie
 from tests.e2e.test_browser import top_student
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +17,7 @@ VIEWPORTS = [(1366, 900), (390, 844)]
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS, ids=lambda v: str(v))
 def test_list_and_student_page_fit_the_screen(browser: Browser, site: Site, width: int, height: int) -> None:
     context = browser.new_context(viewport={"width": width, "height": height}, locale="nl-NL")
-    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    context.add_cookies([session_cookie(site, "mentor")])
     page = context.new_page()
     try:
         student = top_student(site, site.mentor_team)
@@ -27,9 +27,7 @@ def test_list_and_student_page_fit_the_screen(browser: Browser, site: Site, widt
             ("zorg", "/web/zorg"),
         ):
             if name == "zorg":  # the zorgteam's queue, with the zorgteam's token
-                context.add_cookies(
-                    [{"name": "vsv_token", "value": site.tokens["zorgteam"], "url": site.base}]
-                )
+                context.add_cookies([session_cookie(site, "zorgteam")])
             response = page.goto(site.base + path)
             assert response is not None and response.status == 200, name
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -44,7 +42,7 @@ def test_list_and_student_page_fit_the_screen(browser: Browser, site: Site, widt
 
 def test_the_printed_list_has_no_navigation_or_forms(browser: Browser, site: Site) -> None:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
-    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    context.add_cookies([session_cookie(site, "mentor")])
     page = context.new_page()
     try:
         page.goto(f"{site.base}/web/lijst?team={site.mentor_team}&week={WEEK}")
@@ -83,7 +81,7 @@ def test_the_mentor_sees_a_name_intact_on_the_list(browser: Browser, site: Site)
             {"s": student},
         )
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="nl-NL")
-    context.add_cookies([{"name": "vsv_token", "value": site.tokens["mentor"], "url": site.base}])
+    context.add_cookies([session_cookie(site, "mentor")])
     page = context.new_page()
     try:
         page.goto(f"{site.base}/web/lijst?team={site.mentor_team}&week={WEEK}&zoek=Zo%C3%AB")

@@ -11,10 +11,11 @@ from sqlalchemy import text
 
 from serving.web.export import neutralise, to_csv
 from tests.api.conftest import WEEK, Api
+from tests.web.helpers import page_get
 
 
 def _page_students(api: Api, query: str) -> list[str]:
-    page = api.client.get(f"/web/lijst?{query}", cookies={"vsv_token": api.tokens["mentor"]}).text
+    page = page_get(api, "mentor", f"/web/lijst?{query}").text
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     return re.findall(r'<a href="/web/leerling/([0-9a-f]{20})\?', body)
 
@@ -31,7 +32,7 @@ def _pseudonyms(api: Api, numbers: list[str]) -> list[str]:
 
 def test_the_excel_file_holds_the_pages_rows_in_the_pages_order(api: Api) -> None:
     query = f"team={api.mentor_team}&week={WEEK}&sorteer=naam"
-    response = api.client.get(f"/web/lijst/export.xlsx?{query}", cookies={"vsv_token": api.tokens["mentor"]})
+    response = page_get(api, "mentor", f"/web/lijst/export.xlsx?{query}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(response.content)).active
@@ -48,14 +49,11 @@ def test_the_excel_file_holds_the_pages_rows_in_the_pages_order(api: Api) -> Non
 
 def test_the_csv_file_is_dutch_excel_csv_with_the_same_rows(api: Api) -> None:
     query = f"team={api.mentor_team}&week={WEEK}&band=laag"
-    response = api.client.get(f"/web/lijst/export.csv?{query}", cookies={"vsv_token": api.tokens["mentor"]})
+    response = page_get(api, "mentor", f"/web/lijst/export.csv?{query}")
     assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert _pseudonyms(api, [r[2] for r in rows[1:]]) == _page_students(api, query)
-    other = api.client.get(
-        f"/web/lijst/export.csv?team={api.other_team}&week={WEEK}",
-        cookies={"vsv_token": api.tokens["mentor"]},
-    )
+    other = page_get(api, "mentor", f"/web/lijst/export.csv?team={api.other_team}&week={WEEK}")
     assert other.status_code == 403  # a mentor exports only their own teams
 
 

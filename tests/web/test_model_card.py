@@ -9,8 +9,8 @@ import pytest
 from serving.schemas import ModelCardOut
 from serving.web.markdown import markdown_to_html
 from serving.web.pages import TEMPLATES
-from serving.web.session import COOKIE
 from tests.api.conftest import Api
+from tests.web.helpers import page_get
 
 CARD = """# Model card: Vroegsignaal vsv risk model
 
@@ -44,6 +44,13 @@ def test_tables_headings_lists_and_code_become_html() -> None:
 def test_a_table_is_wrapped_to_scroll_sideways() -> None:
     out = markdown_to_html(CARD)
     assert re.search(r'<div [^>]*class="table-scroll"[^>]*>\s*<table>', out)
+
+
+def test_aligned_columns_need_no_inline_style() -> None:
+    """The pages' Content-Security-Policy blocks inline styles: alignment comes as an attribute."""
+    out = markdown_to_html("| a | b |\n|:--|--:|\n| 1 | 2 |")
+    assert "style=" not in out
+    assert '<th align="left">a</th>' in out and '<td align="right">2</td>' in out
 
 
 @pytest.mark.parametrize(
@@ -92,8 +99,7 @@ def test_the_route_renders_the_card(api: Api, monkeypatch: pytest.MonkeyPatch) -
         return ModelCardOut(version=version, run_id="run-7", markdown=CARD + "\n" + SCRIPT)
 
     monkeypatch.setattr(models, "card", card)
-    api.client.cookies.clear()
-    page = api.client.get("/web/modellen/7", headers={"Cookie": f"{COOKIE}={api.tokens['auditor']}"})
+    page = page_get(api, "auditor", "/web/modellen/7")
     assert page.status_code == 200
     assert "Modelkaart versie 7" in page.text and "<h2>Test-year metrics</h2>" in page.text
     assert 'class="table-scroll"' in page.text and "<td>0.812</td>" in page.text
