@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
@@ -16,12 +16,13 @@ from data.context import DeploymentContext
 from data.contracts import CONTRACTS
 from data.csv_io import CsvImportError, RowError, import_files
 from serving.deps import ContextDep, Guard, require
+from serving.routes.common import api_router
 from serving.schemas import ImportReportOut, IngestOut, MessageOut
 from workflows.audit import AuditEntry
 from workflows.safeguarding import AlertsOnImport
 from workflows.users import DATA_TEAM
 
-router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
+router = api_router("/api/v1/ingest", ["ingest"])
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "ingest"))]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Depends, HTTPException, status
 
 from models.registry import model_card
 from serving.deps import NO_MODEL, ContextDep, Guard, ModelStoreDep, require
-from serving.routes.common import errors, not_found
+from serving.routes.common import api_router, errors, not_found
 from serving.schemas import CheckedPromotionOut, ModelCardOut, ModelOut, PromoteIn, from_record
 from training.config import load_config
 from training.promote import PromotionRefusedError, check_candidate, promote_checked
@@ -17,7 +17,7 @@ from workflows.audit import AuditEntry
 from workflows.model_state import ModelStore, ServingModel
 from workflows.users import DATA_TEAM, MODEL_INFO
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = api_router("/api/v1/models", ["models"])
 Reader = Annotated[Guard, Depends(require(MODEL_INFO, "read_model"))]
 DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "reload_model"))]
 Promoter = Annotated[Guard, Depends(require(DATA_TEAM, "promote_model"))]
