@@ -2,7 +2,8 @@
 
 Both hold exactly the rows of the page, in its order. Any cell that a spreadsheet would read as a formula
 (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading apostrophe, so a
-name or a note can never run as a formula on a colleague's computer (CSV/formula injection).
+name or a note can never run as a formula on a colleague's computer (CSV/formula injection); one rule for
+every export, in :mod:`data.spreadsheet`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,9 @@ import csv
 import io
 from collections.abc import Sequence
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from data.spreadsheet import neutralise
+
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def neutralise(value: object) -> str:
-    """A cell's text, with a leading apostrophe when a spreadsheet would run it as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
@@ -50,3 +46,6 @@ def to_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[object]])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+__all__ = ["XLSX_MEDIA_TYPE", "neutralise", "to_csv", "to_xlsx"]
