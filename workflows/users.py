@@ -84,7 +84,7 @@ def new_token() -> str:
 DEFAULT_TTL_DAYS = 90
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     """SQLite returns timestamps without a time zone; the store writes UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -107,7 +107,7 @@ def find_user(conn: Connection, token: str, now: datetime | None = None) -> Curr
         return None
     if not row.active or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= (now or datetime.now(UTC)):
+    if row.expires_at is not None and aware(row.expires_at) <= (now or datetime.now(UTC)):
         return None
     teams = conn.execute(select(UserTeam.team).where(UserTeam.user_id == row.user_id)).scalars().all()
     return CurrentUser(row.user_id, row.name, Role(row.role), frozenset(teams))
@@ -191,7 +191,7 @@ def revoke_user(engine: Engine, name: str) -> datetime:
         if row is None:
             raise ValueError(f"no user {name!r}")
         if row.revoked_at is not None:
-            return _aware(row.revoked_at)
+            return aware(row.revoked_at)
         conn.execute(update(User).where(User.user_id == row.user_id).values(active=False, revoked_at=now))
     return now
 
@@ -213,8 +213,8 @@ def list_users(engine: Engine) -> list[UserRow]:
             u.role,
             tuple(sorted(by_user.get(u.user_id, []))),
             u.active,
-            None if u.expires_at is None else _aware(u.expires_at),
-            None if u.revoked_at is None else _aware(u.revoked_at),
+            None if u.expires_at is None else aware(u.expires_at),
+            None if u.revoked_at is None else aware(u.revoked_at),
         )
         for u in users
     ]

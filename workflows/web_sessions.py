@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from data.schema import User, UserTeam, WebSession
-from workflows.users import CurrentUser, Role
+from workflows.users import CurrentUser, Role, aware
 
 RENEW_EVERY = timedelta(minutes=1)
 
@@ -72,11 +72,6 @@ def hash_session_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite returns timestamps without a time zone; the store writes UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def purge_ended(conn: Connection, now: datetime) -> int:
     """Delete sessions past their absolute end (idle or revoked ones go at the latest then)."""
     return conn.execute(delete(WebSession).where(WebSession.expires_at <= now)).rowcount
@@ -112,13 +107,13 @@ def _ended(row: Row[*tuple[Any, ...]], policy: SessionPolicy, now: datetime) -> 
     """Whether the session row (joined with its user) can no longer be used at ``now``."""
     session_ended = (
         row.revoked_at is not None
-        or _aware(row.expires_at) <= now
-        or _aware(row.last_seen_at) + policy.idle <= now
+        or aware(row.expires_at) <= now
+        or aware(row.last_seen_at) + policy.idle <= now
     )
     token_ended = (
         not row.active
         or row.user_revoked_at is not None
-        or (row.user_expires_at is not None and _aware(row.user_expires_at) <= now)
+        or (row.user_expires_at is not None and aware(row.user_expires_at) <= now)
         or not hmac.compare_digest(row.token_hash, row.user_token_hash)
     )
     return bool(session_ended or token_ended)
@@ -154,7 +149,7 @@ def resume_session(
         if row is None or not hmac.compare_digest(row.session_hash, digest) or _ended(row, policy, now):
             return None
         teams = conn.execute(select(UserTeam.team).where(UserTeam.user_id == row.user_id)).scalars().all()
-        last_seen = _aware(row.last_seen_at)
+        last_seen = aware(row.last_seen_at)
         if now - last_seen >= policy.renew_after:
             conn.execute(
                 update(WebSession)
@@ -165,7 +160,7 @@ def resume_session(
             last_seen = now
     user = CurrentUser(row.user_id, row.name, Role(row.role), frozenset(teams))
     return ActiveSession(
-        digest, user, row.csrf_secret, _aware(row.created_at), last_seen, _aware(row.expires_at)
+        digest, user, row.csrf_secret, aware(row.created_at), last_seen, aware(row.expires_at)
     )
 
 

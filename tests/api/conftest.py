@@ -57,6 +57,16 @@ def api_settings(tmp_path: Path, **extra: object) -> Settings:
     )
 
 
+def registry_settings(tmp_path: Path, uri: str) -> Settings:
+    """Settings of an app that loads its champion from the MLflow registry at ``uri``."""
+    return Settings(
+        var_dir=tmp_path,
+        environment="test",
+        mlflow_tracking_uri=uri,
+        mlflow_artifact_root=tmp_path / "artifacts",
+    )
+
+
 def make_users(engine: Engine, mentor_team: str, other_team: str) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for role in Role:

@@ -12,18 +12,9 @@ from sqlalchemy import Engine
 from models.registry import CHAMPION, log_risk_model, set_alias
 from serving.app import create_app
 from settings import Settings
-from tests.api.conftest import make_users
+from tests.api.conftest import make_users, registry_settings
 from tests.conftest import School
 from training.pipeline import TrainingResult
-
-
-def _settings(tmp_path: Path, uri: str) -> Settings:
-    return Settings(
-        var_dir=tmp_path,
-        environment="test",
-        mlflow_tracking_uri=uri,
-        mlflow_artifact_root=tmp_path / "artifacts",
-    )
 
 
 def _users(store: Engine, school: School) -> dict[str, str]:
@@ -38,7 +29,7 @@ def test_503_while_no_model_then_loaded_after_promotion(
     store: Engine, school: School, trained: TrainingResult, mlflow_registry: str, tmp_path: Path
 ) -> None:
     _users(store, school)
-    settings = _settings(tmp_path, mlflow_registry)
+    settings = registry_settings(tmp_path, mlflow_registry)
     datateam = {"Authorization": "Bearer tok-datateam"}
     with TestClient(create_app(settings, engine=store)) as client:
         assert client.get("/health").json() == {"status": "ok"}

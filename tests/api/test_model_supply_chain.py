@@ -15,23 +15,13 @@ from sqlalchemy import Engine, text
 from models.registry import ARTEFACT_DIGEST_TAG, CHAMPION, load, set_alias, version_for
 from serving.app import create_app
 from serving.deps import NO_MODEL
-from settings import Settings
-from tests.api.conftest import load_school, make_users
+from tests.api.conftest import load_school, make_users, registry_settings
 from tests.conftest import School, new_store
 from tests.model.test_supply_chain import RISK_MODEL_FILE, plant_payload, register, reseal, stored_model_dir
 from training.pipeline import TrainingResult
 
 DATATEAM = {"Authorization": "Bearer tok-datateam"}
 REASON = {"reason": "beter op het testjaar"}
-
-
-def _settings(tmp_path: Path, uri: str) -> Settings:
-    return Settings(
-        var_dir=tmp_path,
-        environment="test",
-        mlflow_tracking_uri=uri,
-        mlflow_artifact_root=tmp_path / "artifacts",
-    )
 
 
 @pytest.fixture
@@ -78,7 +68,7 @@ def test_a_broken_champion_leaves_the_service_running_with_a_503_that_says_why(
 ) -> None:
     load_school(sqlite_store, school, 0, 0)
     _users(sqlite_store, school)
-    settings = _settings(tmp_path, mlflow_registry)
+    settings = registry_settings(tmp_path, mlflow_registry)
     version = register(trained, settings.registered_model)
     set_alias(settings.registered_model, CHAMPION, version)
     marker = tmp_path / "unpickled"
@@ -101,7 +91,7 @@ def test_a_broken_champion_leaves_the_service_running_with_a_503_that_says_why(
 def test_an_unreadable_registry_does_not_stop_the_service(sqlite_store: Engine, tmp_path: Path) -> None:
     broken = tmp_path / "mlflow.db"
     broken.write_text("this is no database", encoding="utf-8")
-    settings = _settings(tmp_path, f"sqlite:///{broken}")
+    settings = registry_settings(tmp_path, f"sqlite:///{broken}")
     with TestClient(create_app(settings, engine=sqlite_store)) as client:
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
@@ -125,7 +115,7 @@ def test_the_api_promotes_only_through_the_check_of_vsv_promote(
 ) -> None:
     load_school(store, school, 0, 10_000)  # every week: the test year the candidate is compared on
     _users(store, school)
-    settings = _settings(tmp_path, mlflow_registry)
+    settings = registry_settings(tmp_path, mlflow_registry)
     name = settings.registered_model
     first = register(trained, name)
     set_alias(name, CHAMPION, first)
@@ -158,7 +148,7 @@ def test_promotion_is_refused_without_a_test_year_to_compare_on(
 ) -> None:
     load_school(store, school, 0, 0)
     _users(store, school)
-    settings = _settings(tmp_path, mlflow_registry)
+    settings = registry_settings(tmp_path, mlflow_registry)
     version = register(trained, settings.registered_model)
     with TestClient(create_app(settings, engine=store)) as client:
         refused = client.post(f"/api/v1/models/{version}/promote", json=REASON, headers=DATATEAM)
