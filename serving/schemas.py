@@ -15,7 +15,7 @@ texts may). Every number is bounded: weeks by the school calendar (:data:`Week`)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -50,6 +50,20 @@ WeekQuery = Annotated[int, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global s
 OptionalWeekQuery = Annotated[
     int | None, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index; default the latest.")
 ]
+
+
+def _iso_day(value: object) -> object:
+    """Only a calendar day written as YYYY-MM-DD: pydantic's lax mode would also read ``0`` or ``86400``
+    as a Unix timestamp, which the documented ``format: date`` does not allow."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError("a day is written as YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+# A calendar day (YYYY-MM-DD only), as a query parameter or a body field.
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 # --- constrained strings --------------------------------------------------------------------------------
 

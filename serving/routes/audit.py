@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from data.schema import AuditLog
 from serving.deps import Guard, SessionDep, require
 from serving.routes.common import api_router
-from serving.schemas import AuditEntryOut, StudentId, UserName
+from serving.schemas import AuditEntryOut, Day, StudentId, UserName
 from workflows.audit import AuditEntry
 from workflows.users import AUDIT_LOG_READ
 
@@ -29,8 +29,8 @@ def audit_log(
     guard: Auditor,
     student_id: Annotated[StudentId | None, Query()] = None,
     user_name: Annotated[UserName | None, Query()] = None,
-    since: Annotated[date | None, Query(description="from this day on (UTC), inclusive")] = None,
-    until: Annotated[date | None, Query(description="up to and including this day (UTC)")] = None,
+    since: Annotated[Day | None, Query(description="from this day on (UTC), inclusive")] = None,
+    until: Annotated[Day | None, Query(description="up to and including this day (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditEntryOut]:
     guard.allow([AuditEntry("read_audit_log", student_id=student_id, detail=user_name)])

@@ -69,6 +69,10 @@ def _requests(api: Api) -> list[tuple[str, str, str, Any]]:
         ("zorgteam", "POST", "/api/v1/safeguarding/alerts/1/assign", {"to": NUL}),
         ("auditor", "GET", "/api/v1/audit/log?student_id=a%00b", None),
         ("auditor", "GET", "/api/v1/audit/log?user_name=a%00b", None),
+        # A day is YYYY-MM-DD: not a Unix timestamp that pydantic's lax mode would otherwise accept.
+        ("auditor", "GET", "/api/v1/audit/log?until=0", None),
+        ("auditor", "GET", "/api/v1/audit/log?since=86400", None),
+        ("auditor", "GET", "/api/v1/audit/log?since=2026-2-1", None),
         ("auditor", "GET", f"/api/v1/explanations/a%00b/{WEEK}", None),
         ("auditor", "POST", "/api/v1/identities/lookup", {"student_id": own, "reason": "onderzoek" + NUL}),
         ("datateam", "GET", "/api/v1/monitoring/reports/a%00b/rapport.html", None),
