@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from data.action_types import ActionTypes, cached_action_types
 from data.calendar import SchoolCalendar, cached_school_calendar
 from data.questionnaire import Questionnaire, load_questionnaire
 from data.store import latest_week, make_engine
@@ -40,6 +41,7 @@ class DeploymentContext:
     engine: Engine
     questionnaire: Questionnaire
     calendar: SchoolCalendar
+    action_types: ActionTypes
     registry: RegistryLocation
     reports_dir: Path
     runs_dir: Path
@@ -92,6 +94,7 @@ def build_context(
         engine=engine,
         questionnaire=chosen,
         calendar=cached_school_calendar(settings.calendar_config),
+        action_types=cached_action_types(settings.action_types_config),
         registry=registry_location(settings),
         reports_dir=settings.var_dir / "reports",
         runs_dir=settings.var_dir / "runs",

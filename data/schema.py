@@ -9,11 +9,12 @@ but in ``identities``, the identity table kept apart for the people who need nam
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -131,6 +132,9 @@ class SyntheticTruth(Base):
     hazard_vsv: Mapped[float] = mapped_column(Float)
     hazard_switch: Mapped[float] = mapped_column(Float)
     hazard_graduate: Mapped[float] = mapped_column(Float)
+    # What the vsv hazard would have been without the staff's measures (coachklas, actions); NULL where
+    # no measure touched the week (then it equals hazard_vsv). Known only in generated data.
+    hazard_vsv_untreated: Mapped[float | None] = mapped_column(Float, nullable=True)
     multi_problem: Mapped[int] = mapped_column(SmallInteger)
 
 
@@ -237,7 +241,9 @@ class Score(Base):
 
 
 class StudentAction(Base):
-    """What a mentor (or the zorgteam) did for a student in a week."""
+    """What a mentor (or the zorgteam) did for a student in a week, who follows it up and by when, and
+    what came of it (recorded later). Action types come from the college's configuration
+    (``data/action_types.yaml``)."""
 
     __tablename__ = "actions"
 
@@ -248,6 +254,13 @@ class StudentAction(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     user_name: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(80), nullable=True)  # who follows it up
+    follow_up_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    outcome_week: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class BandOverride(Base):
@@ -277,6 +290,41 @@ class CoachklasDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     user_name: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoachklasCapacity(Base):
+    """The number of coachklas places from a week on, set by the coordinator (the latest row whose
+    ``from_week`` is at or before a week is the capacity of that week)."""
+
+    __tablename__ = "coachklas_capacity"
+
+    capacity_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    from_week: Mapped[int] = mapped_column(Integer, index=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_name: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoachklasPlacement(Base):
+    """A student's place in the coachklas: from a start week until an end week (inclusive; NULL while the
+    student is in the class), with the outcome once it ended."""
+
+    __tablename__ = "coachklas_placements"
+
+    placement_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    start_week: Mapped[int] = mapped_column(Integer, index=True)
+    end_week: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("coachklas_decisions.decision_id"), nullable=True
+    )
+    user_name: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SafeguardingAlert(Base):

@@ -50,6 +50,24 @@ DECISION_NL = {
     DECISION_LATER: "Later opnieuw bekijken",
 }
 
+# What came of a mentor's action (recorded later), and how a coachklas placement ended.
+ACTION_OUTCOMES = ("resolved", "ongoing", "referred", "student_left")
+ACTION_OUTCOME_NL = {
+    "resolved": "opgelost",
+    "ongoing": "loopt nog",
+    "referred": "doorverwezen",
+    "student_left": "student gestopt",
+}
+PLACEMENT_OUTCOMES = ("returned", "stayed", "left", "diploma")
+PLACEMENT_OUTCOME_NL = {
+    "returned": "terug in de klas",
+    "stayed": "gebleven",
+    "left": "gestopt",
+    "diploma": "diploma gehaald",
+}
+# The measure name of the coachklas in `vsv effect` (the other measures are the configured action types).
+MEASURE_COACHKLAS = "coachklas"
+
 # Audit-only attributes: used to audit the model for fairness, never as inputs or reasons.
 GENDERS = ("man", "vrouw", "x")
 MIGRATION = ("geen", "westers", "niet_westers")

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     questionnaire_config: Path | None = Field(
         default=None, description="YAML file with the questionnaire items; default is the shipped one."
     )
+    action_types_config: Path | None = Field(
+        default=None,
+        description="YAML file with the action types mentors record; default is the shipped "
+        "data/action_types.yaml.",
+    )
     calendar_config: Path | None = Field(
         default=None,
         description="YAML file with the school calendar (school years, first school days, holidays) that "
