@@ -29,7 +29,7 @@ from locust.env import Environment
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["VSV_LOAD_PLAN"]).read_text(encoding="utf-8"))
 RATE_PER_USER = float(os.environ.get("VSV_LOAD_RATE_PER_USER", "nan"))  # NaN: closed loop, no pacing
-ACTIONS = ("contacted", "referred_onderwijsmakelaar", "coachklas", "nothing_needed")
+ACTIONS = ("conversation", "referral_onderwijsmakelaar", "referral_coachklas", "nothing_needed")
 ERRORS_FILE = os.environ.get("VSV_LOAD_ERRORS")
 _next_user = itertools.count()
 _environment: list[Environment] = []

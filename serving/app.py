@@ -48,6 +48,7 @@ API_ROUTERS = (
     scores.router,
     lists.router,
     actions.router,
+    actions.cases_router,
     coachklas.router,
     safeguarding.router,
     explanations.router,

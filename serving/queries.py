@@ -18,6 +18,7 @@ from data.schema import (
     AttendanceWeek,
     BandOverride,
     CoachklasDecision,
+    CoachklasPlacement,
     Outcome,
     QuestionnaireAnswer,
     Score,
@@ -143,18 +144,22 @@ def latest_overrides(session: Session, student_ids: Sequence[str], week: int) ->
 
 
 def decided_students(session: Session, week: int) -> list[str]:
-    """Students placed (any week) or not placed this week: not candidates again."""
+    """Students in the coachklas in ``week`` (or with a place still open) and students not placed this
+    week: not candidates again. A student whose placement ended is a candidate again."""
+    in_class = select(CoachklasPlacement.student_id).where(
+        CoachklasPlacement.start_week <= week,
+        (CoachklasPlacement.end_week.is_(None)) | (CoachklasPlacement.end_week >= week),
+    )
+    still_open = select(CoachklasPlacement.student_id).where(CoachklasPlacement.end_week.is_(None))
     rows = session.execute(
         select(CoachklasDecision.student_id, CoachklasDecision.week, CoachklasDecision.decision).order_by(
             CoachklasDecision.decision_id
         )
     ).all()
     latest: dict[str, tuple[int, str]] = {r.student_id: (r.week, r.decision) for r in rows}
-    return [
-        s
-        for s, (w, decision) in latest.items()
-        if decision == "placed" or (decision == "not_placed" and w == week)
-    ]
+    refused = {s for s, (w, decision) in latest.items() if decision == "not_placed" and w == week}
+    placed = set(session.execute(in_class.union(still_open)).scalars())
+    return sorted(placed | refused)
 
 
 def latest_decisions(session: Session, student_ids: Sequence[str]) -> dict[str, str]:

@@ -316,17 +316,42 @@ class ScoreWeekOut(Frozen):
 # --- actions and overrides ------------------------------------------------------------------------------
 
 
-class ActionKind(StrEnum):
-    CONTACTED = "contacted"
-    REFERRED_ONDERWIJSMAKELAAR = "referred_onderwijsmakelaar"
-    COACHKLAS = "coachklas"
-    NOTHING_NEEDED = "nothing_needed"
+# An action type's code: one of the college's configured types (data/action_types.yaml), checked against
+# the deployment's list in the route (422 naming the field for an unknown one).
+ActionCode = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$"), Field(description="An action type's code.")
+]
+
+
+class ActionTypeOut(Frozen):
+    code: str
+    label: str = Field(description="What staff read (Dutch).")
+    follow_up: bool = Field(description="The form suggests a follow-up date.")
+    measure: bool = Field(description="A measure whose effect `vsv effect` estimates.")
 
 
 class ActionIn(Frozen):
     week: Week
-    action: ActionKind
+    action: ActionCode
     note: NoteText | None = None
+    owner: UserName | None = Field(default=None, description="Who follows it up (default: who records it).")
+    follow_up_on: Day | None = Field(default=None, description="Follow-up date (YYYY-MM-DD), optional.")
+
+
+class ActionOutcomeKind(StrEnum):
+    RESOLVED = "resolved"
+    ONGOING = "ongoing"
+    REFERRED = "referred"
+    STUDENT_LEFT = "student_left"
+
+
+class OutcomeIn(Frozen):
+    """What came of an action; with "ongoing" a new follow-up date may be given."""
+
+    outcome: ActionOutcomeKind
+    week: Week = Field(description="The week the outcome is recorded for (not before the action's week).")
+    note: NoteText | None = None
+    follow_up_on: Day | None = None
 
 
 class ActionOut(Frozen):
@@ -334,9 +359,45 @@ class ActionOut(Frozen):
     student_id: str
     week: int
     action: str
+    action_label: str
     note: str | None
     by: str
     at: UtcDatetime
+    owner: str | None
+    follow_up_on: date | None
+    outcome: str | None
+    outcome_label: str | None
+    outcome_week: int | None
+    outcome_note: str | None
+    outcome_by: str | None
+
+
+class FollowUpOut(Frozen):
+    """An open follow-up whose date has come (``state`` overdue or this_week)."""
+
+    action: ActionOut
+    team: str
+    name: str | None = _name_field()
+    student_number: str | None = _number_field()
+    state: str = Field(description="overdue (before this school week) or this_week.")
+
+
+class FollowUpsOut(Frozen):
+    today: date = Field(description="The day judged against (the store's latest school week, at most today).")
+    overdue: int
+    this_week: int
+    items: list[FollowUpOut]
+
+
+class TimelineEventOut(Frozen):
+    week: int
+    at: UtcDatetime | None
+    kind: str = Field(
+        description="action, outcome, band_change, override, alert, alert_event, decision, placement or left."
+    )
+    title: str
+    detail: str | None
+    by: str | None
 
 
 class OverrideBand(StrEnum):
@@ -414,13 +475,56 @@ class PromotionOut(Frozen):
     at: str
 
 
-class IntakeOut(Frozen):
-    """A week's coachklas intake: the capacity, who holds a place, how many are free, who comes next."""
+class PlacementOutcomeKind(StrEnum):
+    RETURNED = "returned"
+    STAYED = "stayed"
+    LEFT = "left"
+    DIPLOMA = "diploma"
 
+
+class PlacementOut(Frozen):
+    placement_id: int
+    student_id: str
+    name: str | None = _name_field()
+    student_number: str | None = _number_field()
+    team: str
+    start_week: int
+    end_week: int | None = Field(description="The last week in the class; null while the student is in it.")
+    outcome: str | None
+    outcome_label: str | None
+    note: str | None
+    by: str
+    weeks: int = Field(description="Weeks in the class, up to the end or the given week.")
+
+
+class PlacementEndIn(Frozen):
+    end_week: Week = Field(description="The last week in the class (not before the start).")
+    outcome: PlacementOutcomeKind
+    note: NoteText | None = None
+
+
+class CapacityIn(Frozen):
+    from_week: Week
+    capacity: Annotated[int, Field(ge=1, le=500, description="Places in the coachklas from that week on.")]
+    reason: NoteText | None = None
+
+
+class CapacityOut(Frozen):
     week: int
     capacity: int
+    stored: bool = Field(description="False while no capacity was set: the default is used.")
+    from_week: int | None
+    set_by: str | None
+
+
+class IntakeOut(Frozen):
+    """A week's coachklas intake: the stored capacity, who holds a place, how many are free, who is next."""
+
+    week: int
+    capacity: CapacityOut
+    occupied: int
     free: int
-    placed: list[DecisionOut] = Field(description="Each placed student's latest decision.")
+    placed: list[PlacementOut] = Field(description="Who is in the coachklas in this week.")
     decisions: list[DecisionOut] = Field(description="Every decision of the week, oldest first.")
     candidates: list[CandidateOut]
 

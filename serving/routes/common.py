@@ -55,6 +55,14 @@ def api_router(prefix: str, tags: list[str]) -> APIRouter:
     return APIRouter(prefix=prefix, tags=list(tags), route_class=ApiRoute)
 
 
+def field_error(field: str, message: str, body: Any = None) -> RequestValidationError:
+    """A 422 in FastAPI's own shape for a rule a workflow checks (an unknown action type, an end before
+    its start): ``loc`` names the body field, ``msg`` says why in Dutch."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": json_safe(body)}]
+    )
+
+
 def not_found(message: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=message)
 

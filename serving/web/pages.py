@@ -6,7 +6,7 @@ check, CSRF token); every number a page takes is bounded, so a wrong one is the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path as FilePath
@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from data.action_types import ActionTypes
 from data.calendar import WEEK_MAX, WEEK_MIN, week_label_or_fallback
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
-from data.schema import CoachklasDecision
-from data.vocabulary import BANDS, DECISION_NL, band_css
+from data.vocabulary import ACTION_OUTCOME_NL, BANDS, DECISION_NL, PLACEMENT_OUTCOME_NL, band_css
 from serving.deps import (
     AuditEngineDep,
     ContextDep,
@@ -41,7 +41,6 @@ from serving.queries import (
     SPARK_WEEKS,
     answer_history,
     attendance_history,
-    coachklas_decisions_of,
     recent_attendance,
     recent_probabilities,
     score_history,
@@ -55,16 +54,16 @@ from serving.routes import actions, audit, coachklas, explanations, lists, model
 from serving.routes import monitoring as monitoring_routes
 from serving.schemas import (
     ActionIn,
-    ActionKind,
-    ActionOut,
     AlertAssignIn,
     AlertCloseIn,
     AlertNoteIn,
+    CapacityIn,
     DecisionIn,
     OptionalWeekQuery,
+    OutcomeIn,
     OverrideBand,
     OverrideIn,
-    OverrideOut,
+    PlacementEndIn,
     PromoteIn,
     RiskListItemOut,
 )
@@ -81,7 +80,7 @@ from serving.web.session import (
     start_session,
 )
 from workflows.audit import AuditEntry, shown_students_detail
-from workflows.coachklas import DEFAULT_CAPACITY
+from workflows.cases import OPEN_OUTCOMES, follow_up_state, store_today
 from workflows.identity import display_names
 from workflows.risk_list import filtered
 from workflows.safeguarding import (
@@ -118,12 +117,6 @@ TEMPLATES = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
 # Every POST to the pages is checked once, here: same origin, and the session's CSRF token.
 router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(protect_forms)])
 
-ACTION_TEXT = {
-    ActionKind.CONTACTED.value: "Contact opgenomen",
-    ActionKind.REFERRED_ONDERWIJSMAKELAAR.value: "Doorverwezen naar de onderwijsmakelaar",
-    ActionKind.COACHKLAS.value: "Aangemeld voor de coachklas",
-    ActionKind.NOTHING_NEEDED.value: "Geen actie nodig",
-}
 DECISION_TEXT = DECISION_NL
 ROLE_TEXT = {
     Role.MENTOR: "mentor",
@@ -154,7 +147,10 @@ MESSAGES: dict[str, str] = {
     "in-behandeling": "De melding is in behandeling genomen.",
     "gesloten": "De melding is gesloten.",
     "champion": "De gekozen versie is nu champion.",
-    **{f"actie-{kind}": f"Actie vastgelegd: {text}." for kind, text in ACTION_TEXT.items()},
+    "actie": "De actie is vastgelegd.",
+    "uitkomst": "De uitkomst is vastgelegd.",
+    "capaciteit": "Het aantal plaatsen is opgeslagen.",
+    "plaatsing-beeindigd": "De plaatsing is beëindigd.",
     **{f"band-{band.value}": f"Band overschreven naar {band.value}." for band in OverrideBand},
     **{f"besluit-{kind}": f"Besluit vastgelegd: {text}." for kind, text in DECISION_TEXT.items()},
 }
@@ -167,6 +163,7 @@ AlertIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # Each page as (title, path, roles), for the menu.
 MENU = (
     ("Risicolijst", "/lijst", READ_STUDENTS),
+    ("Op te volgen", "/opvolgen", WRITE_ACTIONS),
     ("Coachklas", "/coachklas", COACHKLAS_READ),
     ("Zorgmeldingen", "/zorg", SAFEGUARDING_READ),
     ("Modellen", "/modellen", MODEL_INFO),
@@ -214,8 +211,17 @@ def change_view(change: float | None) -> tuple[str, str, str]:
 
 TEMPLATES.env.filters["pct"] = pct
 TEMPLATES.env.filters["band_class"] = band_class
+
+
+@pass_context
+def _action_label(context: Any, code: str) -> str:
+    """The configured Dutch label of an action type (the deployment's data/action_types.yaml)."""
+    labels: ActionTypes = context["request"].app.state.context.action_types
+    return labels.label(code)
+
+
 TEMPLATES.env.globals.update(
-    ACTION_TEXT=ACTION_TEXT,
+    action_label=_action_label,
     DECISION_TEXT=DECISION_TEXT,
     ROLE_TEXT=ROLE_TEXT,
     change_view=change_view,
@@ -275,7 +281,15 @@ def moment_text(value: datetime | None) -> str:
     return f"{day_text(value)}, {local:%H:%M}"
 
 
+def date_text(value: date | None) -> str:
+    """A calendar date as staff say it: "woensdag 3 december 2025"."""
+    if value is None:
+        return "-"
+    return f"{DAYS_NL[value.weekday()]} {value.day} {MONTHS_NL[value.month - 1]} {value.year}"
+
+
 TEMPLATES.env.filters["day"] = day_text
+TEMPLATES.env.filters["dayname"] = date_text
 TEMPLATES.env.filters["moment"] = moment_text
 
 
@@ -414,6 +428,16 @@ def parse(model: type[M], **data: Any) -> M:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"Het formulier is niet goed ingevuld ({fields}). Een reden is minstens 3 tekens.",
         ) from exc
+
+
+def blank_to_none(value: str | None) -> str | None:
+    """A form field left empty is a field not given."""
+    return (value or "").strip() or None
+
+
+def action_choices(types: ActionTypes) -> list[tuple[str, str, bool]]:
+    """The action form's choices: (code, label, suggests a follow-up date), in the configured order."""
+    return [(t.code, t.label, t.follow_up) for t in types.action_types]
 
 
 def latest_scored_week(session: SessionDep) -> int:
@@ -684,7 +708,7 @@ def risk_list_page(
             for sid, outcome, w in view.leavers
         ],
         "model_version": view.model_version,
-        "actions": ACTION_TEXT,
+        "actions": action_choices(ctx.action_types),
         "override_bands": [b.value for b in OverrideBand],
         "may_write": user.role in WRITE_ACTIONS,
         "export_query": urlencode({**query, "team": view.team, "week": view.week}),
@@ -693,7 +717,7 @@ def risk_list_page(
     return render(request, "risk_list.html", user, context)
 
 
-def _export_rows(items: list[RiskListItemOut]) -> list[list[object]]:
+def _export_rows(items: list[RiskListItemOut], types: ActionTypes) -> list[list[object]]:
     rows: list[list[object]] = []
     for s in items:
         flags = [
@@ -704,11 +728,7 @@ def _export_rows(items: list[RiskListItemOut]) -> list[list[object]]:
             )
             if flag
         ]
-        action = (
-            f"{ACTION_TEXT.get(s.latest_action.action, s.latest_action.action)} ({s.latest_action.by})"
-            if s.latest_action
-            else ""
-        )
+        action = f"{types.label(s.latest_action.action)} ({s.latest_action.by})" if s.latest_action else ""
         rows.append(
             [
                 s.rank,
@@ -736,7 +756,7 @@ def risk_list_export(
 ) -> Response:
     """The list as on the page (same rows, same order) as CSV or Excel; every export is in the audit log."""
     view = _list_view(session, ctx, guard, q)
-    rows = _export_rows(view.items)
+    rows = _export_rows(view.items, ctx.action_types)
     guard.allow(
         [
             AuditEntry(
@@ -763,16 +783,51 @@ def risk_list_export(
 def record_action(
     student_id: str,
     session: SessionDep,
+    ctx: ContextDep,
     guard: Writer,
     week: WeekForm,
     action: Annotated[str, Form(max_length=40)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
+    owner: Annotated[str | None, Form(max_length=80)] = None,
+    follow_up_on: Annotated[str | None, Form(max_length=10)] = None,
     terug: Annotated[str | None, Form()] = None,
 ) -> Response:
-    body = parse(ActionIn, week=week, action=action, note=(note or "").strip() or None)
-    actions.record_action(student_id, body, session, guard)
+    body = parse(
+        ActionIn,
+        week=week,
+        action=action,
+        note=blank_to_none(note),
+        owner=blank_to_none(owner),
+        follow_up_on=blank_to_none(follow_up_on),
+    )
+    actions.record_action(student_id, body, session, ctx, guard)
     target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
-    return back(target, f"actie-{body.action.value}")
+    return back(target, "actie")
+
+
+@router.post("/leerling/{student_id}/actie/{action_id}/uitkomst")
+def record_outcome(
+    student_id: str,
+    action_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    session: SessionDep,
+    ctx: ContextDep,
+    guard: Writer,
+    week: WeekForm,
+    outcome: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    follow_up_on: Annotated[str | None, Form(max_length=10)] = None,
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(
+        OutcomeIn,
+        outcome=outcome,
+        week=week,
+        note=blank_to_none(note),
+        follow_up_on=blank_to_none(follow_up_on),
+    )
+    actions.record_outcome(student_id, action_id, body, session, ctx, guard)
+    target = safe_target(terug, f"{PREFIX}/leerling/{quote(student_id)}?week={week}")
+    return back(target, "uitkomst")
 
 
 @router.post("/leerling/{student_id}/overschrijven")
@@ -801,40 +856,6 @@ def _in_window(week: int, first: int | None, last: int) -> bool:
     return (first is None or week >= first) and week <= last
 
 
-def student_history(
-    history: Sequence[ActionOut], overrides: Sequence[OverrideOut], decisions: Sequence[CoachklasDecision]
-) -> list[dict[str, Any]]:
-    """Actions, band overrides and coachklas decisions in one list, newest first."""
-    events: list[dict[str, Any]] = [
-        {"week": a.week, "at": a.at, "what": ACTION_TEXT.get(a.action, a.action), "note": a.note, "by": a.by}
-        for a in history
-    ]
-    events += [
-        {
-            "week": o.week,
-            "at": o.at,
-            "what": f"band overschreven: {o.model_band} naar {o.band}",
-            "note": o.reason,
-            "by": o.by,
-        }
-        for o in overrides
-    ]
-    events += [
-        {
-            "week": d.week,
-            "at": d.at,
-            "what": f"coachklas: {DECISION_TEXT.get(d.decision, d.decision).lower()}",
-            "note": d.reason,
-            "by": d.user_name,
-        }
-        for d in decisions
-    ]
-    for event in events:  # SQLite hands back times without their zone; all are UTC
-        at = event["at"]
-        event["at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return sorted(events, key=lambda e: (e["week"], e["at"]), reverse=True)
-
-
 @router.get("/leerling/{student_id}")
 def student_page(
     request: Request,
@@ -849,9 +870,9 @@ def student_page(
     all), and everything done for the student in one history."""
     week = latest_scored_week(session) if week is None else week
     score = scores.student_score(student_id, week, session, ctx, guard)
-    history = actions.list_actions(student_id, session, guard)
-    overrides = actions.list_overrides(student_id, session, guard)
-    decisions = coachklas_decisions_of(session, student_id)
+    history = actions.list_actions(student_id, session, ctx, guard)
+    events = actions.student_timeline(student_id, session, ctx, guard)
+    today = store_today(ctx.calendar, ctx.latest_week(), datetime.now(UTC).date())
     alerts = scores.student_alert_list(student_id, session, guard)
     first_week = None if venster == "alles" else week - CHART_WEEKS + 1
     score_rows = [r for r in score_history(session, student_id) if _in_window(r["week"], first_week, week)]
@@ -910,7 +931,6 @@ def student_page(
         now=week,
         x_fmt=axis,
     )
-    events = student_history(history, overrides, decisions)
     identity = display_names(session, guard.user, [student_id]).get(student_id)
     scale = max((max(d.up, -d.down) for d in score.domains), default=0.0)
     domains = [
@@ -933,8 +953,12 @@ def student_page(
         "signals": score.signals,
         "domains": domains,
         "events": events,
-        "history": list(reversed(history)),
-        "overrides": list(reversed(overrides)),
+        "open_actions": [
+            (a, follow_up_state(a.follow_up_on, a.outcome, today))
+            for a in reversed(history)
+            if a.outcome in OPEN_OUTCOMES
+        ],
+        "action_outcomes": ACTION_OUTCOME_NL,
         "score_rows": score_rows,
         "score_chart": score_chart,
         "attendance": attendance,
@@ -944,7 +968,7 @@ def student_page(
         "help_text": q.help_item.text,
         "window": venster,
         "chart_weeks": CHART_WEEKS,
-        "actions": ACTION_TEXT,
+        "actions": action_choices(ctx.action_types),
         "override_bands": [b.value for b in OverrideBand],
         "may_write": guard.user.role in WRITE_ACTIONS,
         "here": f"{PREFIX}/leerling/{quote(student_id)}?week={week}",
@@ -961,22 +985,27 @@ def coachklas_page(
     session: SessionDep,
     guard: CoachklasReader,
     week: OptionalWeekQuery = None,
-    capaciteit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_CAPACITY,
 ) -> Response:
+    """The coachklas: who is in it now against the stored capacity, the candidates for the free places,
+    the week's decisions and every placement before."""
     week = latest_scored_week(session) if week is None else week
-    intake = coachklas.intake(week, session, guard, capaciteit)
+    intake = coachklas.intake(week, session, guard)
+    earlier = [p for p in coachklas.placements(session, guard) if p.end_week is not None]
     context = {
-        "title": f"Coachklas, intake week {week}",
+        "title": f"Coachklas, {week_text(request, week)}",
         "week": week,
         "weeks": scored_weeks(session),
+        "intake": intake,
         "capacity": intake.capacity,
         "free": intake.free,
         "placed": intake.placed,
+        "earlier": earlier,
         "decisions": list(reversed(intake.decisions)),
         "candidates": intake.candidates,
         "decision_kinds": DECISION_TEXT,
+        "placement_outcomes": PLACEMENT_OUTCOME_NL,
         "may_write": guard.user.role in COACHKLAS_WRITE,
-        "here": f"{PREFIX}/coachklas?week={week}&capaciteit={capaciteit}",
+        "here": f"{PREFIX}/coachklas?week={week}",
     }
     return render(request, "coachklas.html", guard.user, context)
 
@@ -987,7 +1016,7 @@ def coachklas_decision(
     guard: CoachklasWriter,
     student_id: Annotated[str, Form(max_length=32)],
     week: WeekForm,
-    decision: Annotated[str, Form(max_length=30)],
+    decision: Annotated[str, Form(max_length=30)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     terug: Annotated[str | None, Form()] = None,
 ) -> Response:
@@ -995,6 +1024,59 @@ def coachklas_decision(
     coachklas.decide(body, session, guard)
     target = safe_target(terug, f"{PREFIX}/coachklas?week={week}")
     return back(target, f"besluit-{body.decision.value}")
+
+
+@router.post("/coachklas/capaciteit")
+def coachklas_capacity(
+    session: SessionDep,
+    guard: CoachklasWriter,
+    week: WeekForm,
+    capacity: Annotated[int, Form(ge=1, le=500)],
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(CapacityIn, from_week=week, capacity=capacity, reason=blank_to_none(reason))
+    coachklas.set_capacity(body, session, guard)
+    return back(safe_target(terug, f"{PREFIX}/coachklas?week={week}"), "capaciteit")
+
+
+@router.post("/coachklas/plaatsing/{placement_id}/einde")
+def coachklas_end(
+    placement_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    session: SessionDep,
+    guard: CoachklasWriter,
+    end_week: WeekForm,
+    outcome: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    terug: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = parse(PlacementEndIn, end_week=end_week, outcome=outcome, note=blank_to_none(note))
+    coachklas.end_placement(placement_id, body, session, guard)
+    return back(safe_target(terug, f"{PREFIX}/coachklas?week={end_week}"), "plaatsing-beeindigd")
+
+
+# --- follow-ups -----------------------------------------------------------------------------------------
+
+
+@router.get("/opvolgen")
+def follow_ups_page(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    guard: Writer,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Op te volgen: the open follow-ups of the mentor's students, overdue first, then due this week."""
+    found = actions.follow_ups(session, ctx, guard, team or None)
+    week = ctx.latest_week()
+    context = {
+        "title": "Op te volgen",
+        "follow_ups": found,
+        "week": week,
+        "action_outcomes": ACTION_OUTCOME_NL,
+        "here": f"{PREFIX}/opvolgen" + (f"?team={quote(team)}" if team else ""),
+    }
+    return render(request, "follow_ups.html", guard.user, context)
 
 
 # --- safeguarding ---------------------------------------------------------------------------------------

@@ -30,7 +30,11 @@ def _requests(api: Api) -> dict[str, tuple[str, str, dict[str, Any] | None]]:
         "replay": ("GET", f"/api/v1/explanations/{own}/{WEEK}/replay", None),
         "model": ("GET", "/api/v1/models/current", None),
         "audit_log": ("GET", "/api/v1/audit/log?limit=5", None),
-        "record_action": ("POST", f"/api/v1/students/{own}/actions", {"week": WEEK, "action": "contacted"}),
+        "record_action": (
+            "POST",
+            f"/api/v1/students/{own}/actions",
+            {"week": WEEK, "action": "conversation"},
+        ),
         "record_override": (
             "POST",
             f"/api/v1/students/{own}/overrides",

@@ -70,7 +70,7 @@ def test_risk_list_sorted_with_change_flags_and_latest_action(api: Api) -> None:
     student = student_of(api, team)
     api.client.post(
         f"/api/v1/students/{student}/actions",
-        json={"week": WEEK, "action": "referred_onderwijsmakelaar", "note": "geldzorgen"},
+        json={"week": WEEK, "action": "referral_onderwijsmakelaar", "note": "geldzorgen"},
         headers=api.headers("mentor"),
     )
     r = api.client.get(f"/api/v1/risk-lists/{team}/{WEEK}", headers=api.headers("mentor"))
@@ -91,7 +91,7 @@ def test_risk_list_sorted_with_change_flags_and_latest_action(api: Api) -> None:
         if s["student_id"] in before:
             assert s["change"] == pytest.approx(s["probability"] - before[s["student_id"]])
     top = next(s for s in items if s["student_id"] == student)
-    assert top["latest_action"]["action"] == "referred_onderwijsmakelaar"
+    assert top["latest_action"]["action"] == "referral_onderwijsmakelaar"
     assert (
         api.client.get(f"/api/v1/risk-lists/{team}/{WEEK + 7}", headers=api.headers("admin")).status_code
         == 404

@@ -27,21 +27,38 @@ def _decide(api: Api, student: str, decision: str) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_intake_fills_places_against_the_capacity(api: Api) -> None:
-    url = f"/api/v1/coachklas/intake?week={INTAKE_WEEK}&capacity=3"
-    empty = api.client.get(url, headers=api.headers("coachklas")).json()
-    assert (empty["capacity"], empty["free"], empty["placed"]) == (3, 3, [])
+def test_intake_fills_places_against_the_stored_capacity(api: Api) -> None:
+    headers = api.headers("coachklas")
+    url = f"/api/v1/coachklas/intake?week={INTAKE_WEEK}"
+    occupied = api.client.get(url, headers=headers).json()["occupied"]  # the store may hold a history
+    r = api.client.post(
+        "/api/v1/coachklas/capacity",
+        json={"from_week": INTAKE_WEEK, "capacity": occupied + 3, "reason": "extra coach"},
+        headers=headers,
+    )
+    assert r.status_code == 201 and r.json()["stored"] is True, r.text
+    empty = api.client.get(url, headers=headers).json()
+    assert (empty["capacity"]["capacity"], empty["free"]) == (occupied + 3, 3)
     assert len(empty["candidates"]) == 3 + 5  # the free places and five more, to pass over with a reason
     first, second = (c["student_id"] for c in empty["candidates"][:2])
     _decide(api, first, "placed")
     _decide(api, second, "placed")
-    _decide(api, second, "later")  # a student's latest decision counts: second no longer holds a place
-    intake = api.client.get(url, headers=api.headers("coachklas")).json()
-    assert intake["free"] == 2 and [p["student_id"] for p in intake["placed"]] == [first]
-    assert len(intake["decisions"]) == 3
-    assert first not in {c["student_id"] for c in intake["candidates"]}
-    page = page_get(api, "coachklas", f"/web/coachklas?week={INTAKE_WEEK}&capaciteit=3")
-    assert page.status_code == 200 and "Vrije plaatsen: 2</strong> van 3" in page.text
+    intake = api.client.get(url, headers=headers).json()
+    assert intake["free"] == 1 and {first, second} <= {p["student_id"] for p in intake["placed"]}
+    assert len(intake["decisions"]) == 2
+    assert not {first, second} & {c["student_id"] for c in intake["candidates"]}
+    page = page_get(api, "coachklas", f"/web/coachklas?week={INTAKE_WEEK}")
+    assert page.status_code == 200 and f"{occupied + 2} van {occupied + 3} plaatsen bezet" in page.text
+    # The capacity is stored: it holds on every visit and in later weeks, and never below the places taken.
+    assert api.client.get(f"/api/v1/coachklas/capacity?week={WEEK}", headers=headers).json()["capacity"] == (
+        occupied + 3
+    )
+    low = api.client.post(
+        "/api/v1/coachklas/capacity",
+        json={"from_week": INTAKE_WEEK, "capacity": occupied + 1},
+        headers=headers,
+    )
+    assert low.status_code == 422 and low.json()["detail"][0]["loc"] == ["body", "capacity"]
     assert api.client.get(url, headers=api.headers("mentor")).status_code == 403
 
 

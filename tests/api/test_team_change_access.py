@@ -43,7 +43,7 @@ def moved(api: Api) -> Moved:
     for role, note in (("zorgteam", ZORG_NOTE), ("mentor2", NEW_TEAM_NOTE)):
         r = api.client.post(
             f"/api/v1/students/{student}/actions",
-            json={"week": WEEK, "action": "contacted", "note": note},
+            json={"week": WEEK, "action": "conversation", "note": note},
             headers=api.headers(role),
         )
         assert r.status_code == 201, r.text
@@ -101,7 +101,7 @@ def test_the_old_mentor_is_refused_everything_of_the_student_and_it_is_logged(
 def test_the_old_mentor_cannot_write_for_the_student(api: Api, moved: Moved) -> None:
     r = api.client.post(
         f"/api/v1/students/{moved.student}/actions",
-        json={"week": WEEK - 1, "action": "contacted", "note": "oude mentor"},
+        json={"week": WEEK - 1, "action": "conversation", "note": "oude mentor"},
         headers=api.headers("mentor"),
     )
     assert r.status_code == 403

@@ -99,19 +99,24 @@ def test_mentor_cannot_open_other_team_student(page: Page, site: Site) -> None:
 
 def test_coordinator_places_two_students(page: Page, site: Site) -> None:
     login(page, site, "coachklas")
-    page.goto(f"{site.base}/web/coachklas?week={WEEK}&capaciteit=4")
-    expect(page.locator("#vrij")).to_have_text("Vrije plaatsen: 4")
+    page.goto(f"{site.base}/web/coachklas?week={WEEK}")
+    occupied = int(page.locator("#bezetting").inner_text().split(" ")[0])
+    page.get_by_text("Aantal plaatsen wijzigen").click()
+    page.get_by_label(re.compile("^Plaatsen vanaf")).fill(str(occupied + 4))
+    page.get_by_role("button", name="Opslaan").click()
+    expect(page.get_by_role("status")).to_contain_text("plaatsen is opgeslagen")
+    expect(page.locator("#vrij")).to_have_text("4 vrij")
     placed = []
     for _ in range(2):
         row = page.locator("tbody tr").filter(has=page.get_by_role("button", name="Besluit vastleggen")).first
-        placed.append(row.locator("td").nth(1).inner_text())
+        placed.append(row.locator("td").nth(1).locator("a").inner_text())
         row.get_by_label("Besluit", exact=True).select_option("placed")
         row.get_by_label("Reden", exact=True).fill("Hoge nood en gemotiveerd")
         row.get_by_role("button", name="Besluit vastleggen").click()
         expect(page.get_by_role("status")).to_contain_text("Geplaatst")
-    expect(page.locator("#vrij")).to_have_text("Vrije plaatsen: 2")
+    expect(page.locator("#vrij")).to_have_text("2 vrij")
     for student in placed:
-        expect(page.locator("#geplaatst")).to_contain_text(student)
+        expect(page.locator("#nu-in-de-coachklas")).to_contain_text(student)
     shot(page, "05-coachklas")
 
 

@@ -54,7 +54,7 @@ def _write(base_url: str, token: str, mentor: str, thread: int, students: list[s
             note = f"{mentor}/{thread}/{i}"
             response = client.post(
                 f"/api/v1/students/{students[(thread + i) % len(students)]}/actions",
-                json={"week": WEEK, "action": "contacted", "note": note},
+                json={"week": WEEK, "action": "conversation", "note": note},
             )
             out.append((response.status_code, note))
     return out

@@ -181,11 +181,11 @@ def test_mentor_records_action_and_override(api: Api) -> None:
         api,
         "mentor",
         f"/web/leerling/{student}/actie",
-        {"week": str(WEEK), "action": "contacted", "note": "gebeld", "terug": here},
+        {"week": str(WEEK), "action": "conversation", "note": "gebeld", "terug": here},
     )
     assert done.status_code == 303 and done.headers["location"].startswith(here)
     page = get(api, "mentor", here).text
-    assert "Contact opgenomen" in page
+    assert "Gesprek met student" in page  # the configured label, never the code
     bad = post(api, "mentor", f"/web/leerling/{student}/overschrijven", {"week": str(WEEK), "band": "laag"})
     assert bad.status_code == 422 and "niet goed ingevuld" in bad.text
     ok = post(
@@ -202,7 +202,7 @@ def test_auditor_may_read_but_not_write(api: Api) -> None:
     student = student_of(api, api.mentor_team)
     assert get(api, "auditor", f"/web/lijst?team={api.mentor_team}").status_code == 200
     response = post(
-        api, "auditor", f"/web/leerling/{student}/actie", {"week": str(WEEK), "action": "contacted"}
+        api, "auditor", f"/web/leerling/{student}/actie", {"week": str(WEEK), "action": "conversation"}
     )
     assert response.status_code == 403
 
@@ -239,8 +239,11 @@ def test_roles(api: Api, role: str, url: str, code: int) -> None:
 
 
 def test_coachklas_places_two_students(api: Api) -> None:
-    page = get(api, "coachklas", f"/web/coachklas?week={WEEK}&capaciteit=5")
-    assert "Vrije plaatsen: 5" in page.text and "Kandidaten" in page.text
+    page = get(api, "coachklas", f"/web/coachklas?week={WEEK}")
+    free_before = int(page.text.split('id="vrij">')[1].split(" ")[0])
+    assert "Kandidaten" in page.text and "Nu in de coachklas" in page.text
+    # No decision is chosen beforehand: the coordinator must pick one.
+    assert '<option value="" selected disabled>Kies een besluit</option>' in page.text
     with api.engine.connect() as conn:
         ids = (
             conn.execute(
@@ -250,7 +253,7 @@ def test_coachklas_places_two_students(api: Api) -> None:
             .scalars()
             .all()
         )
-    placed = [s for s in ids if f">{s}<" in page.text][:2]
+    placed = [s for s in ids if f'name="student_id" value="{s}"' in page.text][:2]
     assert len(placed) == 2
     for student in placed:
         response = post(
@@ -260,10 +263,18 @@ def test_coachklas_places_two_students(api: Api) -> None:
             {"student_id": student, "week": str(WEEK), "decision": "placed", "reason": "hoge nood, wil zelf"},
         )
         assert response.status_code == 303
-    after = get(api, "coachklas", f"/web/coachklas?week={WEEK}&capaciteit=5").text
-    assert "Vrije plaatsen: 3" in after
+    after = get(api, "coachklas", f"/web/coachklas?week={WEEK}").text
+    assert f'id="vrij">{max(free_before - 2, 0)} vrij' in after
+    now_in_class = after.split("Nu in de coachklas")[1].split("Kandidaten")[0]
     for student in placed:
-        assert student in after.split("Geplaatst deze week")[1]
+        assert f"/leerling/{student}" in now_in_class
+    refused = post(
+        api,
+        "coachklas",
+        "/web/coachklas/besluit",
+        {"student_id": placed[0], "week": str(WEEK), "reason": "x" * 5},
+    )
+    assert refused.status_code == 422  # no decision chosen
     assert (
         post(
             api,

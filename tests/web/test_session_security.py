@@ -192,7 +192,7 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(client: TestClient
     login = log_in(client, TOKEN)
     assert login.csrf, "the pages carry no CSRF token"
     url = "/web/leerling/onbekend/actie"
-    form = {"week": "100", "action": "contacted"}
+    form = {"week": "100", "action": "conversation"}
     for body in (form, {**form, "csrf_token": "fout"}, {**form, "csrf_token": ""}):
         client.cookies.clear()
         refused = client.post(url, data=body, headers=login.cookie, follow_redirects=False)
@@ -364,12 +364,12 @@ HUGE = "9" * 30
     ("method", "url", "data", "field"),
     [
         ("get", f"/web/coachklas?week={HUGE}", None, "week"),
-        ("get", f"/web/coachklas?capaciteit={HUGE}", None, "capaciteit"),
+        ("post", "/web/coachklas/capaciteit", {"week": "100", "capacity": HUGE}, "capacity"),
         ("get", f"/web/zorg?pagina={HUGE}", None, "pagina"),
         ("get", f"/web/lijst?week={HUGE}", None, "week"),
         ("get", f"/web/uitleg/abc/{HUGE}", None, "week"),
         ("post", f"/web/uitleg/abc/{HUGE}/herhaal", {}, "week"),
-        ("post", "/web/leerling/abc/actie", {"week": HUGE, "action": "contacted"}, "week"),
+        ("post", "/web/leerling/abc/actie", {"week": HUGE, "action": "conversation"}, "week"),
         (
             "post",
             "/web/leerling/abc/overschrijven",
