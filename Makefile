@@ -43,6 +43,7 @@ data: install ## Migrate the store, generate the demo school and import it
 	$(BIN)/vsv generate --out var/data/demo
 	$(BIN)/vsv import var/data/demo
 	$(BIN)/vsv import var/data/demo/identities
+	$(BIN)/vsv import-history var/data/demo/staff
 
 test: install ## Run the whole test suite (slow and browser tests included; a missing prerequisite skips)
 	$(BIN)/pytest

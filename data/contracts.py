@@ -169,15 +169,15 @@ CONTRACTS: dict[str, TableContract] = {
                 Column("hazard_switch", "float", "true weekly switch hazard", min=0, max=1),
                 Column("hazard_graduate", "float", "true graduation probability this week", min=0, max=1),
                 Column(
+                    "multi_problem", "int", "1 when the student has several problems at once", min=0, max=1
+                ),
+                Column(
                     "hazard_vsv_untreated",
                     "float",
                     "true weekly vsv hazard had no measure been taken (empty: no measure touched the week)",
                     min=0,
                     max=1,
                     optional=True,
-                ),
-                Column(
-                    "multi_problem", "int", "1 when the student has several problems at once", min=0, max=1
                 ),
             ),
             key=("week",),

@@ -109,6 +109,32 @@ def import_(
         typer.echo(f"safeguarding: {alerts.closed:,} alerts closed: the student is no longer enrolled")
 
 
+@app.command("import-history")
+def import_history_command(
+    directory: Annotated[
+        Path, typer.Argument(help="folder with coachklas_capacity.csv, coachklas_placements.csv, actions.csv")
+    ],
+) -> None:
+    """Import the staff's history (coachklas capacity and placements, mentor actions): validated,
+    all-or-nothing and idempotent."""
+    from data.csv_io import CsvImportError
+    from data.history import import_history
+
+    ctx = context_or_fail()
+    try:
+        reports = import_history(
+            ctx.engine, directory, ctx.settings.pseudonym_key, ctx.calendar, ctx.action_types
+        )
+    except (CsvImportError, RuntimeError, ValueError) as exc:
+        fail(str(exc))
+        return
+    for r in reports:
+        typer.echo(
+            f"{r.table:<24} {r.rows:>10,} rows: {r.inserted:,} new, {r.removed:,} removed, "
+            f"{r.unchanged:,} unchanged"
+        )
+
+
 @app.command()
 def export(
     table: Annotated[str, typer.Argument(help="table to export")],

@@ -15,23 +15,42 @@ is deterministic for a given configuration (seed and chunk size included).
 
 Each chunk also gets an identity table (realistic Dutch names, :mod:`.names`), drawn with a random
 generator of its own after the simulation, so the other tables are the same with or without it.
+
+The school's staff act too (:mod:`.staff`): coachklas intake rounds under a capacity and mentor actions,
+chosen on what the school observes, with a true effect on the weekly vsv hazard. They draw from a random
+stream of their own, and every random draw of the simulation has the same shape every week (one per student
+of the chunk, active or not), so the staff change the other tables only through the treated hazard: a
+student a measure keeps from leaving stays in the data longer; every other student's answers, attendance,
+results and exit are the same draws with or without the staff.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm import tqdm
 
-from data.calendar import WEEKS_PER_PERIOD, WEEKS_PER_YEAR
+from data.action_types import ActionTypes, cached_action_types
+from data.calendar import WEEKS_PER_PERIOD, WEEKS_PER_YEAR, SchoolCalendar, cached_school_calendar
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.synthetic import params as P  # noqa: N812
 from data.synthetic.names import synthetic_identities
+from data.synthetic.staff import (
+    HAZARD_CAP,
+    MeasureEffect,
+    StaffDesk,
+    StaffSetup,
+    capacity_frame,
+    chunk_places,
+    empty_actions,
+    empty_placements,
+    school_places,
+)
 
 Scenario = Literal["baseline", "lockdown", "hot_labour_market", "survey_fatigue"]
 SCENARIOS: tuple[str, ...] = ("baseline", "lockdown", "hot_labour_market", "survey_fatigue")
@@ -45,8 +64,13 @@ TABLES = (
     "synthetic_truth",
     "identities",
 )
+# What the staff did, written apart (``<out>/staff/``) and imported with ``vsv import-history``; the
+# capacity is one table for the whole school (:func:`coachklas_capacity`), the others come per chunk.
+STAFF_TABLES = ("coachklas_placements", "actions")
 # The identity table's own random stream (per seed and chunk): names never move the simulation's draws.
 NAMES_STREAM = 0x6E616D6573  # "names"
+# The staff's own random stream (per seed and chunk): their decisions never move the simulation's draws.
+STAFF_STREAM = 0x7374616666  # "staff"
 FIRST_STUDENT_NUMBER = 1_000_000
 INTAKE_SHARE = 0.40  # new year-1 students each year, as a share of the initial population
 LOCKDOWN_WEEKS = 12
@@ -66,6 +90,38 @@ class GeneratorConfig(BaseModel):
     )
     chunk_size: int = Field(default=25_000, ge=100)
     first_student_number: int = FIRST_STUDENT_NUMBER
+    # The staff (data/synthetic/staff.py). 0 places and an action share of 0: no staff at all.
+    coachklas_places_per_1000: float = Field(
+        default=8.0, ge=0, le=1000, description="coachklas places per 1,000 students enrolled at the start"
+    )
+    coachklas_intake_weeks: tuple[int, ...] = Field(
+        default=(3, 8, 13, 18, 23, 28, 33),
+        description="weeks of each school year (0-39, the index modulo 40) with an intake round",
+    )
+    coachklas_weeks: tuple[int, int] = Field(
+        default=(8, 20), description="shortest and longest placement in school weeks (drawn uniformly)"
+    )
+    coachklas_effect: MeasureEffect = Field(
+        default=MeasureEffect(log_hazard=-0.7, weeks_after=10),
+        description="true effect of a placement on the weekly vsv hazard, during it and weeks after",
+    )
+    action_share: float = Field(
+        default=0.01, ge=0, le=1, description="weekly chance of a mentor action for a student of typical need"
+    )
+    action_effects: dict[str, MeasureEffect] = Field(
+        default_factory=lambda: {"conversation": MeasureEffect(log_hazard=-0.2, weeks_after=6)},
+        description="true effect of an action type (its code) in its week and weeks after; others none",
+    )
+
+    @model_validator(mode="after")
+    def _check_staff(self) -> Self:
+        wrong = [w for w in self.coachklas_intake_weeks if not 0 <= w < WEEKS_PER_YEAR]
+        if wrong:
+            raise ValueError(f"coachklas_intake_weeks must lie in 0-{WEEKS_PER_YEAR - 1}, got {wrong}")
+        low, high = self.coachklas_weeks
+        if not 1 <= low <= high:
+            raise ValueError("coachklas_weeks must be (shortest, longest) with 1 <= shortest <= longest")
+        return self
 
     @property
     def n_weeks(self) -> int:
@@ -81,6 +137,16 @@ class GeneratorConfig(BaseModel):
     def n_total(self) -> int:
         """Students in all: the initial population plus one intake per later year."""
         return self.n_students + round(self.n_students * INTAKE_SHARE) * (self.n_years - 1)
+
+    @property
+    def coachklas_places(self) -> int:
+        """The school's coachklas places (the same in every week)."""
+        return school_places(self.coachklas_places_per_1000, self.n_students)
+
+    @property
+    def chunk_sizes(self) -> list[int]:
+        total = self.n_total
+        return [min(self.chunk_size, total - first) for first in range(0, total, self.chunk_size)]
 
 
 @dataclass(frozen=True)
@@ -259,9 +325,19 @@ class _Collector:
 
 
 def simulate(
-    pop: Population, config: GeneratorConfig, questionnaire: Questionnaire, rng: np.random.Generator
+    pop: Population,
+    config: GeneratorConfig,
+    questionnaire: Questionnaire,
+    rng: np.random.Generator,
+    staff: StaffDesk | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Simulate the weeks of a chunk of students and return the raw tables for it."""
+    """Simulate the weeks of a chunk of students and return the raw tables for it.
+
+    Every draw from ``rng`` has one value per student of the chunk each week (used or not), so one student
+    leaving earlier or later never shifts another student's draws. ``staff`` (with a random stream of its
+    own) decides on placements and actions at the start of each week and gives the effect of the measures
+    on the weekly vsv hazard; without it nobody is treated.
+    """
     n = len(pop)
     n_items = len(questionnaire.items)
     loadings = np.array(
@@ -270,6 +346,8 @@ def simulate(
     lo, hi = questionnaire.scale_min, questionnaire.scale_max
     mid = (lo + hi) / 2.0
     sched = np.where(pop.bbl, P.HOURS_BBL, P.HOURS_BOL)
+    max_hours = max(P.HOURS_BBL, P.HOURS_BOL)
+    scheduled_hour = np.arange(max_hours)[None, :] < sched[:, None]  # (n, hours)
     stat_sd = P.SHOCK_SD / np.sqrt(1 - P.PHI**2)
     x = pop.mu + rng.normal(0, stat_sd, (n, 4))
     ewma = x.copy()  # attendance follows this lagged state
@@ -294,6 +372,9 @@ def simulate(
         m = pop.mu + shift
         ewma = 0.75 * ewma + 0.25 * x
         x = m + P.PHI * (x - m) + rng.normal(0, P.SHOCK_SD, (n, 4)) + jump
+        # This week's draws, one per student (see the docstring).
+        u_full, u_resp, u_talk, u_exit, u_grad = rng.random((5, n))
+        answer_noise = rng.normal(0, 0.7, (n, n_items))
 
         since_start = t - pop.start_week
         started = since_start >= 0
@@ -306,7 +387,13 @@ def simulate(
             cum_exp[:] = 0.0
             cum_obt[:] = 0.0
         deficit = np.clip((cum_exp - cum_obt) / np.maximum(cum_exp, 1.0), 0.0, 1.0)
-        h_vsv, h_switch, multi = _hazards(pop, x, year1, deficit, streak)
+        h_untreated, h_switch, multi = _hazards(pop, x, year1, deficit, streak)
+        if staff is not None:
+            log_effect, touched = staff.week(t, active, exited, streak, deficit, age)
+            h_vsv = np.where(touched, np.minimum(h_untreated * np.exp(log_effect), HAZARD_CAP), h_untreated)
+        else:
+            touched = np.zeros(n, dtype=bool)
+            h_vsv = h_untreated
         final_week = (week_of_year == WEEKS_PER_YEAR - 1) & (
             since_start // WEEKS_PER_YEAR + 1 >= pop.duration
         )
@@ -316,60 +403,85 @@ def simulate(
         keep = started & ((exit_week < 0) | (t <= exit_week + WEEKS_PER_YEAR))
         idx = np.flatnonzero(keep)
         truth.add(
-            s=idx, w=np.full(len(idx), t), hv=h_vsv[idx], hs=h_switch[idx], hg=h_grad[idx], mp=multi[idx]
+            s=idx,
+            w=np.full(len(idx), t),
+            hv=h_vsv[idx],
+            hs=h_switch[idx],
+            hg=h_grad[idx],
+            hu=np.where(touched[idx], h_untreated[idx], np.nan),
+            mp=multi[idx],
         )
 
-        a_idx = np.flatnonzero(active)
-        if len(a_idx) == 0:
-            continue
-        e = ewma[a_idx]
-        over18 = age[a_idx] >= 18
+        over18 = age >= 18
         p_full = _sigmoid(
-            -5.2 + 0.9 * -e[:, 1] + 0.7 * e[:, 3] + 0.5 * e[:, 2] + 2.6 * (streak[a_idx] > 0) + extra_absence
+            -5.2
+            + 0.9 * -ewma[:, 1]
+            + 0.7 * ewma[:, 3]
+            + 0.5 * ewma[:, 2]
+            + 2.6 * (streak > 0)
+            + extra_absence
         )
-        full = rng.random(len(a_idx)) < p_full
+        full_all = u_full < p_full
         u_rate = _sigmoid(
             -3.2
-            + 0.7 * -e[:, 1]
-            + 0.5 * e[:, 3]
-            + 0.4 * e[:, 2]
-            + 0.3 * -e[:, 0]
+            + 0.7 * -ewma[:, 1]
+            + 0.5 * ewma[:, 3]
+            + 0.4 * ewma[:, 2]
+            + 0.3 * -ewma[:, 0]
             + 0.25 * over18
             + extra_absence
         )
-        a_rate = _sigmoid(-3.3 + 0.5 * -e[:, 0] + 0.3 * e[:, 2] + 0.5 * extra_absence)
+        a_rate = _sigmoid(-3.3 + 0.5 * -ewma[:, 0] + 0.3 * ewma[:, 2] + 0.5 * extra_absence)
+        # Hour by hour (a binomial draw would take a varying number of random values, shifting the draws
+        # of every later student when one student's state changes): unauthorised with u_rate, and of the
+        # other hours authorised with a_rate.
+        u_hours = rng.random((2, n, max_hours))
+        away = (u_hours[0] < u_rate[:, None]) & scheduled_hour
+        excused = (u_hours[1] < a_rate[:, None]) & scheduled_hour & ~away
+        unauth_all = np.where(full_all, sched, away.sum(axis=1))
+        auth_all = np.where(full_all, 0, excused.sum(axis=1))
+        p_pass_draw = (
+            rng.random((n, P.UNITS_PER_PERIOD)) if (t % WEEKS_PER_PERIOD) == WEEKS_PER_PERIOD - 1 else None
+        )
+
+        a_idx = np.flatnonzero(active)
+        full = full_all[a_idx]
         s = sched[a_idx]
-        unauth = np.where(full, s, rng.binomial(s, u_rate))
-        auth = rng.binomial(s - unauth, a_rate)
+        unauth = unauth_all[a_idx]
+        auth = auth_all[a_idx]
         present = s - unauth - auth
         streak[a_idx] = np.where(full, streak[a_idx] + 1, 0)
         att.add(s=a_idx, w=np.full(len(a_idx), t), sc=s, pr=present, au=auth, un=unauth)
         per_sched[a_idx] += s
         per_present[a_idx] += present
         per_fit[a_idx] += x[a_idx, 1]
+        if staff is not None:
+            staff.observed.record_attendance(t, a_idx, unauth, s)
 
         xa = x[a_idx]
         p_resp = _sigmoid(1.1 + 0.35 * xa[:, 1] + 0.3 * xa[:, 0] - 1.2 * full + fatigue)
-        resp = a_idx[rng.random(len(a_idx)) < p_resp]
+        resp = a_idx[u_resp[a_idx] < p_resp]
         if len(resp):
             signal = x[resp] @ loadings.T  # (r, items)
-            raw_answer = mid + signal + rng.normal(0, 0.7, signal.shape)
+            raw_answer = mid + signal + answer_noise[resp]
             values = np.clip(np.rint(raw_answer), lo, hi)
             # the bottom answer needs a more extreme state (see P.BOTTOM_CUT_SHIFT)
             values = np.where((values == lo) & (raw_answer > lo + 0.5 - P.BOTTOM_CUT_SHIFT), lo + 1, values)
-            talk = rng.random(len(resp)) < _sigmoid(P.TALK_INTERCEPT + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
+            talk = u_talk[resp] < _sigmoid(P.TALK_INTERCEPT + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
             qa.add(
                 s=np.repeat(resp, n_items + 1),
                 w=np.full(len(resp) * (n_items + 1), t),
                 i=np.tile(np.arange(n_items + 1), len(resp)),
                 v=np.column_stack([values, talk]).ravel().astype(np.int8),
             )
+            if staff is not None:
+                staff.observed.record_answers(resp, values, talk)
 
-        if (t % WEEKS_PER_PERIOD) == WEEKS_PER_PERIOD - 1:
+        if p_pass_draw is not None:
             r = per_present[a_idx] / np.maximum(per_sched[a_idx], 1.0)
             fit_mean = per_fit[a_idx] / WEEKS_PER_PERIOD
             p_pass = _sigmoid(0.8 + 0.9 * pop.ability[a_idx] + 5.0 * (r - 0.85) + 0.3 * fit_mean)
-            passed = rng.binomial(P.UNITS_PER_PERIOD, p_pass)
+            passed = (p_pass_draw[a_idx] < p_pass[:, None]).sum(axis=1)
             expected = np.full(len(a_idx), P.UNITS_PER_PERIOD * P.CREDITS_PER_UNIT)
             obtained = passed * P.CREDITS_PER_UNIT
             prog.add(
@@ -386,18 +498,26 @@ def simulate(
             per_present[a_idx] = 0.0
             per_fit[a_idx] = 0.0
 
-        u = rng.random(len(a_idx))
+        u = u_exit[a_idx]
         hv, hs = h_vsv[a_idx], h_switch[a_idx]
         leave_vsv = u < hv
         leave_switch = ~leave_vsv & (u < hv + hs)
-        graduate = ~leave_vsv & ~leave_switch & (rng.random(len(a_idx)) < h_grad[a_idx])
+        graduate = ~leave_vsv & ~leave_switch & (u_grad[a_idx] < h_grad[a_idx])
         for mask, label in ((leave_vsv, "vsv"), (leave_switch, "switch"), (graduate, "graduated")):
             who = a_idx[mask]
             exited[who] = True
             exit_week[who] = t
             outcome[who] = label
 
-    return _tables(pop, questionnaire, att, qa, prog, truth, exit_week, outcome)
+    tables = _tables(pop, questionnaire, att, qa, prog, truth, exit_week, outcome)
+    last_week = config.n_weeks - 1
+    if staff is not None:
+        tables["coachklas_placements"] = staff.placements(pop.number, exit_week, outcome, last_week)
+        tables["actions"] = staff.action_table(pop.number, exit_week, last_week)
+    else:
+        tables["coachklas_placements"] = empty_placements()
+        tables["actions"] = empty_actions()
+    return tables
 
 
 def _abbrev(abbrev: dict[tuple[int, int], str], sector: int, programme: int, level: int) -> str:
@@ -510,6 +630,7 @@ def _tables(
             "hs": "hazard_switch",
             "hg": "hazard_graduate",
             "mp": "multi_problem",
+            "hu": "hazard_vsv_untreated",
         }
     )
     truth_frame["multi_problem"] = truth_frame["multi_problem"].astype("int8")
@@ -534,24 +655,82 @@ def _tables(
     }
 
 
+def staff_setup(
+    config: GeneratorConfig,
+    places: int,
+    questionnaire: Questionnaire,
+    action_types: ActionTypes,
+    calendar: SchoolCalendar,
+) -> StaffSetup:
+    """What the staff of a chunk with ``places`` coachklas places work with; unknown action codes in
+    ``config.action_effects`` are refused."""
+    unknown = sorted(set(config.action_effects) - set(action_types.codes))
+    if unknown:
+        raise ValueError(
+            f"action_effects names action types that are not configured: {', '.join(unknown)} "
+            f"(known: {', '.join(action_types.codes)})"
+        )
+    return StaffSetup(
+        places=places,
+        intake_weeks=config.coachklas_intake_weeks,
+        placement_weeks=config.coachklas_weeks,
+        coachklas_effect=config.coachklas_effect,
+        action_share=config.action_share,
+        action_effects=config.action_effects,
+        action_types=action_types,
+        calendar=calendar,
+        higher_is_better=np.array([item.higher_is_better for item in questionnaire.items]),
+        scale=(questionnaire.scale_min, questionnaire.scale_max),
+    )
+
+
+def coachklas_capacity(config: GeneratorConfig) -> pd.DataFrame:
+    """The school's coachklas capacity (one row: the places from week 0 on); the chunks share it out."""
+    return capacity_frame(config.coachklas_places)
+
+
 def generate_chunks(
-    config: GeneratorConfig, questionnaire: Questionnaire | None = None, progress: bool = False
+    config: GeneratorConfig,
+    questionnaire: Questionnaire | None = None,
+    progress: bool = False,
+    action_types: ActionTypes | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> Iterator[dict[str, pd.DataFrame]]:
-    """Yield the raw tables chunk by chunk; memory is bounded by ``config.chunk_size``."""
+    """Yield the raw tables chunk by chunk; memory is bounded by ``config.chunk_size``.
+
+    Each chunk holds the tables of :data:`TABLES` and the staff's :data:`STAFF_TABLES` (by student number);
+    the school's coachklas capacity is :func:`coachklas_capacity`. ``action_types`` and ``calendar``
+    default to the shipped configuration (the follow-up dates of actions come from the calendar).
+    """
     q = questionnaire or cached_questionnaire()
+    types = action_types or cached_action_types()
+    school_calendar = calendar or cached_school_calendar()
     total = config.n_total
+    places = chunk_places(config.coachklas_places, config.chunk_sizes)
     starts = range(0, total, config.chunk_size)
     for chunk_no, first in enumerate(tqdm(starts, desc="generating", unit="chunk", disable=not progress)):
         n = min(config.chunk_size, total - first)
         rng = np.random.default_rng([config.seed, chunk_no])
         pop = sample_population(rng, n, first, config)
-        tables = simulate(pop, config, q, rng)
+        setup = staff_setup(config, places[chunk_no], q, types, school_calendar)
+        staff_rng = np.random.default_rng([config.seed, chunk_no, STAFF_STREAM])
+        staff = StaffDesk.new(setup, staff_rng, n, len(q.items))
+        tables = simulate(pop, config, q, rng, staff)
         names_rng = np.random.default_rng([config.seed, chunk_no, NAMES_STREAM])
         tables["identities"] = synthetic_identities(pop.number, np.array(P.GENDERS)[pop.gender], names_rng)
         yield tables
 
 
-def generate(config: GeneratorConfig, questionnaire: Questionnaire | None = None) -> dict[str, pd.DataFrame]:
-    """All raw tables in memory, for demo and test sizes."""
-    chunks = list(generate_chunks(config, questionnaire))
-    return {name: pd.concat([c[name] for c in chunks], ignore_index=True) for name in TABLES}
+def generate(
+    config: GeneratorConfig,
+    questionnaire: Questionnaire | None = None,
+    action_types: ActionTypes | None = None,
+    calendar: SchoolCalendar | None = None,
+) -> dict[str, pd.DataFrame]:
+    """All raw tables in memory, for demo and test sizes: the contract's tables (:data:`TABLES`), then the
+    staff's placements and actions (:data:`STAFF_TABLES`, by student number). The capacity, one table for
+    the whole school, is :func:`coachklas_capacity`."""
+    chunks = list(generate_chunks(config, questionnaire, action_types=action_types, calendar=calendar))
+    return {
+        name: pd.concat([c[name] for c in chunks], ignore_index=True) for name in (*TABLES, *STAFF_TABLES)
+    }

@@ -75,3 +75,51 @@ TALK_INTERCEPT = -6.4
 # point between 1 and 2 lies this much lower than the even cut points (without it 7-8% of respondents
 # answered 1 on wellbeing and on home each week, and each such answer raises a zorgmelding).
 BOTTOM_CUT_SHIFT = 1.5
+
+# --- Staff: the coachklas and the mentors' actions (data/synthetic/staff.py) ----------------------------
+# The observed need index the staff act on is built only from what the school sees (never the latent state
+# or the true hazard): unauthorised absence over the last 4 weeks (share of scheduled hours), the streak of
+# whole weeks absent, the student's latest questionnaire answers (how worrying, 0-1, and "wil praten"),
+# and the credits deficit of the school year. Weights put each signal on a comparable footing; the centre
+# makes a typical student's index about 0.
+NEED_WEIGHTS = {"absence": 5.0, "streak": 0.35, "answers": 4.0, "talk": 1.0, "credits": 2.0}
+NEED_STREAK_CAP = 4
+NEED_CENTRE = {"absence": 0.05, "answers": 0.42, "credits": 0.15}
+# Answers of a student who never answered count as this worrying (the middle of the scale).
+NEED_ANSWERS_UNKNOWN = 0.5
+# Noise on the need index when the coordinator ranks candidates (the same scale as the index): people
+# weigh what they see differently, so placement is likely, not certain, for high need.
+NEED_NOISE_SD = 1.0
+# Mentor actions: the log-odds of an action rise with the need index by this much per unit.
+ACTION_NEED_SLOPE = 0.7
+# Relative frequency of each action type (codes of data/action_types.yaml; a configured type not listed
+# here gets ACTION_WEIGHT_OTHER), and how the signals shift it.
+ACTION_WEIGHTS = {
+    "conversation": 0.40,
+    "contact_parents": 0.08,
+    "referral_zorgteam": 0.06,
+    "referral_smw": 0.04,
+    "referral_onderwijsmakelaar": 0.04,
+    "referral_coachklas": 0.03,
+    "absence_report": 0.04,
+    "note": 0.22,
+    "nothing_needed": 0.09,
+}
+ACTION_WEIGHT_OTHER = 0.02
+# Under 18 the mentor contacts the parents more often; with 16 hours of unauthorised absence in 4 weeks
+# (under 18, the legal reporting threshold) or 4 weeks absent in a row the mentor reports it; worrying
+# answers or "wil praten" send a student to the zorgteam or school social work.
+PARENTS_UNDER_18_FACTOR = 3.0
+ABSENCE_REPORT_FACTOR = 12.0
+ZORG_FACTOR = 3.0
+LEGAL_HOURS_4_WEEKS = 16
+LEGAL_WEEKS_ABSENT = 4
+WORRYING_ANSWERS = 0.6
+# Follow-up: 1-3 weeks later, on a weekday. Outcome: recorded 1-6 weeks after the action, sometimes never.
+FOLLOW_UP_WEEKS = (1, 3)
+OUTCOME_DELAY_WEEKS = (1, 6)
+NO_OUTCOME_SHARE = 0.15
+# Outcome codes (data.vocabulary.ACTION_OUTCOMES) of an action that is followed up, for referrals and for
+# the other types; "student_left" when the student left before the outcome was recorded.
+OUTCOME_SHARES_REFERRAL = {"resolved": 0.30, "ongoing": 0.20, "referred": 0.50}
+OUTCOME_SHARES_OTHER = {"resolved": 0.60, "ongoing": 0.28, "referred": 0.12}

@@ -27,7 +27,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_generate_import_export_chain(env: Path) -> None:
     runner = CliRunner()
     data_dir = env / "exports"
-    result = runner.invoke(app, ["generate", "--out", str(data_dir), "--students", "80", "--years", "1"])
+    result = runner.invoke(app, ["generate", "--out", str(data_dir), "--students", "400", "--years", "1"])
     assert result.exit_code == 0, result.output
     assert "questionnaire_answers" in result.output
     assert (data_dir / "students.csv").exists() and not (env / "exports.partial").exists()

@@ -252,9 +252,15 @@ def test_protected_attributes_are_kept_apart_and_correlate_like_reality(
     assert (tech["gender"] == "man").mean() > 0.75
 
 
-def test_the_generator_writes_every_table_of_the_contract(small_tables: dict[str, pd.DataFrame]) -> None:
+def test_the_generator_writes_every_table_of_the_contract_and_the_staff_history(
+    small_tables: dict[str, pd.DataFrame],
+) -> None:
     from data.contracts import CONTRACTS
+    from data.synthetic.generator import STAFF_TABLES
+    from data.synthetic.staff import ACTION_COLUMNS, PLACEMENT_COLUMNS
 
-    assert tuple(small_tables) == tuple(CONTRACTS)
+    assert tuple(small_tables) == (*CONTRACTS, *STAFF_TABLES)
     for name, spec in CONTRACTS.items():
         assert list(small_tables[name].columns) == ["student_number", *spec.column_names], name
+    assert tuple(small_tables["coachklas_placements"].columns) == PLACEMENT_COLUMNS
+    assert tuple(small_tables["actions"].columns) == ACTION_COLUMNS
