@@ -8,6 +8,10 @@ from __future__ import annotations
 LEVELS = (1, 2, 3, 4)
 LEVEL_NL = {1: "entree (niveau 1)", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
 
+# The regional yearly vsv targets 2025-2029 per level (shared/DOMAIN.md; national figures are similar): the
+# figures a college compares its own yearly rates with, and the rates the synthetic school is calibrated to.
+REGIONAL_VSV_TARGETS = {1: 0.20, 2: 0.085, 3: 0.045, 4: 0.040}
+
 ROUTES = ("BOL", "BBL")
 ROUTE_NL = {"BOL": "BOL (school met stages)", "BBL": "BBL (werken en leren)"}
 

@@ -15,6 +15,7 @@ from data.questionnaire import LatentName
 from data.vocabulary import GENDERS as GENDERS
 from data.vocabulary import MIGRATION as MIGRATION
 from data.vocabulary import PRIOR_EDUCATION as PRIOR_EDUCATION
+from data.vocabulary import REGIONAL_VSV_TARGETS
 from data.vocabulary import SECTORS as SECTORS
 
 LEVELS = (1, 2, 3, 4)  # 1 = entree
@@ -22,7 +23,7 @@ LEVEL_NAMES = {1: "entree", 2: "niveau 2", 3: "niveau 3", 4: "niveau 4"}
 LEVEL_SHARES = np.array([0.06, 0.22, 0.27, 0.45])
 DURATION_YEARS = {1: 1, 2: 2, 3: 3, 4: 3}
 BBL_SHARE = {1: 0.12, 2: 0.33, 3: 0.28, 4: 0.12}
-TARGET_YEARLY_VSV = {1: 0.20, 2: 0.085, 3: 0.045, 4: 0.040}
+TARGET_YEARLY_VSV = REGIONAL_VSV_TARGETS
 TARGET_YEARLY_SWITCH = 0.06
 
 SECTOR_SHARES = np.array([0.25, 0.25, 0.20, 0.10, 0.10, 0.10])

@@ -8,11 +8,14 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from data.calendar import SchoolCalendar
 from data.store import load_raw_tables, read_table
+from data.vocabulary import LEVEL_NL, REGIONAL_VSV_TARGETS
 from monitoring.config import load_config
 from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
+from monitoring.yearly import yearly_rates
 from serving.deps import ContextDep, Guard, ModelDep, require
 from serving.routes.common import api_router, errors
 from serving.schemas import OptionalWeekQuery, PathSegment
@@ -52,6 +55,53 @@ def _out(entry: ReportEntry) -> ReportOut:
         drift_url=f"{base}/{entry.drift.name}",
         summary_url=f"{base}/{entry.summary.name}",
     )
+
+
+class YearlyRateOut(BaseModel):
+    """A yearly vsv rate (see monitoring.yearly): of the students enrolled about 1 October, the share who
+    left without a startkwalificatie that school year."""
+
+    school_year: str = Field(description="e.g. 2024-2025 (from the school calendar)")
+    kind: str = Field(description="all, level or team")
+    group: str
+    label: str
+    enrolled: int
+    vsv: int
+    rate: float | None
+    target: float | None = Field(description="The regional target for a level, else null.")
+    complete: bool = Field(description="False while the school year has not ended in the store.")
+
+
+def school_year_name(calendar: SchoolCalendar, index: int) -> str:
+    return calendar.years[index].name if index < len(calendar.years) else f"schooljaar {index + 1}"
+
+
+@router.get(
+    "/yearly",
+    response_model=list[YearlyRateOut],
+    summary="Yearly vsv rates per school year, level and team (the national dashboards' figure)",
+)
+def yearly(ctx: ContextDep, guard: Reader) -> list[YearlyRateOut]:
+    latest = ctx.latest_week()
+    if latest is None:
+        return []
+    students = read_table(ctx.engine, "students")
+    outcomes = read_table(ctx.engine, "outcomes")
+    guard.allow([AuditEntry("read_yearly_rates")])
+    return [
+        YearlyRateOut(
+            school_year=school_year_name(ctx.calendar, r.school_year),
+            kind=r.kind,
+            group=r.group,
+            label=LEVEL_NL.get(int(r.group), r.group) if r.kind == "level" else r.group,
+            enrolled=r.enrolled,
+            vsv=r.vsv,
+            rate=r.rate,
+            target=REGIONAL_VSV_TARGETS.get(int(r.group)) if r.kind == "level" else None,
+            complete=r.complete,
+        )
+        for r in yearly_rates(students, outcomes, latest)
+    ]
 
 
 @router.get("/reports", response_model=list[ReportOut], summary="Weekly monitoring reports, newest first")

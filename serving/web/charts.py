@@ -178,3 +178,80 @@ def balance_bar(up: float, down: float, scale: float, *, width: int = 200, heigh
         f'<rect class="bar-up" x="{half:.1f}" y="2" width="{right:.1f}" height="{height - 4}"/>'
         f'<line class="grid" x1="{half}" x2="{half}" y1="0" y2="{height}"/></svg>'
     )
+
+
+def grouped_bars(
+    years: Sequence[str],
+    series: dict[str, list[tuple[int, float | None]]],
+    *,
+    targets: dict[str, float] | None = None,
+    title: str = "Jaarlijks vsv-percentage per niveau en schooljaar",
+) -> Markup:
+    """Vertical bars: one group per label (a level), one bar per school year, a dashed line for a target.
+    Shades run from light (the oldest year) to dark (the latest)."""
+    groups = list(series)
+    width, height, bottom, top, left = 640, 220, 44, 14, 44
+    plot_h = height - bottom - top
+    largest = max(
+        [v for pts in series.values() for _, v in pts if v is not None]
+        + list((targets or {}).values())
+        + [0.01]
+    )
+    ceiling = largest * 1.15
+    group_w = (width - left - 10) / max(len(groups), 1)
+    bar_w = min(28.0, (group_w - 16) / max(len(years), 1))
+    shades = ["#9fa8da", "#5c6bc0", "#283593", "#1a237e", "#0d1450"]
+    desc = "; ".join(
+        f"{g}: " + ", ".join(f"{years[i]} {v * 100:.1f}%" for i, v in pts if v is not None)
+        for g, pts in series.items()
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>'
+    ]
+    for tick in (0.0, ceiling / 2, ceiling):
+        y = top + plot_h - tick / ceiling * plot_h
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick * 100:.0f}%</text>'
+        )
+    for g_i, group in enumerate(groups):
+        x0 = left + g_i * group_w + 8
+        for i, value in series[group]:
+            if value is None:
+                continue
+            h = value / ceiling * plot_h
+            x = x0 + i * bar_w
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
+                f'height="{max(h, 1):.1f}" '
+                f'fill="{shades[min(i, len(shades) - 1)]}"><title>{escape(group)}, {escape(years[i])}: '
+                f"{value * 100:.1f}%</title></rect>"
+            )
+        if targets and group in targets:
+            y = top + plot_h - targets[group] / ceiling * plot_h
+            parts.append(
+                f'<line x1="{x0 - 3:.1f}" x2="{x0 + len(years) * bar_w + 1:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                'stroke="#b3261e" stroke-width="2" stroke-dasharray="5 3"/>'
+            )
+        parts.append(
+            f'<text class="axis" x="{x0 + len(years) * bar_w / 2:.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle">{escape(group)}</text>'
+        )
+    legend_x = left
+    for i, year in enumerate(years):
+        parts.append(
+            f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" '
+            f'fill="{shades[min(i, len(shades) - 1)]}"/>'
+            f'<text class="axis" x="{legend_x + 14}" y="{height - 5}">{escape(year)}</text>'
+        )
+        legend_x += 90
+    if targets:
+        parts.append(
+            f'<line x1="{legend_x}" x2="{legend_x + 18}" y1="{height - 9}" y2="{height - 9}" '
+            'stroke="#b3261e" stroke-width="2" stroke-dasharray="5 3"/>'
+            f'<text class="axis" x="{legend_x + 22}" y="{height - 5}">'
+            "streefcijfer regio</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1374,7 +1374,38 @@ def promote_model(
 @router.get("/monitoring")
 def monitoring_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Response:
     reports = monitoring_routes.reports(ctx, guard)
-    context = {"title": "Monitoring: drift, prestaties en eerlijkheid", "reports": reports}
+    rates = monitoring_routes.yearly(ctx, guard)
+    years = sorted({r.school_year for r in rates})
+    by_cell = {(r.kind, r.group, r.school_year): r for r in rates}
+    groups = sorted(
+        {(r.kind, r.group, r.label) for r in rates if r.kind != "team"}, key=lambda g: (g[0] != "all", g[1])
+    )
+    teams = sorted({(r.kind, r.group, r.label) for r in rates if r.kind == "team"})
+    level_points = {
+        r.label: [
+            (i, by_cell[("level", r.group, y)].rate)
+            for i, y in enumerate(years)
+            if ("level", r.group, y) in by_cell
+        ]
+        for r in rates
+        if r.kind == "level"
+    }
+    context = {
+        "title": "Monitoring: drift, prestaties en eerlijkheid",
+        "reports": reports,
+        "years": years,
+        "groups": groups,
+        "teams": teams,
+        "cells": by_cell,
+        "complete": {r.school_year: r.complete for r in rates},
+        "yearly_chart": charts.grouped_bars(
+            years,
+            level_points,
+            targets={r.label: r.target for r in rates if r.kind == "level" and r.target is not None},
+        )
+        if rates
+        else "",
+    }
     return render(request, "monitoring.html", guard.user, context)
 
 
