@@ -5,10 +5,10 @@ came of them. Shared by the API and the pages (one implementation of each rule).
 * A follow-up date lies on or after the Monday of the action's week; an outcome's week on or after the
   action's week. The outcome can be recorded later, and again (the latest counts); "loopt nog" keeps the
   follow-up open, with a new date when one is given.
-* "Op te volgen": the open follow-ups whose date has come: overdue (before this school week) or due this
-  school week. "Today" is the real date, except in a store whose latest school week already ended (the demo
-  school, or a school whose exports stopped): then it is the Friday of that week, so the list answers for
-  the week the data describe.
+* "Op te volgen": the open follow-ups whose date has come, of students still enrolled: overdue (before
+  this school week) or due this school week. "Today" is the real date, except in a store whose latest
+  school week already ended (the demo school, or a school whose exports stopped): then it is the Friday
+  of that week, so the list answers for the week the data describe.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from data.action_types import ActionTypes
 from data.calendar import SchoolCalendar, week_friday, week_monday
-from data.schema import Student, StudentAction
+from data.schema import Outcome, Student, StudentAction
 from data.vocabulary import ACTION_OUTCOMES
 
 OPEN_OUTCOMES: tuple[str | None, ...] = (None, "ongoing")
@@ -172,7 +172,8 @@ def open_follow_ups(
     session: Session, teams: Sequence[str] | None, today: date
 ) -> list[tuple[StudentAction, str]]:
     """The open follow-ups due up to the end of ``today``'s week, oldest date first, with each student's
-    current team; ``teams`` None means every team."""
+    current team; ``teams`` None means every team. Students who are no longer enrolled (an outcome row)
+    have nothing left to follow up: their actions stay in the timeline, not on the list."""
     sunday = today - timedelta(days=today.weekday()) + timedelta(days=6)
     query = (
         select(StudentAction, Student.team)
@@ -181,6 +182,7 @@ def open_follow_ups(
             StudentAction.follow_up_on.is_not(None),
             StudentAction.follow_up_on <= sunday,
             (StudentAction.outcome.is_(None)) | (StudentAction.outcome == "ongoing"),
+            ~exists().where(Outcome.student_id == StudentAction.student_id),
         )
         .order_by(StudentAction.follow_up_on, StudentAction.action_id)
     )

@@ -265,11 +265,11 @@ _SIGNAL_NL = {
 }
 
 
-def placement_reason(parts: Mapping[str, float], values: Mapping[str, float], week: int) -> str:
+def placement_reason(parts: Mapping[str, float], values: Mapping[str, float]) -> str:
     """Why a student was placed, in the coordinator's words: the two strongest signals at the intake."""
     strongest = [name for name in sorted(parts, key=lambda k: -parts[k]) if parts[name] > 0][:2]
     said = "; ".join(_SIGNAL_NL[name].format(**values) for name in strongest) or "hoge nood volgens het team"
-    return f"Intake schoolweek {week % WEEKS_PER_YEAR + 1}: {said}"
+    return f"Bij de intake: {said}"  # the week itself is the placement's start, shown beside it
 
 
 # --- the mentors' actions ------------------------------------------------------------------------------
@@ -516,7 +516,7 @@ class StaffDesk:
                 "streak": signals.streak[i],
                 "credits": signals.credits[i],
             }
-            self.reasons[i] = placement_reason({k: float(v[i]) for k, v in parts.items()}, values, week)
+            self.reasons[i] = placement_reason({k: float(v[i]) for k, v in parts.items()}, values)
 
     def _actions(
         self,

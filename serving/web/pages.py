@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from data.action_types import ActionTypes
-from data.calendar import WEEK_MAX, WEEK_MIN, week_label_or_fallback
+from data.calendar import WEEK_MAX, WEEK_MIN, week_friday, week_label_or_fallback
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
 from data.vocabulary import ACTION_OUTCOME_NL, BANDS, DECISION_NL, PLACEMENT_OUTCOME_NL, band_css
@@ -288,7 +288,18 @@ def date_text(value: date | None) -> str:
     return f"{DAYS_NL[value.weekday()]} {value.day} {MONTHS_NL[value.month - 1]} {value.year}"
 
 
+def iso_moment_text(value: str | None) -> str:
+    """A stored ISO timestamp as staff say it ("woensdag 2 december, 17:14"); as it is when unreadable."""
+    if not value:
+        return "-"
+    try:
+        return moment_text(datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
 TEMPLATES.env.filters["day"] = day_text
+TEMPLATES.env.filters["isomoment"] = iso_moment_text
 TEMPLATES.env.filters["dayname"] = date_text
 TEMPLATES.env.filters["moment"] = moment_text
 
@@ -305,6 +316,21 @@ def _weeklabel_filter(context: Any, week: int | None) -> str:
 
 
 TEMPLATES.env.filters["weeklabel"] = _weeklabel_filter
+
+
+@pass_context
+def _weekyear_filter(context: Any, week: int | None) -> str:
+    """The week label with its year ("wk 4, 22-26 jan 2024"), for histories that span school years."""
+    if week is None:
+        return "-"
+    calendar = context["request"].app.state.context.calendar
+    label = week_text(context["request"], int(week))
+    if 0 <= int(week) <= calendar.last_week:
+        return f"{label} {week_friday(calendar, int(week)).year}"
+    return label
+
+
+TEMPLATES.env.filters["weekyear"] = _weekyear_filter
 
 
 def _zorg_counts(request: Request, user: CurrentUser | None) -> QueueCounts | None:
@@ -956,7 +982,7 @@ def student_page(
         "open_actions": [
             (a, follow_up_state(a.follow_up_on, a.outcome, today))
             for a in reversed(history)
-            if a.outcome in OPEN_OUTCOMES
+            if a.follow_up_on is not None and a.outcome in OPEN_OUTCOMES
         ],
         "action_outcomes": ACTION_OUTCOME_NL,
         "score_rows": score_rows,

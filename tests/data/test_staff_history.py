@@ -140,7 +140,7 @@ def test_placements_end_as_the_student_did(staffed: dict[str, pd.DataFrame]) -> 
     assert (exit_week == left["end_week"].to_numpy()).all()
     how = outcomes.loc[left["student_number"], "outcome"].to_numpy()
     assert ((left["outcome"].to_numpy() == "diploma") == (how == "graduated")).all()
-    assert placements["reason"].str.startswith("Intake schoolweek").all()
+    assert placements["reason"].str.startswith("Bij de intake: ").all()
 
 
 def test_mentor_actions_follow_need_and_carry_notes_dates_and_outcomes(
