@@ -4,11 +4,12 @@ an end and an outcome); bad input is refused naming the field, and nothing is ha
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from data.calendar import cached_school_calendar, week_monday
+from data.schema import AlertEvent, Outcome, SafeguardingAlert
 from tests.api.conftest import WEEK, Api, api, api_engine, student_of
 from tests.web.helpers import page_get, page_post
 
@@ -28,6 +29,19 @@ def _action(api: Api, student: str, **body: object) -> dict[str, object]:
     assert r.status_code == 201, r.text
     result: dict[str, object] = r.json()
     return result
+
+
+def _nth_of_team(api: Api, n: int) -> str:
+    """The n-th highest-risk student of the mentor's team in WEEK (another than the other tests use)."""
+    with api.engine.connect() as conn:
+        ids = conn.execute(
+            text(
+                "SELECT s.student_id FROM scores s JOIN students t ON t.student_id = s.student_id "
+                "WHERE s.week = :w AND t.team = :t ORDER BY s.probability DESC, s.student_id"
+            ),
+            {"w": WEEK, "t": api.mentor_team},
+        ).scalars()
+        return str(list(ids)[n])
 
 
 def _count(api: Api, table: str) -> int:
@@ -240,3 +254,49 @@ def test_the_web_forms_record_an_action_with_a_follow_up_and_its_outcome(api: Ap
         ).status_code
         == 422
     )
+
+
+def test_the_zorgteams_notes_reach_the_timeline_of_the_zorgteam_only(api: Api) -> None:
+    student = _nth_of_team(api, 2)
+    now = datetime.now(UTC)
+    with api.engine.begin() as conn:
+        created = conn.execute(
+            insert(SafeguardingAlert).values(
+                student_id=student,
+                week=WEEK,
+                item="wil_praten_tijdlijn",
+                value=1,
+                reason="wil praten met iemand van school",
+                status="gesloten",
+                raised_at=now,
+            )
+        ).inserted_primary_key
+        assert created is not None
+        alert_id = created[0]
+        conn.execute(
+            insert(AlertEvent).values(
+                alert_id=alert_id, at=now, user_name="test-zorgteam", action="gesloten", note="NOTITIE-ZORG"
+            )
+        )
+    url = f"/api/v1/students/{student}/timeline"
+    mentor = api.client.get(url, headers=api.headers("mentor")).json()
+    zorg = api.client.get(url, headers=api.headers("zorgteam")).json()
+    assert any(e["title"] == "zorgmelding afgesloten" for e in mentor)
+    assert "NOTITIE-ZORG" not in str(mentor) and "NOTITIE-ZORG" in str(zorg)
+
+
+def test_a_student_who_left_drops_off_the_follow_ups(api: Api) -> None:
+    student = _nth_of_team(api, 3)
+    action = _action(api, student, week=WEEK - 4, follow_up_on=_monday(WEEK - 4).isoformat())
+
+    def ids() -> set[int]:
+        found = api.client.get("/api/v1/follow-ups", headers=api.headers("mentor")).json()
+        return {i["action"]["action_id"] for i in found["items"]}
+
+    assert action["action_id"] in ids()
+    with api.engine.begin() as conn:
+        conn.execute(text("DELETE FROM outcomes WHERE student_id = :s"), {"s": student})
+        conn.execute(insert(Outcome).values(student_id=student, week=WEEK, outcome="switch"))
+    assert action["action_id"] not in ids()
+    timeline = api.client.get(f"/api/v1/students/{student}/timeline", headers=api.headers("mentor")).json()
+    assert any(e["kind"] == "left" for e in timeline) and any(e["kind"] == "action" for e in timeline)
