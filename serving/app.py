@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from data.context import DeploymentContext, build_context
 from serving.access_log import install_access_filter
 from serving.docs import install_docs
+from serving.edge import RefuseControlCharacters
 from serving.limits import BodyLimit, Limits
 from serving.routes import (
     actions,
@@ -129,6 +130,7 @@ def create_app(
     )
     # Outermost: a body over its route's limit is refused before anything reads or authenticates it.
     limits = Limits(settings.max_json_body_bytes, settings.max_upload_bytes)
+    app.add_middleware(RefuseControlCharacters)  # just inside: NUL and other control characters, 422
     app.add_middleware(BodyLimit, limits=lambda: limits)
     if docs:
         install_docs(app)

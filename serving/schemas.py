@@ -45,6 +45,11 @@ from data.vocabulary import (
 from workflows.identity import MIN_REASON_LENGTH
 
 Week = Annotated[int, Field(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index.")]
+# A week in a JSON body: strict, so ``true`` or ``"12"`` is no week (a path, query or form value is text and
+# is parsed by :data:`Week` or its own type).
+BodyWeek = Annotated[
+    int, Field(ge=WEEK_MIN, le=WEEK_MAX, strict=True, description="Global school week index.")
+]
 # A school week as a query parameter: required, or optional (then the latest scored week).
 WeekQuery = Annotated[int, Query(ge=WEEK_MIN, le=WEEK_MAX, description="Global school week index.")]
 OptionalWeekQuery = Annotated[
@@ -302,7 +307,7 @@ class RiskListOut(Frozen):
 
 
 class ScoreWeekIn(Frozen):
-    week: Week
+    week: BodyWeek
 
 
 class ScoreWeekOut(Frozen):
@@ -331,7 +336,7 @@ class ActionTypeOut(Frozen):
 
 
 class ActionIn(Frozen):
-    week: Week
+    week: BodyWeek
     action: ActionCode
     note: NoteText | None = None
     owner: UserName | None = Field(default=None, description="Who follows it up (default: who records it).")
@@ -349,7 +354,7 @@ class OutcomeIn(Frozen):
     """What came of an action; with "ongoing" a new follow-up date may be given."""
 
     outcome: ActionOutcomeKind
-    week: Week = Field(description="The week the outcome is recorded for (not before the action's week).")
+    week: BodyWeek = Field(description="The week the outcome is recorded for (not before the action's week).")
     note: NoteText | None = None
     follow_up_on: Day | None = None
 
@@ -407,7 +412,7 @@ class OverrideBand(StrEnum):
 
 
 class OverrideIn(Frozen):
-    week: Week
+    week: BodyWeek
     band: OverrideBand
     reason: ReasonText
 
@@ -444,7 +449,7 @@ class CandidatesOut(Frozen):
 
 class DecisionIn(Frozen):
     student_id: Annotated[StudentId, Field(min_length=1)]
-    week: Week
+    week: BodyWeek
     decision: DecisionKind
     reason: ReasonText
 
@@ -498,13 +503,13 @@ class PlacementOut(Frozen):
 
 
 class PlacementEndIn(Frozen):
-    end_week: Week = Field(description="The last week in the class (not before the start).")
+    end_week: BodyWeek = Field(description="The last week in the class (not before the start).")
     outcome: PlacementOutcomeKind
     note: NoteText | None = None
 
 
 class CapacityIn(Frozen):
-    from_week: Week
+    from_week: BodyWeek
     capacity: Annotated[int, Field(ge=1, le=500, description="Places in the coachklas from that week on.")]
     reason: NoteText | None = None
 

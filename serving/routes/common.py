@@ -32,8 +32,12 @@ def json_safe(value: Any) -> Any:
 
 
 class ApiRoute(APIRoute):
-    """An API route whose 422 can always be sent: the validation errors' inputs made JSON-safe
-    (:func:`json_safe`), since Python's JSON parser takes ``NaN`` and ``Infinity`` in a request body."""
+    """An API route whose 422 can always be sent, and sent short: the validation errors' inputs made
+    JSON-safe (:func:`json_safe`), since Python's JSON parser takes ``NaN`` and ``Infinity`` in a request
+    body; at most ``max_listed_errors`` of them listed, then one entry (type ``value_error.more``, as the
+    ingest route's) that counts the rest, so a body wrong throughout gets no answer ten times its size."""
+
+    DEFAULT_LISTED = 100
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -42,12 +46,28 @@ class ApiRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                errors: Sequence[Any] = json_safe(list(exc.errors()))
+                settings = getattr(request.app.state, "settings", None)
+                limit = int(getattr(settings, "max_listed_errors", ApiRoute.DEFAULT_LISTED))
+                errors: Sequence[Any] = json_safe(ApiRoute.capped(list(exc.errors()), limit))
                 raise RequestValidationError(
                     errors, body=json_safe(exc.body), endpoint_ctx=exc.endpoint_ctx
                 ) from None
 
         return route
+
+    @staticmethod
+    def capped(errors: list[Any], limit: int) -> list[Any]:
+        """The first ``limit`` of ``errors``, and one entry counting the rest when there are more."""
+        if len(errors) <= limit:
+            return errors
+        rest = len(errors) - limit
+        first = errors[limit].get("loc") if isinstance(errors[limit], dict) else None
+        more = {
+            "type": "value_error.more",
+            "loc": list(first or ("body",))[:1],  # where they are: body, query or path
+            "msg": f"nog {rest} fout(en) niet getoond; de eerste {limit} staan hierboven",
+        }
+        return [*errors[:limit], more]
 
 
 def api_router(prefix: str, tags: list[str]) -> APIRouter:

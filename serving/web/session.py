@@ -2,10 +2,10 @@
 Origin check.
 
 Logging in with a bearer token opens a session; the cookie holds only the random session id (HttpOnly,
-SameSite=Strict, Path=/, Secure over HTTPS), never the token. Every POST to the pages must come from the
-service's own origin (the ``Origin`` header, else ``Referer``, when the browser sends one) and, except the
-login form, carry the session's CSRF token in the form field ``csrf_token``: :func:`protect_forms`
-checks both once, for every page route.
+SameSite=Strict, Path=/, Secure over HTTPS: :func:`over_https`), never the token. Every POST to the pages
+must come from the service's own origin (the ``Origin`` header, else ``Referer``, when the browser sends
+one) and, except the login form, carry the session's CSRF token in the form field ``csrf_token``:
+:func:`protect_forms` checks both once, for every page route.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from serving.deps import AuditWriterDep, Guard, get_app_settings, get_audit_engine, require
+from serving.deps import (
+    AuditWriterDep,
+    Guard,
+    concerns_of,
+    get_app_settings,
+    get_audit_engine,
+    require,
+    trusted_proxies,
+)
 from workflows.users import CurrentUser, Role
 from workflows.web_sessions import (
     ActiveSession,
@@ -36,6 +44,7 @@ COOKIE = "vsv_session"
 LEGACY_COOKIE = "vsv_token"
 CSRF_FIELD = "csrf_token"
 LOGIN_PATH = f"{PREFIX}/login"
+FORWARDED_PROTO = "x-forwarded-proto"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FOREIGN_ORIGIN = (
     "Dit formulier is niet vanaf Vroegsignaal zelf verstuurd en is daarom geweigerd. "
@@ -86,6 +95,20 @@ def csrf_token(request: Request) -> str:
     return "" if found is None else found.csrf_token
 
 
+def over_https(request: Request) -> bool:
+    """Whether the browser reached the service over HTTPS, so the cookie gets its Secure flag: the
+    request's own scheme (which uvicorn sets from ``X-Forwarded-Proto`` of a proxy in its
+    ``--forwarded-allow-ips``), or ``X-Forwarded-Proto: https`` sent by a proxy named in
+    ``VSV_TRUSTED_PROXIES`` (the proxy that ends TLS in front of ``vsv serve``)."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client is not None else None
+    if peer is None or peer not in trusted_proxies(request):
+        return False
+    proto = request.headers.get(FORWARDED_PROTO, "")
+    return proto.split(",")[-1].strip().lower() == "https"
+
+
 def had_session_cookie(request: Request) -> bool:
     return bool(request.cookies.get(COOKIE))
 
@@ -104,7 +127,7 @@ def start_session(request: Request, response: Response, user: CurrentUser) -> Ne
         new.session_id,
         max_age=int(policy.max_age.total_seconds()),
         path="/",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
         httponly=True,
         samesite="strict",
     )
@@ -117,7 +140,7 @@ def end_session(request: Request, response: Response) -> None:
     session_id = request.cookies.get(COOKIE)
     if session_id:
         revoke_session(get_audit_engine(request), session_id)
-    secure = request.url.scheme == "https"
+    secure = over_https(request)
     response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
     response.delete_cookie(LEGACY_COOKIE, path="/", httponly=True, samesite="strict")
 
@@ -169,7 +192,9 @@ WebUserDep = Annotated[CurrentUser, Depends(web_user)]
 
 
 def web_guard(request: Request, user: WebUserDep, audit: AuditWriterDep) -> Guard:
-    return Guard(user, audit, request.method, request.url.path)
+    """As the API's :func:`serving.deps.get_guard`: a refusal is logged with the student, team and week
+    the page names (:func:`serving.deps.concerns_of`)."""
+    return Guard(user, audit, request.method, request.url.path, concerns_of(request))
 
 
 def guard_for(roles: frozenset[Role], action: str) -> object:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from starlette.types import Message, Scope
 
 from data.csv_io import EXAMPLES_PER_PROBLEM, CsvImportError, import_files
 from data.questionnaire import Questionnaire
@@ -68,28 +69,60 @@ def test_an_anonymous_body_over_the_limit_gets_413_before_authentication(
 def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
     client: tuple[TestClient, Engine, dict[str, str]],
 ) -> None:
+    """Driven as the server does, chunk by chunk (the test client would read a streamed body whole before
+    the app sees it): the app stops pulling the body at the first chunk past the limit and answers 413."""
     http, _, tokens = client
+    chunk = b"1," * 512
     pulled = 0
+    sent: list[Message] = []
 
-    def chunks() -> Iterator[bytes]:
+    async def receive() -> Message:
         nonlocal pulled
-        yield b'{"rows": ['
-        for _ in range(1000):
-            pulled += 1
-            yield b"1," * 512
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": pulled < 1000}
 
-    response = http.post(
-        "/api/v1/scores",
-        content=chunks(),
-        headers={"Content-Type": "application/json"} | bearer(tokens, "datateam"),
-    )
-    assert response.status_code == 413
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {tokens['datateam']}".encode()),
+    ]
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/scores",
+        "raw_path": b"/api/v1/scores",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+    }
+    assert http.portal is not None
+    http.portal.call(http.app, scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert pulled == JSON_LIMIT // len(chunk) + 1  # not one chunk more than it took to pass the limit
+    assert b"te groot" in b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def test_a_body_under_the_limit_is_still_served(client: tuple[TestClient, Engine, dict[str, str]]) -> None:
-    http, _, _ = client
-    response = http.post("/api/v1/ingest", files={"files": ("students.csv", b"x" * 1000, "text/csv")})
-    assert response.status_code == 401
+    """An upload just under the upload limit, and a form just under the JSON limit, reach their routes."""
+    http, _, tokens = client
+    upload = STUDENTS_HEADER.encode() + b"x" * (UPLOAD_LIMIT - len(STUDENTS_HEADER) - 1024)
+    files = {"files": ("students.csv", upload, "text/csv")}
+    response = http.post("/api/v1/ingest", files=files, headers=bearer(tokens, "datateam"))
+    assert response.status_code == 422, response.text[:300]  # read and parsed: the one line is no student
+    assert "body" in response.json()["detail"][0]["loc"]
+    http.cookies.clear()
+    form = {"token": tokens["admin"], "opvulling": "x" * (JSON_LIMIT - 200)}  # an extra field is ignored
+    login = http.post("/web/login", data=form, follow_redirects=False)
+    assert login.status_code == 303, login.text[:300]  # logged in: the form was read whole
+    http.cookies.clear()
 
 
 def test_an_anonymous_upload_is_refused_without_reading_it(

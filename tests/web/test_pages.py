@@ -368,7 +368,7 @@ def test_monitoring_reports_are_listed_and_opened_on_a_page(api: Api) -> None:
     assert run.status_code == 200, run.text
     page = get(api, "auditor", "/web/monitoring")
     assert page.status_code == 200
-    assert f"Samenvatting week {WEEK}" in page.text and "Driftrapport" in page.text
+    assert f'/{WEEK}/rapport.html">Samenvatting ' in page.text and "Driftrapport" in page.text
     report = get(api, "auditor", f"/web/monitoring/{WEEK}/rapport.html")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert get(api, "datateam", "/web/monitoring").status_code == 200
