@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from data.calendar import SchoolCalendar
 from data.store import load_raw_tables, read_table
 from data.vocabulary import LEVEL_NL, REGIONAL_VSV_TARGETS
 from monitoring.config import load_config
+from monitoring.effect_reports import load_results
 from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
 from monitoring.yearly import yearly_rates
 from serving.deps import ContextDep, Guard, ModelDep, require
@@ -102,6 +103,17 @@ def yearly(ctx: ContextDep, guard: Reader) -> list[YearlyRateOut]:
         )
         for r in yearly_rates(students, outcomes, latest)
     ]
+
+
+@router.get(
+    "/effects",
+    response_model=list[dict[str, Any]],
+    summary="The latest `vsv effect` result per measure (estimate, 95% interval, naive difference, balance, "
+    "warnings)",
+)
+def effects(ctx: ContextDep, guard: Reader) -> list[dict[str, Any]]:
+    guard.allow([AuditEntry("read_effects")])
+    return load_results(ctx.reports_dir)
 
 
 @router.get("/reports", response_model=list[ReportOut], summary="Weekly monitoring reports, newest first")

@@ -255,3 +255,75 @@ def grouped_bars(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def effect_chart(
+    rows: Sequence[tuple[str, float | None, float | None, float | None, float | None, float | None]],
+    *,
+    title: str = "Geschat effect op vsv binnen de horizon, in procentpunten",
+) -> Markup:
+    """One line per measure: the estimate with its 95% interval (a bar with a dot), the naive difference
+    (an open diamond) and, in synthetic data, the true effect (a cross); a vertical line at zero.
+    ``rows`` as (label, estimate, ci_low, ci_high, naive, true), differences in probability."""
+    row_h, label_w, width = 34, 230, 640
+    height = row_h * len(rows) + 46
+    values = [v for r in rows for v in r[1:] if v is not None] + [0.01, -0.01]
+    span = max(abs(v) for v in values) * 1.15
+    plot_w = width - label_w - 20
+
+    def x(v: float) -> float:
+        return label_w + (v + span) / (2 * span) * plot_w
+
+    desc = "; ".join(
+        f"{r[0]}: effect {'-' if r[1] is None else f'{r[1] * 100:+.1f}'} pp"
+        + ("" if r[2] is None or r[3] is None else f" ({r[2] * 100:+.1f} tot {r[3] * 100:+.1f})")
+        for r in rows
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>',
+        f'<line class="grid" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{height - 38}"/>',
+    ]
+    for tick in (-span, -span / 2, 0.0, span / 2, span):
+        parts.append(
+            f'<text class="axis" x="{x(tick):.1f}" y="{height - 24}" text-anchor="middle">'
+            f"{tick * 100:+.0f}</text>"
+        )
+    for i, (label, est, lo, hi, naive, true) in enumerate(rows):
+        y = i * row_h + 18
+        parts.append(
+            f'<text class="axis" x="{label_w - 10}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
+        )
+        if lo is not None and hi is not None:
+            parts.append(
+                f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{y}" y2="{y}" stroke="#283593" '
+                'stroke-width="6" stroke-linecap="round" opacity="0.45"/>'
+            )
+        if est is not None:
+            parts.append(f'<circle cx="{x(est):.1f}" cy="{y}" r="6" fill="#1a237e"/>')
+        if naive is not None:
+            cx = x(naive)
+            parts.append(
+                f'<polygon points="{cx:.1f},{y - 7} {cx + 7:.1f},{y} {cx:.1f},{y + 7} {cx - 7:.1f},{y}" '
+                'fill="none" stroke="#b86e00" stroke-width="2"/>'
+            )
+        if true is not None:
+            cx = x(true)
+            parts.append(
+                f'<path d="M{cx - 6:.1f},{y - 6} L{cx + 6:.1f},{y + 6} '
+                f'M{cx - 6:.1f},{y + 6} L{cx + 6:.1f},{y - 6}" '
+                'stroke="#1b4d23" stroke-width="2.5"/>'
+            )
+    legend_y = height - 6
+    parts.append(
+        f'<circle cx="{label_w}" cy="{legend_y - 4}" r="5" fill="#1a237e"/>'
+        f'<text class="axis" x="{label_w + 10}" y="{legend_y}">geschat effect met 95%-interval</text>'
+        f'<polygon points="{label_w + 215},{legend_y - 10} {label_w + 221},{legend_y - 4} {label_w + 215},'
+        f'{legend_y + 2} {label_w + 209},{legend_y - 4}" fill="none" stroke="#b86e00" stroke-width="2"/>'
+        f'<text class="axis" x="{label_w + 226}" y="{legend_y}">naïef verschil</text>'
+        f'<path d="M{label_w + 320},{legend_y - 9} L{label_w + 330},{legend_y + 1} M{label_w + 320},'
+        f'{legend_y + 1} L{label_w + 330},{legend_y - 9}" stroke="#1b4d23" stroke-width="2.5"/>'
+        f'<text class="axis" x="{label_w + 336}" y="{legend_y}">echt effect (alleen synthetisch)</text>'
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -171,6 +171,7 @@ MENU = (
     ("Score uitleggen", "/uitleg", EXPLAIN),
     ("Datateam", "/datateam", MODEL_INFO),
     ("Monitoring", "/monitoring", MODEL_INFO),
+    ("Effect van maatregelen", "/effecten", MODEL_INFO),
 )
 
 Reader = Annotated[Guard, guard_for(READ_STUDENTS, "read_risk_list")]
@@ -298,7 +299,15 @@ def iso_moment_text(value: str | None) -> str:
         return value
 
 
+def points_text(value: float | None) -> str:
+    """A difference in probability as staff read it: "-2,3 procentpunt"."""
+    if value is None:
+        return "-"
+    return f"{value * 100:+.1f}".replace(".", ",") + " procentpunt"
+
+
 TEMPLATES.env.filters["day"] = day_text
+TEMPLATES.env.filters["pp"] = points_text
 TEMPLATES.env.filters["isomoment"] = iso_moment_text
 TEMPLATES.env.filters["dayname"] = date_text
 TEMPLATES.env.filters["moment"] = moment_text
@@ -1433,6 +1442,22 @@ def monitoring_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Re
         else "",
     }
     return render(request, "monitoring.html", guard.user, context)
+
+
+@router.get("/effecten")
+def effects_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Response:
+    """The effect of measures: the latest `vsv effect` result per measure, for the data team and auditors."""
+    results = monitoring_routes.effects(ctx, guard)
+    rows = [
+        (r["label"], r["estimate"], r["ci_low"], r["ci_high"], r["naive_difference"], r["true_effect"])
+        for r in results
+    ]
+    context = {
+        "title": "Effect van maatregelen",
+        "results": results,
+        "chart": charts.effect_chart(rows) if rows else "",
+    }
+    return render(request, "effects.html", guard.user, context)
 
 
 @router.get("/monitoring/{folder}/{name}")
