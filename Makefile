@@ -31,6 +31,7 @@ install: $(STAMP) ## Create the virtual environment and install everything (once
 run: model ## Main job on the embedded default: data, model, this week's scores, demo logins, the service
 	$(BIN)/vsv score --with-previous
 	$(BIN)/vsv monitor
+	$(BIN)/vsv effect --measure all
 	$(BIN)/vsv users demo
 	$(BIN)/vsv serve
 

@@ -313,11 +313,13 @@ def train_table(
 
 
 def _register_rooms() -> None:
+    from vroegsignaal.effect_commands import register as register_effect
     from vroegsignaal.monitoring_commands import register as register_monitoring
     from vroegsignaal.service_commands import register as register_serving
 
     register_serving(app)
     register_monitoring(app)
+    register_effect(app)
 
 
 _register_rooms()
