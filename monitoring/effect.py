@@ -27,7 +27,9 @@ sampling offset) fitted on the stacked weeks; per week, each participant is matc
 within a caliper of :data:`CALIPER_SD` standard deviations (with replacement: a control used for ``m``
 participants counts ``m`` times its share). A participant with at least one such control is *matched*.
 On the matched sample EconML's :class:`econml.dr.LinearDRLearner` (doubly robust: logistic propensity and
-logistic outcome models, cross-fitted with the folds grouped by student) estimates the effect as a
+logistic outcome models, strongly regularised (:data:`DR_PROPENSITY_C`: on the matched sample the groups
+already look alike and vsv is rare, and unregularised fits of 75 covariates gave wild pseudo-outcomes and
+intervals wider than 1), cross-fitted with the folds grouped by student) estimates the effect as a
 constant on the weighted matched sample, where participants and their controls weigh the same in total
 and look alike: that is the **ATT** (the average effect on the matched participants), with a 95% interval
 from the final stage's heteroskedasticity-robust covariance. With a model, its risk score at ``d`` is one
@@ -40,9 +42,10 @@ and every participant has comparable non-participants at the same week (overlap;
 
 Beside it: the naive difference (participants' vsv rate minus the rate of *all* non-participants at the
 same weeks, weeks weighted as the participants), the true effect when the store holds the generator's
-hazards (:func:`true_effect`), a balance table (standardised mean differences before and after matching),
-a description for staff (characteristics, duration, outcomes, attendance and questionnaire index before and
-after) and warnings in plain Dutch (:func:`effect_warnings`).
+hazards (:func:`true_effect`; the generator stores one hazard "without any measure", so for a participant
+who got other measures too their effect is in it), a balance table (standardised mean differences before
+and after matching), a description for staff (characteristics, duration, outcomes, attendance and
+questionnaire index before and after) and warnings in plain Dutch (:func:`effect_warnings`).
 """
 
 from __future__ import annotations
@@ -381,7 +384,7 @@ def _read_compact(engine: Engine, table: str, students: pd.Index, items: Sequenc
     (and the item) as categories and small number types: a college's answers (tens of millions of rows)
     then take a few hundred MB instead of several GB of Python strings."""
     columns = _WEEKLY_COLUMNS[table]
-    query = text(f"SELECT student_id, {', '.join(columns)} FROM {table} ORDER BY week, student_id")
+    query = text(f"SELECT student_id, {', '.join(columns)} FROM {table}")
     student_type = pd.CategoricalDtype(students)
     item_type = pd.CategoricalDtype(pd.Index(items)) if items else None
     parts = []
@@ -395,7 +398,7 @@ def _read_compact(engine: Engine, table: str, students: pd.Index, items: Sequenc
             parts.append(chunk)
     if not parts:
         return pd.DataFrame({"student_id": pd.Series(dtype=student_type), **{c: [] for c in columns}})
-    return pd.concat(parts, ignore_index=True)
+    return _by_week(pd.concat(parts, ignore_index=True))
 
 
 def load_effect_tables(engine: Engine, questionnaire: Questionnaire) -> tuple[RawTables, pd.DataFrame]:
@@ -472,8 +475,9 @@ class _WeeklyTables:
         self.students = pd.Index(tables.students["student_id"].astype(str))
         self.answers = _by_week(tables.questionnaire_answers)
         self.attendance = _by_week(tables.attendance_weeks)
-        self._answer_weeks = self.answers["week"].to_numpy()
-        self._attendance_weeks = self.attendance["week"].to_numpy()
+        # int64 like the bounds searched for: a narrower array would be converted on every search
+        self._answer_weeks = self.answers["week"].to_numpy(dtype=np.int64)
+        self._attendance_weeks = self.attendance["week"].to_numpy(dtype=np.int64)
         self._answer_codes = self.codes(self.answers["student_id"])
         self._attendance_codes = self.codes(self.attendance["student_id"])
 
@@ -972,11 +976,11 @@ def _window_means(rows: pd.DataFrame, weekly: _WeeklyTables, questionnaire: Ques
     rate = (hours["present_hours"] / hours["scheduled_hours"]).unstack("side")
     spec = {i.code: i for i in questionnaire.items}
     answers = weekly.answers_of(students, low, high)[["code", "week", "item", "value"]]
-    answers = answers.loc[answers["item"].astype(str).isin(list(spec))].rename(columns={"week": "data_week"})
+    answers = answers.loc[answers["item"].isin(list(spec))].rename(columns={"week": "data_week"})
     answers = cells.merge(answers, on=["code", "data_week"])
     lo, hi = float(questionnaire.scale_min), float(questionnaire.scale_max)
     scaled = (answers["value"].astype(np.float64) - lo) / (hi - lo)
-    better = answers["item"].astype(str).map({c: i.higher_is_better for c, i in spec.items()}).astype(bool)
+    better = answers["item"].map({c: i.higher_is_better for c, i in spec.items()}).astype(bool)
     answers = answers.assign(index=np.where(better, scaled, 1.0 - scaled))
     index = answers.groupby(["code", "week", "side"])["index"].mean().unstack("side")
     out = keys.set_index(["code", "week"])

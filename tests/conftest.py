@@ -395,28 +395,33 @@ def school() -> School:
     return School(raw, rest["synthetic_truth"], rest["audit_attributes"])
 
 
-@pytest.fixture(scope="session")
-def trained(school: School, tmp_path_factory: pytest.TempPathFactory) -> TrainingResult:
-    """A model trained on the small school, without MLflow (about 20 s, once per session)."""
-    config = load_config(
-        overrides={
-            "lgbm": {
-                "n_estimators": 120,
-                "learning_rate": 0.08,
-                "num_leaves": 15,
-                "min_child_samples": 50,
-                "n_jobs": 2,
-            }
-        }
-    )
+TEST_TRAINING = {
+    "lgbm": {
+        "n_estimators": 120,
+        "learning_rate": 0.08,
+        "num_leaves": 15,
+        "min_child_samples": 50,
+        "n_jobs": 2,
+    }
+}
+
+
+def train_small(school: School, folder: Path) -> TrainingResult:
+    """The test suite's quick training run (no MLflow) on ``school``."""
     return train(
         school.tables,
-        config,
-        tmp_path_factory.mktemp("run"),
+        load_config(overrides=TEST_TRAINING),
+        folder,
         truth=school.truth,
         audit=school.audit,
         registered_model=None,
     )
+
+
+@pytest.fixture(scope="session")
+def trained(school: School, tmp_path_factory: pytest.TempPathFactory) -> TrainingResult:
+    """A model trained on the small school, without MLflow (about 20 s, once per session)."""
+    return train_small(school, tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture

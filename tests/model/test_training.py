@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from data.calendar import WEEKS_PER_YEAR
+from data.synthetic import GeneratorConfig, generate
+from data.tables import from_generated
 from models.registry import CHALLENGER, load, log_risk_model, set_alias, version_for
-from tests.conftest import School
+from tests.conftest import TEST_KEY, School, train_small
 from training.config import load_config
 from training.fit import TrainingDataError, temporal_folds
 from training.pipeline import TrainingResult, prepare, scalar, train
@@ -27,9 +29,20 @@ def test_folds_follow_time_and_labels_never_reach_the_next_fold() -> None:
         temporal_folds(2 * WEEKS_PER_YEAR - 1, config)
 
 
-def test_model_ranks_below_the_oracle_and_is_calibrated(trained: TrainingResult) -> None:
-    """On this tiny school (500 students) the rules can match the model; `make bench` compares them at
-    realistic size. Here: the model learns, stays below the ceiling, and its probabilities are calibrated."""
+@pytest.fixture(scope="module")
+def trained_1000(tmp_path_factory: pytest.TempPathFactory) -> TrainingResult:
+    """The same quick training on a school of 1,000 students: on the suite's 500-student school the test
+    year holds about 300 positive student-weeks, and whether the model then beats 0.62 ROC-AUC depends on
+    the draw (0.53-0.55 for seed 21 since the generator's draws changed, with or without staff)."""
+    raw, rest = from_generated(generate(GeneratorConfig(seed=21, n_students=1000, n_years=3)), TEST_KEY)
+    school = School(raw, rest["synthetic_truth"], rest["audit_attributes"])
+    return train_small(school, tmp_path_factory.mktemp("run1000"))
+
+
+def test_model_ranks_below_the_oracle_and_is_calibrated(trained_1000: TrainingResult) -> None:
+    """On a small school the rules can match the model; `make bench` compares them at realistic size.
+    Here: the model learns, stays below the ceiling, and its probabilities are calibrated."""
+    trained = trained_1000
     overall = trained.evaluation.overall
     assert scalar(overall, "oracle", "roc_auc") > scalar(overall, "model", "roc_auc") > 0.62
     assert scalar(overall, "model", "ece") < 0.02

@@ -60,6 +60,12 @@ def test_a_baseline_world_raises_no_false_alarm(
     assert result.status != "retrain"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known finding (2026-12-02, open under issue 18's monitoring work): since the generator's draws "
+    "changed, survey fatigue also flags drift in the latest answers (q_*_latest): the students who still "
+    "answer are selected on wellbeing, and the drift check reads that selection as a risk change",
+)
 def test_survey_fatigue_is_a_response_alert_not_a_risk_change(
     fatigue_world: World, model: RiskModel, monitoring_config: MonitoringConfig
 ) -> None:
