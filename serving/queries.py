@@ -28,6 +28,7 @@ from data.schema import (
 from data.scores import ListedScore, StoredScore, listed_score
 from data.scores import stored_score as as_stored_score
 from serving.schemas import LatestActionOut, OverrideOut
+from workflows.coachklas import covers
 from workflows.users import CurrentUser
 
 # A listed score's ``team`` is the student's current team (see the module's docstring).
@@ -146,10 +147,7 @@ def latest_overrides(session: Session, student_ids: Sequence[str], week: int) ->
 def decided_students(session: Session, week: int) -> list[str]:
     """Students in the coachklas in ``week`` (or with a place still open) and students not placed this
     week: not candidates again. A student whose placement ended is a candidate again."""
-    in_class = select(CoachklasPlacement.student_id).where(
-        CoachklasPlacement.start_week <= week,
-        (CoachklasPlacement.end_week.is_(None)) | (CoachklasPlacement.end_week >= week),
-    )
+    in_class = select(CoachklasPlacement.student_id).where(covers(week))
     still_open = select(CoachklasPlacement.student_id).where(CoachklasPlacement.end_week.is_(None))
     rows = session.execute(
         select(CoachklasDecision.student_id, CoachklasDecision.week, CoachklasDecision.decision).order_by(
@@ -304,6 +302,28 @@ def team_leavers(session: Session, team: str, week: int) -> list[tuple[str, str,
         .order_by(Outcome.student_id)
     ).all()
     return [(str(s), str(o), int(w)) for s, o, w in rows]
+
+
+def actions_of(session: Session, student_id: str) -> list[StudentAction]:
+    """Every recorded action of one student, oldest first."""
+    return list(
+        session.execute(
+            select(StudentAction)
+            .where(StudentAction.student_id == student_id)
+            .order_by(StudentAction.action_id)
+        ).scalars()
+    )
+
+
+def overrides_of(session: Session, student_id: str) -> list[BandOverride]:
+    """Every band override of one student, oldest first."""
+    return list(
+        session.execute(
+            select(BandOverride)
+            .where(BandOverride.student_id == student_id)
+            .order_by(BandOverride.override_id)
+        ).scalars()
+    )
 
 
 def coachklas_decisions_of(session: Session, student_id: str) -> list[CoachklasDecision]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from data.schema import CoachklasCapacity, CoachklasPlacement
@@ -69,15 +69,20 @@ def capacity_at(session: Session, week: int) -> Capacity:
     )
 
 
+def covers(week: int) -> ColumnElement[bool]:
+    """The SQL condition of a placement that holds a place in ``week``: started by then, not ended before."""
+    return and_(
+        CoachklasPlacement.start_week <= week,
+        CoachklasPlacement.end_week.is_(None) | (CoachklasPlacement.end_week >= week),
+    )
+
+
 def placements_at(session: Session, week: int) -> list[CoachklasPlacement]:
-    """The placements that hold a place in ``week`` (started by then, not ended before it), oldest first."""
+    """The placements that hold a place in ``week``, oldest first."""
     return list(
         session.execute(
             select(CoachklasPlacement)
-            .where(
-                CoachklasPlacement.start_week <= week,
-                (CoachklasPlacement.end_week.is_(None)) | (CoachklasPlacement.end_week >= week),
-            )
+            .where(covers(week))
             .order_by(CoachklasPlacement.start_week, CoachklasPlacement.placement_id)
         ).scalars()
     )

@@ -8,13 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from data.action_types import ActionTypes
 from data.schema import (
     AlertEvent,
     BandOverride,
-    CoachklasDecision,
     Outcome,
     SafeguardingAlert,
     Score,
@@ -22,7 +20,7 @@ from data.schema import (
 )
 from data.vocabulary import ACTION_OUTCOME_NL
 from serving.deps import ContextDep, Guard, SessionDep, require
-from serving.queries import override_out
+from serving.queries import actions_of, coachklas_decisions_of, override_out, overrides_of
 from serving.routes.common import api_router, errors, field_error, not_found, score_or_404, student_in_reach
 from serving.schemas import (
     ActionIn,
@@ -143,16 +141,6 @@ def record_outcome(
     return action_out(action, ctx.action_types)
 
 
-def actions_of(session: Session, student_id: str) -> list[StudentAction]:
-    return list(
-        session.execute(
-            select(StudentAction)
-            .where(StudentAction.student_id == student_id)
-            .order_by(StudentAction.action_id)
-        ).scalars()
-    )
-
-
 @router.get(
     "/actions", response_model=list[ActionOut], summary="A student's recorded actions", responses=ERRORS
 )
@@ -187,16 +175,6 @@ def override_band(student_id: StudentId, body: OverrideIn, session: SessionDep, 
     session.add(override)
     session.flush()
     return override_out(override)
-
-
-def overrides_of(session: Session, student_id: str) -> list[BandOverride]:
-    return list(
-        session.execute(
-            select(BandOverride)
-            .where(BandOverride.student_id == student_id)
-            .order_by(BandOverride.override_id)
-        ).scalars()
-    )
 
 
 @router.get(
@@ -234,16 +212,15 @@ def student_timeline(
             select(Score.week, Score.band).where(Score.student_id == student_id)
         ).all()
     ]
-    decisions = list(
-        session.execute(select(CoachklasDecision).where(CoachklasDecision.student_id == student_id)).scalars()
-    )
     outcome = session.get(Outcome, student_id)
     events = [
         *timeline.action_events(actions_of(session, student_id), ctx.action_types),
         *timeline.band_changes(bands),
         *timeline.override_events(overrides_of(session, student_id)),
         *timeline.alert_events(alerts, alert_events, show_care_notes=guard.user.role in SAFEGUARDING_READ),
-        *timeline.coachklas_events(decisions, placement_history(session, student_id)),
+        *timeline.coachklas_events(
+            coachklas_decisions_of(session, student_id), placement_history(session, student_id)
+        ),
         *timeline.outcome_events(outcome),
     ]
     return [TimelineEventOut.model_validate(e, from_attributes=True) for e in timeline.newest_first(events)]

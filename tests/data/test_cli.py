@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -12,16 +11,6 @@ from typer.testing import CliRunner
 
 from settings import get_settings
 from vroegsignaal.cli import app
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("VSV_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("VSV_PSEUDONYM_KEY", "cli-test-key")
-    monkeypatch.delenv("VSV_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_generate_import_export_chain(env: Path) -> None:

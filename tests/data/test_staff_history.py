@@ -4,7 +4,6 @@ stream of their own, and a history import that is validated, all-or-nothing and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ from data.synthetic.staff import MeasureEffect, chunk_places
 from data.synthetic.writer import store_school, write_generated
 from data.tables import from_generated
 from data.vocabulary import ACTION_OUTCOMES, PLACEMENT_OUTCOMES
-from settings import get_settings
 from tests.conftest import TEST_KEY
 from vroegsignaal.cli import app
 
@@ -419,16 +417,6 @@ def test_the_history_import_names_every_problem_and_writes_nothing(
 
 
 # --- the command ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("VSV_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("VSV_PSEUDONYM_KEY", "cli-test-key")
-    monkeypatch.delenv("VSV_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_vsv_import_history_after_the_demo_import(env: Path) -> None:
