@@ -1083,9 +1083,14 @@ def _pct(share: float) -> str:
     return f"{share:.0%}"
 
 
-def _share_nl(value: float) -> str:
+def signed_nl(value: float, digits: int) -> str:
+    """A signed number with a decimal comma: "+0,27"."""
+    return f"{value:+.{digits}f}".replace(".", ",")
+
+
+def points_nl(value: float) -> str:
     """A probability difference in percentage points, Dutch style: "-3,2 procentpunt"."""
-    return f"{value * 100:+.1f}".replace(".", ",") + " procentpunt"
+    return signed_nl(value * 100, 1) + " procentpunt"
 
 
 def effect_warnings(
@@ -1127,7 +1132,8 @@ def effect_warnings(
     poor = [b for b in balance if abs(b.smd_after) > MAX_ABS_SMD]
     if poor and matched:
         worst = sorted(poor, key=lambda b: -abs(b.smd_after))[:3]
-        names = "; ".join(f"{b.description} ({b.smd_after:+.2f})".replace(".", ",") for b in worst)
+        # Only the number takes a decimal comma: the descriptions keep their own dots ("t.o.v.").
+        names = "; ".join(f"{b.description} ({signed_nl(b.smd_after, 2)})" for b in worst)
         out.append(
             f"Na het vergelijken verschillen deelnemers en vergelijkingsgroep nog op {len(poor)} "
             f"kenmerk(en) meer dan 0,1 standaardafwijking, zoals {names}. De groepen zijn niet goed gelijk "
@@ -1155,18 +1161,18 @@ def conclusion(
     """One sentence for staff about what the interval says."""
     if estimate is None or low is None or high is None:
         return f"Over het effect van {label} is nog niets te zeggen."
-    interval = f"95%-interval {_share_nl(low)} tot {_share_nl(high)}"
+    interval = f"95%-interval {points_nl(low)} tot {points_nl(high)}"
     if high < 0:
         return (
             f"Deelnemers aan {label} vertrokken binnen {horizon} weken minder vaak voortijdig dan "
-            f"vergelijkbare niet-deelnemers: {_share_nl(estimate)} ({interval})."
+            f"vergelijkbare niet-deelnemers: {points_nl(estimate)} ({interval})."
         )
     if low > 0:
         return (
             f"Deelnemers aan {label} vertrokken binnen {horizon} weken vaker voortijdig dan "
-            f"vergelijkbare niet-deelnemers: {_share_nl(estimate)} ({interval})."
+            f"vergelijkbare niet-deelnemers: {points_nl(estimate)} ({interval})."
         )
-    return f"Het effect van {label} is niet te onderscheiden van nul: {_share_nl(estimate)} ({interval})."
+    return f"Het effect van {label} is niet te onderscheiden van nul: {points_nl(estimate)} ({interval})."
 
 
 # --- the whole evaluation ---------------------------------------------------------------------------------

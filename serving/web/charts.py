@@ -265,8 +265,8 @@ def effect_chart(
     """One line per measure: the estimate with its 95% interval (a bar with a dot), the naive difference
     (an open diamond) and, in synthetic data, the true effect (a cross); a vertical line at zero.
     ``rows`` as (label, estimate, ci_low, ci_high, naive, true), differences in probability."""
-    row_h, label_w, width = 34, 230, 640
-    height = row_h * len(rows) + 46
+    row_h, label_w, width = 34, 330, 760
+    height = row_h * len(rows) + 64
     values = [v for r in rows for v in r[1:] if v is not None] + [0.01, -0.01]
     span = max(abs(v) for v in values) * 1.15
     plot_w = width - label_w - 20
@@ -282,12 +282,14 @@ def effect_chart(
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" width="100%" '
         f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title><desc>{escape(desc)}</desc>',
-        f'<line class="grid" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{height - 38}"/>',
+        f'<line class="grid" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{height - 58}"/>',
+        f'<text class="axis" x="{x(0):.1f}" y="{height - 28}" text-anchor="middle">'
+        "← minder vertrek · procentpunt · meer vertrek →</text>",
     ]
     for tick in (-span, -span / 2, 0.0, span / 2, span):
         parts.append(
-            f'<text class="axis" x="{x(tick):.1f}" y="{height - 24}" text-anchor="middle">'
-            f"{tick * 100:+.0f}</text>"
+            f'<text class="axis" x="{x(tick):.1f}" y="{height - 44}" text-anchor="middle">'
+            f"{'0' if tick == 0 else f'{tick * 100:+.0f}'}</text>"
         )
     for i, (label, est, lo, hi, naive, true) in enumerate(rows):
         y = i * row_h + 18
@@ -314,16 +316,16 @@ def effect_chart(
                 f'M{cx - 6:.1f},{y + 6} L{cx + 6:.1f},{y - 6}" '
                 'stroke="#1b4d23" stroke-width="2.5"/>'
             )
-    legend_y = height - 6
+    legend_y, lx = height - 6, 20
     parts.append(
-        f'<circle cx="{label_w}" cy="{legend_y - 4}" r="5" fill="#1a237e"/>'
-        f'<text class="axis" x="{label_w + 10}" y="{legend_y}">geschat effect met 95%-interval</text>'
-        f'<polygon points="{label_w + 215},{legend_y - 10} {label_w + 221},{legend_y - 4} {label_w + 215},'
-        f'{legend_y + 2} {label_w + 209},{legend_y - 4}" fill="none" stroke="#b86e00" stroke-width="2"/>'
-        f'<text class="axis" x="{label_w + 226}" y="{legend_y}">naïef verschil</text>'
-        f'<path d="M{label_w + 320},{legend_y - 9} L{label_w + 330},{legend_y + 1} M{label_w + 320},'
-        f'{legend_y + 1} L{label_w + 330},{legend_y - 9}" stroke="#1b4d23" stroke-width="2.5"/>'
-        f'<text class="axis" x="{label_w + 336}" y="{legend_y}">echt effect (alleen synthetisch)</text>'
+        f'<circle cx="{lx}" cy="{legend_y - 4}" r="5" fill="#1a237e"/>'
+        f'<text class="axis" x="{lx + 10}" y="{legend_y}">geschat effect met 95%-interval</text>'
+        f'<polygon points="{lx + 215},{legend_y - 10} {lx + 221},{legend_y - 4} {lx + 215},'
+        f'{legend_y + 2} {lx + 209},{legend_y - 4}" fill="none" stroke="#b86e00" stroke-width="2"/>'
+        f'<text class="axis" x="{lx + 226}" y="{legend_y}">naïef verschil</text>'
+        f'<path d="M{lx + 320},{legend_y - 9} L{lx + 330},{legend_y + 1} M{lx + 320},'
+        f'{legend_y + 1} L{lx + 330},{legend_y - 9}" stroke="#1b4d23" stroke-width="2.5"/>'
+        f'<text class="axis" x="{lx + 336}" y="{legend_y}">echt effect (alleen synthetisch)</text>'
     )
     parts.append("</svg>")
     return Markup("".join(parts))

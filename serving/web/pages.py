@@ -27,6 +27,7 @@ from data.calendar import WEEK_MAX, WEEK_MIN, week_friday, week_label_or_fallbac
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
 from data.vocabulary import ACTION_OUTCOME_NL, BANDS, DECISION_NL, PLACEMENT_OUTCOME_NL, band_css
+from monitoring.effect import points_nl, signed_nl
 from serving.deps import (
     AuditEngineDep,
     ContextDep,
@@ -300,14 +301,36 @@ def iso_moment_text(value: str | None) -> str:
 
 
 def points_text(value: float | None) -> str:
-    """A difference in probability as staff read it: "-2,3 procentpunt"."""
-    if value is None:
-        return "-"
-    return f"{value * 100:+.1f}".replace(".", ",") + " procentpunt"
+    """A difference in probability as staff read it: "-2,3 procentpunt" (monitoring.effect's wording)."""
+    return "-" if value is None else points_nl(value)
+
+
+def pct1(value: float | None) -> str:
+    """A share with one decimal and a decimal comma: "5,5%"."""
+    return "-" if value is None else f"{value * 100:.1f}".replace(".", ",") + "%"
+
+
+def decimal1(value: float | None) -> str:
+    """A number with one decimal and a decimal comma: "13,0"."""
+    return "-" if value is None else f"{value:.1f}".replace(".", ",")
+
+
+def decimal2(value: float | None) -> str:
+    """A number with two decimals and a decimal comma: "0,85"."""
+    return "-" if value is None else f"{value:.2f}".replace(".", ",")
+
+
+def smd_text(value: float | None) -> str:
+    """A standardised mean difference, signed, with a decimal comma: "+0,27"."""
+    return "-" if value is None else signed_nl(value, 2)
 
 
 TEMPLATES.env.filters["day"] = day_text
 TEMPLATES.env.filters["pp"] = points_text
+TEMPLATES.env.filters["pct1"] = pct1
+TEMPLATES.env.filters["decimal1"] = decimal1
+TEMPLATES.env.filters["decimal2"] = decimal2
+TEMPLATES.env.filters["smd"] = smd_text
 TEMPLATES.env.filters["isomoment"] = iso_moment_text
 TEMPLATES.env.filters["dayname"] = date_text
 TEMPLATES.env.filters["moment"] = moment_text
