@@ -25,6 +25,15 @@ class ActionType(BaseModel):
     measure: bool = False
 
 
+# Codes Vroegsignaal itself records (a student's reaction from their own view): never chosen by staff, never
+# in a college's file, always labelled.
+STUDENT_COMMENT, STUDENT_CONTEST = "student_comment", "student_contest"
+RESERVED_LABELS = {
+    STUDENT_COMMENT: "Opmerking van de student",
+    STUDENT_CONTEST: "De student vindt dat iets niet klopt",
+}
+
+
 class ActionTypes(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -36,6 +45,9 @@ class ActionTypes(BaseModel):
         doubles = sorted({c for c in codes if codes.count(c) > 1})
         if doubles:
             raise ValueError(f"action type codes occur twice: {', '.join(doubles)}")
+        reserved = sorted(set(codes) & set(RESERVED_LABELS))
+        if reserved:
+            raise ValueError(f"action type codes reserved for Vroegsignaal: {', '.join(reserved)}")
         return self
 
     @property
@@ -47,7 +59,10 @@ class ActionTypes(BaseModel):
         return tuple(t.code for t in self.action_types if t.measure)
 
     def label(self, code: str) -> str:
-        """The Dutch label of ``code``; an unknown (retired) code is shown as it is stored."""
+        """The Dutch label of ``code`` (the reserved codes included); an unknown (retired) code is shown as
+        it is stored."""
+        if code in RESERVED_LABELS:
+            return RESERVED_LABELS[code]
         return next((t.label for t in self.action_types if t.code == code), code)
 
     def get(self, code: str) -> ActionType | None:

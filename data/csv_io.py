@@ -91,7 +91,7 @@ class ImportReport:
 
 
 @dataclass
-class _Parsed:
+class ParsedTable:
     table: TableContract
     file: str
     frame: pd.DataFrame
@@ -166,11 +166,17 @@ def _cell_errors(
     return _row_errors(file, frame.index[mask.to_numpy()], column, text)
 
 
-def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Parsed:
+def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> ParsedTable:
     """Read and validate one file; cell values become typed columns and students become pseudonyms."""
+    return parse_frame(_read_csv(path), str(path), table, key, questionnaire)
+
+
+def parse_frame(
+    raw: pd.DataFrame, file: str, table: str, key: str, questionnaire: Questionnaire
+) -> ParsedTable:
+    """Validate one table's rows given as text cells (a CSV file's, or a form's); ``file`` names them in
+    errors. The one validation of every way rows come in (files, uploads, the questionnaire page)."""
     spec = contract(table)
-    file = str(path)
-    raw = _read_csv(path)
     errors: list[RowError] = []
     id_columns = [c for c in ("student_number", "student_id") if c in raw.columns]
     expected = set(spec.column_names)
@@ -200,7 +206,7 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
     for name in unknown:
         errors.append(RowError(file, 1, name, f"unexpected column; allowed: {', '.join(spec.column_names)}"))
     if errors:
-        return _Parsed(spec, file, pd.DataFrame(), errors)
+        return ParsedTable(spec, file, pd.DataFrame(), errors)
 
     frame = raw.apply(lambda s: restore(s.str.strip()))
     out = pd.DataFrame(index=frame.index)
@@ -274,7 +280,7 @@ def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> _Pa
                 out[col.name] = out[col.name].astype("int64")
             elif col.kind == "float":
                 out[col.name] = out[col.name].astype("float64")
-    return _Parsed(spec, file, out, sorted(errors, key=lambda e: e.line))
+    return ParsedTable(spec, file, out, sorted(errors, key=lambda e: e.line))
 
 
 def _table_rules(
@@ -323,7 +329,7 @@ def _table_rules(
     return errors
 
 
-def _check_students_known(engine: Engine, parsed: list[_Parsed]) -> list[RowError]:
+def _check_students_known(engine: Engine, parsed: list[ParsedTable]) -> list[RowError]:
     """Every row must belong to a student in the store or in the students file of this batch."""
     known = (
         set(read_table(engine, "students")["student_id"])
@@ -424,7 +430,7 @@ def import_files(
     paths = list(paths)
     if not paths:
         raise CsvImportError(["no files to import"])
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedTable] = []
     problems: list[RowError | str] = []
     for path in paths:
         try:

@@ -28,6 +28,10 @@ class Item(BaseModel):
     higher_is_better: bool
     alert_at_or_below: int | None = None
     alert_at_or_above: int | None = None
+    # What the lowest and highest answer mean, as the student reads them on the questionnaire page
+    # ("heel slecht" ... "heel goed"); without them the page says "laag" and "hoog".
+    low_label: str = Field(default="laag", min_length=1, max_length=40)
+    high_label: str = Field(default="hoog", min_length=1, max_length=40)
     loadings: dict[LatentName, float] = Field(default_factory=dict)
 
 
@@ -39,6 +43,11 @@ class HelpItem(BaseModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
     text: str
     description: str
+
+    @property
+    def question(self) -> str:
+        """The text as a question on the page, where "ja" and "nee" are the buttons."""
+        return self.text.replace("(ja/nee)", "").strip()
 
 
 class Questionnaire(BaseModel):

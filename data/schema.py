@@ -365,3 +365,67 @@ class AlertEvent(Base):
     user_name: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- The questionnaire asked by Vroegsignaal itself: rounds, personal links, the outbox (issue 16) -------
+
+
+class QuestionnaireRound(Base):
+    """One week's questionnaire for the enrolled students of one team (opened once per week and team)."""
+
+    __tablename__ = "questionnaire_rounds"
+    __table_args__ = (UniqueConstraint("week", "team", name="uq_round_week_team"),)
+
+    round_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[int] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_by: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RoundLink(Base):
+    """A student's personal link to one round: when it was first opened, answered, and used for the
+    student's own view."""
+
+    __tablename__ = "round_links"
+    __table_args__ = (UniqueConstraint("round_id", "student_id", name="uq_link_round_student"),)
+
+    link_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(Integer, ForeignKey("questionnaire_rounds.round_id"))
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    viewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LinkToken(Base):
+    """A token that reaches a link, stored only as its SHA-256 hash: one per delivery (e-mail or the CSV of
+    links) and purpose (``answer``: the questionnaire, ``view``: the student's own view)."""
+
+    __tablename__ = "link_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    link_id: Mapped[int] = mapped_column(Integer, ForeignKey("round_links.link_id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(10))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """An invitation or reminder e-mail for one link: queued, sent, or failed (retried) with its error.
+    The address is read from the identity table when it is sent, never copied here."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (UniqueConstraint("link_id", "kind", name="uq_outbox_link_kind"),)
+
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    link_id: Mapped[int] = mapped_column(Integer, ForeignKey("round_links.link_id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,11 +1,22 @@
-"""The access log without query strings: a token or a student number put in a URL by mistake (a refused
-``?token=...``) must not end up in the server's log files."""
+"""The access log without query strings or personal links: a token or a student number put in a URL by
+mistake (a refused ``?token=...``), or a student's link (``/v/<token>``), must not end up in the server's
+log files."""
 
 from __future__ import annotations
 
 import logging
 
 ACCESS_LOGGER = "uvicorn.access"
+LINK_PREFIX = "/v/"
+
+
+def redacted(path: str) -> str:
+    """``path`` without its query string and without the token of a personal link."""
+    if path.startswith(LINK_PREFIX):
+        rest = path[len(LINK_PREFIX) :].split("?", 1)[0]
+        tail = rest.split("/", 1)[1] if "/" in rest else None
+        return LINK_PREFIX + "…" + (f"/{tail}" if tail else "")
+    return path.split("?", 1)[0] + "?…" if "?" in path else path
 
 
 class DropQueryStrings(logging.Filter):
@@ -13,8 +24,8 @@ class DropQueryStrings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redacted(args[2]), *args[3:])
         return True
 
 

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGES_PREFIX = "/web"
+STUDENT_PREFIX = "/v/"
 TEMPLATES_DIR = Path(__file__).parent / "web" / "templates"
 # C0 control characters and DEL, except tab, line feed and carriage return (as workflows.audit escapes).
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,7 +77,8 @@ def is_form(scope: Scope) -> bool:
 
 
 def is_page(path: str) -> bool:
-    return path == PAGES_PREFIX or path.startswith(PAGES_PREFIX + "/")
+    """The staff's pages and the students' (``/v/...``) get an HTML refusal; the API its JSON."""
+    return path == PAGES_PREFIX or path.startswith((PAGES_PREFIX + "/", STUDENT_PREFIX))
 
 
 class RefuseControlCharacters:

@@ -18,6 +18,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_PATHS = ("/api/v1/ingest",)
+# A student's questionnaire or reaction (serving.web.student_pages): a few kilobytes at most.
+STUDENT_PREFIX = "/v/"
+STUDENT_FORM_BYTES = 16 * 1024
 TOO_LARGE = (
     "Het verzoek is te groot: de grens is {limit}. Stuur minder gegevens tegelijk of splits het bestand."
 )
@@ -31,7 +34,11 @@ class Limits:
     upload_bytes: int
 
     def for_path(self, path: str) -> int:
-        return self.upload_bytes if path in UPLOAD_PATHS else self.json_bytes
+        if path in UPLOAD_PATHS:
+            return self.upload_bytes
+        if path.startswith(STUDENT_PREFIX):
+            return min(STUDENT_FORM_BYTES, self.json_bytes)
+        return self.json_bytes
 
 
 def readable_size(n_bytes: int) -> str:
@@ -79,7 +86,7 @@ class BodyLimit:
         limit = self.limits().for_path(scope["path"])
         length = declared_length(scope)
         if length is not None and (length < 0 or length > limit):
-            await _too_large(send, limit)
+            await _too_large(send, limit, scope["path"])
             return
         received = 0
         started = False
@@ -103,17 +110,30 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _too_large(send, limit)
+                await _too_large(send, limit, scope["path"])
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": TOO_LARGE.format(limit=readable_size(limit))}).encode()
+STUDENT_TOO_LARGE = (
+    '<!doctype html><html lang="nl"><head><meta charset="utf-8"><meta name="viewport" '
+    'content="width=device-width, initial-scale=1"><title>Te veel tekst</title></head><body><main>'
+    "<h1>Te veel tekst</h1><p>Wat je stuurde is te lang. Ga terug, maak je tekst korter en probeer het "
+    "opnieuw.</p></main></body></html>"
+)
+
+
+async def _too_large(send: Send, limit: int, path: str = "") -> None:
+    student = path.startswith(STUDENT_PREFIX)
+    if student:
+        body, content_type = STUDENT_TOO_LARGE.encode(), b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"detail": TOO_LARGE.format(limit=readable_size(limit))}).encode()
+        content_type = b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
                 (b"cache-control", b"no-store"),

@@ -139,6 +139,61 @@ class Settings(BaseSettings):
         description="Minimum weeks the audit log is kept (at least 26: six months, as the AI Act asks).",
     )
 
+    # --- the questionnaire asked by Vroegsignaal itself, and the student's own view (issue 16) ----------
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Address at which students reach the service; their personal links start with it "
+        "(<public_url>/v/<token>).",
+    )
+    round_link_days: int = Field(
+        default=7, ge=1, le=60, description="Days a round's personal links stay valid after the round opens."
+    )
+    reminder_after_days: int = Field(
+        default=3,
+        ge=0,
+        le=60,
+        description="Days after the invitation before `vsv rounds remind` sends the one reminder to a "
+        "student who has not answered.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for invitations and reminders; unset: e-mails wait in the outbox (use the "
+        "CSV of links, or set it and run `vsv rounds send`).",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP login (with VSV_SMTP_PASSWORD).")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="SMTP connect/send timeout.")
+    mail_from: str = Field(
+        default="Vroegsignaal <vroegsignaal@school.example>",
+        description="Sender of the invitations and reminders.",
+    )
+    max_send_attempts: int = Field(
+        default=5, ge=1, le=100, description="Attempts per e-mail before it stays failed (shown to staff)."
+    )
+    school_name: str = Field(default="de school", description="The school's name as students read it.")
+    zorg_contact: str = Field(
+        default="iemand van het zorgteam",
+        description="Who contacts a student who asks for help, as the student reads it (Dutch).",
+    )
+    crisis_contact: str = Field(
+        default="Is het dringend, of denk je aan zelfmoord? Bel of chat dan met 113 Zelfmoordpreventie: "
+        "bel 113 of gratis 0800-0113, of chat op 113.nl. Bij direct gevaar: bel 112.",
+        description="The crisis contact every student page shows after a call for help (Dutch).",
+    )
+    student_sees_band: bool = Field(
+        default=False,
+        description="Whether a student's own view shows the band (laag, verhoogd, hoog) beside the "
+        "reasons; the reasons are always shown.",
+    )
+    privacy_notice: Path | None = Field(
+        default=None,
+        description="Markdown file with the school's privacy notice for students; default is the shipped "
+        "serving/web/content/privacy_notice.md.",
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
         """Outside development and test, refuse the development pseudonym key and short keys."""

@@ -315,9 +315,11 @@ def train_table(
 def _register_rooms() -> None:
     from vroegsignaal.effect_commands import register as register_effect
     from vroegsignaal.monitoring_commands import register as register_monitoring
+    from vroegsignaal.round_commands import register as register_rounds
     from vroegsignaal.service_commands import register as register_serving
 
     register_serving(app)
+    register_rounds(app)
     register_monitoring(app)
     register_effect(app)
 

@@ -70,6 +70,13 @@ def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
     """
     with engine.connect() as conn:
         tables = {t.name: _rows(conn, t, student_id) for t in reversed(student_tables())}
+        for table in student_tables():
+            for child, column, parent in dependants(table):
+                keys = select(parent).where(_of_students(table, [student_id]))
+                order = list(child.primary_key.columns)
+                result = conn.execute(select(child).where(column.in_(keys)).order_by(*order))
+                rows = [{k: _jsonable(v) for k, v in row.items()} for row in result.mappings()]
+                tables.setdefault(child.name, []).extend(rows)
         audit = _rows(conn, AuditLog.__table__, student_id)  # type: ignore[arg-type]
     if not any(tables.values()) and not audit:
         raise LookupError(f"the store holds no data about student {student_id!r}")
@@ -85,12 +92,34 @@ def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
     }
 
 
+def dependants(table: Table) -> list[tuple[Table, Column[Any], Column[Any]]]:
+    """(child table, its column, ``table``'s column) of every table without a ``student_id`` that refers
+    to ``table`` (a zorgmelding's events, a link's tokens and e-mails): rows about the student too."""
+    found = []
+    for child in Base.metadata.sorted_tables:
+        if "student_id" in child.c:
+            continue
+        for fk in child.foreign_keys:
+            if fk.column.table is table:
+                found.append((child, fk.parent, fk.column))
+    return found
+
+
+def _of_students(table: Table, student_ids: list[str]) -> Any:
+    return _column(table, "student_id").in_(student_ids)
+
+
 def _delete_students(conn: Connection, student_ids: list[str]) -> dict[str, int]:
-    """Delete every row about ``student_ids`` (children first); returns rows deleted per table."""
+    """Delete every row about ``student_ids`` (children first, and the rows that refer to them before
+    them); returns rows deleted per table."""
     counts: dict[str, int] = {}
     for chunk in _chunks(student_ids, 500):
         for table in student_tables():
-            result = conn.execute(delete(table).where(_column(table, "student_id").in_(chunk)))
+            for child, column, parent in dependants(table):
+                keys = select(parent).where(_of_students(table, chunk))
+                result = conn.execute(delete(child).where(column.in_(keys)))
+                counts[child.name] = counts.get(child.name, 0) + int(result.rowcount or 0)
+            result = conn.execute(delete(table).where(_of_students(table, chunk)))
             counts[table.name] = counts.get(table.name, 0) + int(result.rowcount or 0)
     return {k: v for k, v in counts.items() if v}
 

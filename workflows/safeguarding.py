@@ -107,8 +107,12 @@ def raise_alerts(
     q: Questionnaire,
     since_week: int | None = None,
     now: datetime | None = None,
+    student_ids: Sequence[str] | None = None,
 ) -> int:
     """Raise alerts for alarming answers from ``since_week`` on; returns how many were raised.
+
+    ``student_ids`` limits the scan to those students (the questionnaire page scans the one student who
+    just answered, in the same request); None scans everyone.
 
     One alert per student and item stays open until the zorgteam closes it: further alarming answers to
     the same item while it is open do not raise another, and the earliest alarming week is the one
@@ -140,6 +144,8 @@ def raise_alerts(
         where = [answer.c.item == rule.item, beyond, ~same_answer, ~still_open]
         if since_week is not None:
             where.append(answer.c.week >= since_week)
+        if student_ids is not None:
+            where.append(answer.c.student_id.in_(list(student_ids)))
         earliest = (
             select(answer.c.student_id, func.min(answer.c.week).label("week"))
             .where(*where)
@@ -246,9 +252,13 @@ class AlertsOnImport:
     ``--table`` choice can make it skip a call for help; if raising fails the whole import fails.
     """
 
-    def __init__(self, questionnaire: Questionnaire, window_weeks: int) -> None:
+    def __init__(
+        self, questionnaire: Questionnaire, window_weeks: int, *, students_only: bool = False
+    ) -> None:
         self.questionnaire = questionnaire
         self.window_weeks = window_weeks
+        # True: scan only the students whose rows were written (one student's submission, in its request).
+        self.students_only = students_only
         self.since: int | None = None
         self.raised = 0
         self.closed = 0
@@ -259,7 +269,9 @@ class AlertsOnImport:
         if first is not None:
             start = window_start(latest, self.window_weeks)
             self.since = first if start is None else max(first, start)
-            self.raised = raise_alerts(conn, self.questionnaire, since_week=self.since)
+            answers = frames["questionnaire_answers"]
+            students = sorted(set(answers["student_id"])) if self.students_only else None
+            self.raised = raise_alerts(conn, self.questionnaire, since_week=self.since, student_ids=students)
         if "outcomes" in frames or first is not None:
             self.closed = close_for_leavers(conn, latest)
 

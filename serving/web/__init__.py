@@ -1,5 +1,6 @@
 """Server-rendered pages in Dutch for mentors, the zorgteam, the coachklas coordinator, auditors and the
-data team (Jinja2 templates, one small CSS file, no JavaScript).
+data team (Jinja2 templates, one small CSS file, no JavaScript), and the students' own pages under ``/v``
+(:mod:`serving.web.student_pages`: the questionnaire, the own view, the privacy notice).
 
 The pages call the same functions as the JSON routes (same role checks, same audit log); they add a login
 with a server-side session (:mod:`serving.web.session`), CSRF tokens and HTML pages. :func:`install` adds
@@ -24,6 +25,7 @@ from starlette.types import ExceptionHandler
 from serving.web.headers import SecurityHeaders
 from serving.web.pages import error_page, router, validation_page
 from serving.web.session import PREFIX
+from serving.web.student_pages import router as student_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -58,6 +60,7 @@ def _validation_error(api_handler: ExceptionHandler) -> HttpHandler:
 def install(app: FastAPI) -> None:
     """Add the pages, their static files, their HTML error pages and the security headers to ``app``."""
     app.include_router(router)
+    app.include_router(student_router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="web-static")
     app.add_exception_handler(StarletteHTTPException, _http_error)
     api_handler = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)

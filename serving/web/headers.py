@@ -6,9 +6,11 @@
   posts, which the Origin check would refuse.)
 * ``Cache-Control: no-store`` on every response except the static files and ``/health``: pages, exports and
   API answers carry student data and must not stay in a browser's or proxy's cache.
-* ``Content-Security-Policy``: the pages load only their own style sheet (no inline script or style,
-  charts are inline SVG); the monitoring reports (generated HTML documents with inline scripts, e.g.
-  Evidently's) are sandboxed, fetch nothing and cannot be framed; everything else cannot be framed.
+* ``Referrer-Policy: no-referrer`` on the students' pages (``/v/<token>``): the address is their key.
+* ``Content-Security-Policy``: the pages (the students' too) load only their own style sheet (no inline
+  script or style, charts are inline SVG); the monitoring reports (generated HTML documents with inline
+  scripts, e.g. Evidently's) are sandboxed, fetch nothing and cannot be framed; everything else cannot be
+  framed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ALWAYS = {
     "Referrer-Policy": "same-origin",
 }
 STATIC_PREFIX = f"{PAGES_PREFIX}/static/"
+STUDENT_PREFIX = "/v/"
 REPORT_DOCUMENTS = (f"{PAGES_PREFIX}/monitoring/", "/api/v1/monitoring/reports/")
 
 
@@ -43,14 +46,17 @@ def policy_for(path: str) -> str:
     """The Content-Security-Policy of the response to ``path``."""
     if _is_report_document(path):
         return REPORT_POLICY
-    if path == PAGES_PREFIX or path.startswith(PAGES_PREFIX + "/"):
+    if path == PAGES_PREFIX or path.startswith((PAGES_PREFIX + "/", STUDENT_PREFIX)):
         return PAGE_POLICY
     return OTHER_POLICY
 
 
 def headers_for(path: str) -> dict[str, str]:
-    """Every security header of the response to ``path``."""
+    """Every security header of the response to ``path``. A student's page (``/v/<token>``) sends no
+    referrer at all: its address is the student's key."""
     headers = {**ALWAYS, "Content-Security-Policy": policy_for(path)}
+    if path.startswith(STUDENT_PREFIX):
+        headers["Referrer-Policy"] = "no-referrer"
     if path != "/health" and not path.startswith(STATIC_PREFIX):
         headers["Cache-Control"] = "no-store"
     return headers
