@@ -28,11 +28,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtual environment and install everything (once, or after pyproject changes)
 
-run: model ## Main job on the embedded default: data, model, this week's scores, demo logins, the service
+run: model ## Main job on the embedded default: data, model, this week's scores, demo logins, a questionnaire round, the service
 	$(BIN)/vsv score --with-previous
 	$(BIN)/vsv monitor
 	$(BIN)/vsv effect --measure all
 	$(BIN)/vsv users demo
+	$(BIN)/vsv rounds open --out var/rounds/links.csv
 	$(BIN)/vsv serve
 
 model: data ## Train on the store, register as challenger, promote to champion (demo)

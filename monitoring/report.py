@@ -348,6 +348,8 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
             "reference_rate": _percent(response.get("reference_rate")),
             "chart": response_chart(response["by_level"]),
             "table": response_rows(response["by_level"]),
+            "rounds": response.get("rounds"),
+            "rounds_rate": _percent((response.get("rounds") or {}).get("rate")),
             "low_teams": low_teams[:LOW_TEAMS_SHOWN],
             "more_low_teams": max(len(low_teams) - LOW_TEAMS_SHOWN, 0),
         },

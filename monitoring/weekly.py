@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from data.questionnaire import Questionnaire
+from data.rounds import RoundResponse, total
 from data.tables import RawTables
 from features import snapshot
 from monitoring.config import MonitoringConfig
@@ -64,6 +66,25 @@ def reference_figures(reference: pd.DataFrame, share: float) -> dict[str, float]
     return metrics_of(reference, share)
 
 
+def rounds_summary(rounds: Sequence[RoundResponse], week: int) -> dict[str, Any] | None:
+    """The questionnaire rounds of ``week`` added up (the numbers of :func:`data.rounds.round_responses`,
+    which the mentors' and the data team's pages show too); None when Vroegsignaal asked no round."""
+    mine = [r for r in rounds if r.week == week]
+    if not mine:
+        return None
+    added = total(mine, week)
+    return {
+        "teams": len(mine),
+        "links": added.students,
+        "sent": added.sent,
+        "opened": added.opened,
+        "answered": added.answered,
+        "reminded": added.reminded,
+        "failed": added.failed,
+        "rate": added.rate,
+    }
+
+
 def monitor_week(
     tables: RawTables,
     model: MonitoredModel,
@@ -74,6 +95,7 @@ def monitor_week(
     out_dir: Path | None = None,
     model_label: str = "champion",
     progress: bool = False,
+    rounds: Sequence[RoundResponse] = (),
 ) -> WeeklyResult:
     """Monitor ``week``: the checks, the status, and (with ``out_dir``) the HTML and JSON reports.
 
@@ -91,6 +113,7 @@ def monitor_week(
         drift.evidently = evidently_report(current, window, [*model.features, "probability"], config.drift)
     quality = data_quality(current, window, model.features, config.data_quality.max_missing_increase)
     response = response_check(current, window, tables.students, config.response)
+    response["rounds"] = rounds_summary(rounds, week)
     steps.update()
     weeks = matured_weeks(week, terms.horizon, config)
     rows = matured_rows(tables, model, weeks, week, terms.horizon, questionnaire)

@@ -31,6 +31,7 @@ from serving.routes import (
     lists,
     models,
     monitoring,
+    rounds,
     safeguarding,
     scores,
 )
@@ -59,6 +60,7 @@ API_ROUTERS = (
     audit.router,
     monitoring.router,
     identities.router,
+    rounds.router,
 )
 DESCRIPTION = """
 Vroegsignaal: weekly dropout-risk (vsv) scores with plain-Dutch reasons for mbo mentors, the zorgteam and

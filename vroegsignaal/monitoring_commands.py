@@ -30,6 +30,7 @@ def monitor(
     ] = False,
 ) -> None:
     """Monitor one week: drift, data quality, response, matured performance, fairness, list stability."""
+    from data.rounds import round_responses
     from data.store import ensure_schema, load_raw_tables, read_table
     from models.registry import load, open_registry
     from monitoring.compare import compare_on_recent_weeks, write_comparison
@@ -49,6 +50,8 @@ def monitor(
             raise ValueError("the store holds no weekly data yet: import data first (`vsv import`)")
         tables = load_raw_tables(ctx.engine, until_week=week)
         audit = read_table(ctx.engine, "audit_attributes")
+        with ctx.engine.connect() as conn:
+            rounds = round_responses(conn, weeks=[week])
     except (ValueError, LookupError, RuntimeError) as exc:
         fail(str(exc))
     reports = ctx.reports_dir
@@ -64,6 +67,7 @@ def monitor(
             report_dir(reports, week, alias),
             label,
             progress=True,
+            rounds=rounds,
         )
     except ValueError as exc:
         fail(str(exc))

@@ -105,9 +105,29 @@ def _send(ctx: DeploymentContext) -> None:
         typer.echo("failed e-mails stay in the outbox and are retried by the next `vsv rounds send`")
 
 
+def default_round_week(ctx: DeploymentContext) -> int:
+    """This week by the school calendar; when the store is ahead of it or today lies outside it (a demo
+    store, whose weeks lie in the past), the latest week in the store."""
+    from data.calendar import current_week
+
+    today = current_week(ctx.calendar, datetime.now(UTC).date())
+    latest = ctx.latest_week()
+    if today is not None and (latest is None or today >= latest):
+        return today
+    if latest is None:
+        fail("the store holds no weekly data yet and today is outside the school calendar: name the week")
+    return latest
+
+
 @rounds_app.command("open")
 def rounds_open(
-    week: Annotated[int, typer.Option(help="school week of the round")],
+    week: Annotated[
+        int | None,
+        typer.Option(
+            help="school week of the round; default: this week by the school calendar, or the latest "
+            "week in the store when that is later or today is outside the calendar (a demo store)"
+        ),
+    ] = None,
     team: Annotated[
         list[str] | None, typer.Option(help="a team (repeat for more); default: every team")
     ] = None,
@@ -123,6 +143,8 @@ def rounds_open(
 
     ctx = context_or_fail()
     by = operator()
+    if week is None:
+        week = default_round_week(ctx)
     try:
         with ctx.engine.begin() as conn:
             report = open_rounds(

@@ -257,7 +257,8 @@ class AlertsOnImport:
     ) -> None:
         self.questionnaire = questionnaire
         self.window_weeks = window_weeks
-        # True: scan only the students whose rows were written (one student's submission, in its request).
+        # True: answers given now (a student's own submission, in its request): scan only the students whose
+        # rows were written, from their first week, whatever the recency window (they are not history).
         self.students_only = students_only
         self.since: int | None = None
         self.raised = 0
@@ -268,7 +269,7 @@ class AlertsOnImport:
         latest = latest_week(conn)
         if first is not None:
             start = window_start(latest, self.window_weeks)
-            self.since = first if start is None else max(first, start)
+            self.since = first if start is None or self.students_only else max(first, start)
             answers = frames["questionnaire_answers"]
             students = sorted(set(answers["student_id"])) if self.students_only else None
             self.raised = raise_alerts(conn, self.questionnaire, since_week=self.since, student_ids=students)

@@ -43,6 +43,8 @@ EXPLAIN = frozenset({Role.AUDITOR, Role.ADMIN})
 MODEL_INFO = frozenset({Role.DATATEAM, Role.AUDITOR, Role.ADMIN})
 DATA_TEAM = frozenset({Role.DATATEAM, Role.ADMIN})
 AUDIT_LOG_READ = frozenset({Role.AUDITOR, Role.ADMIN})
+# The questionnaire's response per team and round (counts, no student): everyone (a mentor: own teams).
+ROUND_RESPONSE_READ = frozenset(Role)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, status
@@ -11,6 +12,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from data.calendar import SchoolCalendar
+from data.context import DeploymentContext
+from data.rounds import RoundResponse, round_responses
 from data.store import load_raw_tables, read_table
 from data.vocabulary import LEVEL_NL, REGIONAL_VSV_TARGETS
 from monitoring.config import load_config
@@ -138,6 +141,11 @@ def report_file(folder: PathSegment, name: PathSegment, ctx: ContextDep, _: Read
     return FileResponse(path, media_type=FILES[name])
 
 
+def _rounds_of(ctx: DeploymentContext, week: int) -> list[RoundResponse]:
+    with ctx.engine.connect() as conn:
+        return round_responses(conn, weeks=[week])
+
+
 @router.post(
     "/run",
     response_model=ReportOut,
@@ -162,9 +170,18 @@ async def run(
     audit = await run_in_threadpool(read_table, ctx.engine, "audit_attributes")
     out_dir = report_dir(ctx.reports_dir, chosen)
     label = f"{ctx.registry.model_name} v{model.version} (champion)"
+    rounds = await run_in_threadpool(_rounds_of, ctx, chosen)
     try:
         await run_in_threadpool(
-            monitor_week, tables, model.model, chosen, audit, load_config(), ctx.questionnaire, out_dir, label
+            partial(monitor_week, rounds=rounds),
+            tables,
+            model.model,
+            chosen,
+            audit,
+            load_config(),
+            ctx.questionnaire,
+            out_dir,
+            label,
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc

@@ -26,6 +26,8 @@ from data.action_types import ActionTypes
 from data.calendar import WEEK_MAX, WEEK_MIN, week_friday, week_label_or_fallback
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
+from data.rounds import round_responses
+from data.rounds import total as total_rounds
 from data.vocabulary import ACTION_OUTCOME_NL, BANDS, DECISION_NL, PLACEMENT_OUTCOME_NL, band_css
 from monitoring.effect import points_nl, signed_nl
 from serving.deps import (
@@ -766,6 +768,7 @@ def risk_list_page(
             for sid, outcome, w in view.leavers
         ],
         "model_version": view.model_version,
+        "round": next(iter(round_responses(session, teams=[view.team])), None),
         "actions": action_choices(ctx.action_types),
         "override_bands": [b.value for b in OverrideBand],
         "may_write": user.role in WRITE_ACTIONS,
@@ -1386,8 +1389,22 @@ def latest_comparison(reports_dir: FilePath) -> tuple[FilePath, dict[str, Any]] 
     return found[-1], data
 
 
+def latest_round_week(session: Session) -> dict[str, Any] | None:
+    """The newest week's rounds, lowest response first, and their total (None: no rounds yet)."""
+    rows = round_responses(session)
+    if not rows:
+        return None
+    week = rows[0].week
+    mine = sorted(
+        (r for r in rows if r.week == week), key=lambda r: (r.rate if r.rate is not None else 0.0, r.team)
+    )
+    return {"week": week, "rows": mine, "total": total_rounds(mine, week)}
+
+
 @router.get("/datateam")
-def datateam_page(request: Request, ctx: ContextDep, store: ModelStoreDep, guard: ModelReader) -> Response:
+def datateam_page(
+    request: Request, session: SessionDep, ctx: ContextDep, store: ModelStoreDep, guard: ModelReader
+) -> Response:
     found = latest_comparison(ctx.reports_dir)
     table: dict[str, Any] = {}
     metrics: list[str] = []
@@ -1401,6 +1418,7 @@ def datateam_page(request: Request, ctx: ContextDep, store: ModelStoreDep, guard
         "source": None if found is None else str(found[0]),
         "table": table,
         "metrics": metrics,
+        "rounds": latest_round_week(session),
     }
     return render(request, "datateam.html", guard.user, context)
 

@@ -15,21 +15,35 @@ from tests.api.conftest import WEEK, api_settings
 from tests.security.helpers import vsv
 from workflows import privacy
 from workflows.audit import AuditEntry, verify_chain, write_audit
-from workflows.privacy import apply_retention, erase_subject, student_tables
+from workflows.privacy import apply_retention, dependants, erase_subject, student_tables
+from workflows.rounds import open_rounds
 from workflows.users import CurrentUser, Role
 
 MENTOR = CurrentUser(3, "test-mentor", Role.MENTOR, frozenset())
 
 
 def _counts(engine: Engine, student_id: str | None = None) -> dict[str, int]:
+    """Rows per table about ``student_id`` (everyone: None), the rows that refer to them included (a
+    zorgmelding's events, a link's tokens and e-mails)."""
     where = "" if student_id is None else " WHERE student_id = :s"
     with engine.connect() as conn:
-        return {
+        counts = {
             t.name: int(
                 conn.execute(text(f"SELECT COUNT(*) FROM {t.name}{where}"), {"s": student_id}).scalar_one()
             )
             for t in student_tables()
         }
+        for table in student_tables():
+            for child, column, parent in dependants(table):
+                n = conn.execute(
+                    text(
+                        f"SELECT COUNT(*) FROM {child.name} WHERE {column.name} IN "
+                        f"(SELECT {parent.name} FROM {table.name}{where})"
+                    ),
+                    {"s": student_id},
+                ).scalar_one()
+                counts[child.name] = counts.get(child.name, 0) + int(n)
+        return counts
 
 
 def _scored_student(engine: Engine) -> tuple[str, str]:
@@ -49,6 +63,29 @@ def _scored_student(engine: Engine) -> tuple[str, str]:
             {"s": first, "w": WEEK, "at": datetime.now(UTC)},
         )
     write_audit(engine, MENTOR, "GET", f"/api/v1/students/{first}", [AuditEntry("read_scores", first)], True)
+    # A questionnaire round: the student's link, its tokens and an e-mail refer to the student's rows.
+    with engine.begin() as conn:
+        team = conn.execute(
+            text("SELECT team FROM students WHERE student_id = :s"), {"s": first}
+        ).scalar_one()
+        open_rounds(
+            conn,
+            week=WEEK,
+            teams=[team],
+            by="test",
+            now=datetime.now(UTC),
+            link_days=7,
+            base_url="http://t",
+            csv=True,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox_messages (link_id, kind, status, attempts, queued_at) "
+                "SELECT link_id, 'invite', 'queued', 0, :at FROM round_links WHERE student_id = :s "
+                "AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.link_id = round_links.link_id)"
+            ),
+            {"s": first, "at": datetime.now(UTC)},
+        )
     return str(first), str(second)
 
 
@@ -63,8 +100,18 @@ def test_export_holds_every_row_about_the_student_and_nothing_else(
     expected = _counts(school_store, student)
     assert {name: len(rows) for name, rows in data["tables"].items()} == expected
     assert expected["students"] == 1 and expected["scores"] == 2 and expected["actions"] == 1
+    assert expected["round_links"] == 1 and expected["link_tokens"] == 2 and expected["outbox_messages"] == 1
     assert expected["questionnaire_answers"] > 0 and expected["attendance_weeks"] > 0
-    assert all(row["student_id"] == student for rows in data["tables"].values() for row in rows)
+    assert all(
+        row["student_id"] == student
+        for rows in data["tables"].values()
+        for row in rows
+        if "student_id" in row
+    )
+    links = {row["link_id"] for row in data["tables"]["round_links"]}
+    assert {
+        row["link_id"] for row in data["tables"]["link_tokens"] + data["tables"]["outbox_messages"]
+    } == links
     assert [e["action"] for e in data["audit_log"]] == ["read_scores"]
     assert other not in out.read_text(encoding="utf-8")
     assert vsv(school_store, monkeypatch, "subject", "export", "nobody", "--out", str(out)).exit_code == 2
