@@ -296,3 +296,9 @@ def _reaction(request: Request, conn: Connection, link: LinkAccess, form: Mappin
     _audit(conn, request, link, "student_reaction", f"{REACTION_CODES[kind]} (actie {action_id})")
     message = "Dank je. Je mentor en het zorgteam lezen je reactie en nemen contact met je op."
     return _own_view(request, conn, link, message=message, problem=None)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST"])
+def no_such_link(request: Request, rest: str) -> Response:
+    """Any other address under /v (a link cut in two, a path with slashes): the same page as a bad token."""
+    return _not_valid(request)
