@@ -5,7 +5,8 @@
    (links and queued invitations, committed: the one-minute target), then
    :func:`workflows.rounds.send_outbox` with the real :class:`workflows.mailer.SmtpMailer` to a local SMTP
    sink (aiosmtpd, in a process of its own, counting what it accepts and keeping each e-mail's answer
-   token), reported beside it with its rate.
+   token), reported beside it with its rate. Last, after an ANALYZE (as autovacuum would run), the next
+   week's round is opened too (not sent): the first round on a fresh store and every later one differ.
 2. Monday peak: "2,000 students submitting within 10 minutes with 0 errors, p95 page load and submit under
    200 ms on this machine". The real service (``vsv serve``, uvicorn, ``--workers`` processes, default
    pool) runs in a subprocess on a free loopback port; ``--peak`` students, picked at random from the ones
@@ -25,6 +26,9 @@ tables of a realistic size. The bench process, the service, the sink and Postgre
 
 Usage: python -m bench.bench_rounds [--students 30000 --peak 2000 --concurrency 16 --workers 1
        --pace-minutes 0 --database-url URL] [--quick]   -> var/bench/rounds.json
+       (rounds-paced.json with --pace-minutes, rounds-quick.json with --quick). Flat out, the peak runs
+       at many times the target's mean rate (2,000 in 10 minutes); ``--pace-minutes 9`` is the target's
+       own load, with the last students done inside the ten minutes.
 """
 
 from __future__ import annotations
@@ -355,6 +359,23 @@ def open_and_send(url: str, tmp: Path) -> tuple[dict[str, Any], list[tuple[str, 
             email_tokens = conn.execute(
                 text("SELECT count(*) FROM link_tokens WHERE channel = 'email'")
             ).scalar_one()
+        # The next week's round, once the store's statistics know the first round's rows (autovacuum's
+        # ANALYZE, run here by hand): what every week after a school's first round costs. Left unsent.
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            again = open_rounds(
+                conn,
+                week=WEEK + 1,
+                teams=None,
+                by="bench",
+                now=datetime.now(UTC),
+                link_days=7,
+                base_url=BASE_URL,
+                csv=False,
+            )
+        next_s = time.perf_counter() - started
     finally:
         engine.dispose()
     with_token = sum(1 for _, token in received if token != "-")
@@ -376,6 +397,10 @@ def open_and_send(url: str, tmp: Path) -> tuple[dict[str, Any], list[tuple[str, 
         "outbox_status": status,
         "email_tokens": int(email_tokens),
         "total_s": round(open_s + send_s, 2),
+        "next_week_links": again.links,
+        "next_week_queued": again.queued,
+        "next_week_open_s": round(next_s, 2),
+        "next_week_links_per_s": round(again.links / next_s),
     }
     result["delivered_ok"] = (
         sent.failed == 0
@@ -603,6 +628,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from data.questionnaire import load_questionnaire
 
     q = load_questionnaire()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="vsv-bench-rounds-"))
     try:
         with bench_database(args.database_url, args.server_url) as url:
@@ -636,22 +662,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         and monday["get"]["p95_ms"] < TARGET_P95_MS
         and monday["post"]["p95_ms"] < TARGET_P95_MS
     )
+    load = monday["students_per_s"] / (TARGET_PEAK_STUDENTS / TARGET_PEAK_SECONDS)
+    monday["load_vs_target_rate"] = round(load, 1)
+    peak_met = _met(peak_ok if full_peak else None)
+    if full_peak and not peak_ok and load > 1.5:
+        peak_met += (
+            f" at {load:.1f}x the target's mean arrival rate (--pace-minutes 9 gives the target's own load)"
+        )
     targets = [
         {
             "target": f"open a round for {TARGET_OPEN_STUDENTS:,} students (links + queue) < "
             f"{TARGET_OPEN_SECONDS:.0f} s",
-            "measured": f"{opening['links']:,} links, {opening['queued']:,} queued in {opening['open_s']} s"
-            f"; delivered to the sink: {'all' if opening['delivered_ok'] else 'NOT all'}",
+            "measured": f"first round: {opening['links']:,} links, {opening['queued']:,} queued in "
+            f"{opening['open_s']} s (next week's: {opening['next_week_open_s']} s); all delivered to the "
+            f"sink: {'yes' if opening['delivered_ok'] else 'NO'}",
             "met": _met(open_ok if full_open else None),
         },
         {
-            "target": f"  (beside it) send the {opening['queued']:,} invitations to the SMTP sink < "
-            f"{TARGET_OPEN_SECONDS:.0f} s too",
-            "measured": f"{opening['sent']:,} sent in {opening['send_s']} s ({opening['send_per_s']}/s)",
+            "target": "  beside it: open + send all invitations to the SMTP sink < "
+            f"{TARGET_OPEN_SECONDS:.0f} s",
+            "measured": f"{opening['sent']:,} sent in {opening['send_s']} s ({opening['send_per_s']}/s); "
+            f"open + send {opening['total_s']} s",
             "met": _met(
                 (opening["delivered_ok"] and opening["total_s"] < TARGET_OPEN_SECONDS) if full_open else None
-            )
-            + " (open + send)",
+            ),
         },
         {
             "target": f"Monday peak: {TARGET_PEAK_STUDENTS:,} students within "
@@ -659,12 +693,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "measured": f"{monday['students']:,} in {monday['wall_s']} s, {monday['errors']} errors, "
             f"p95 GET {monday['get']['p95_ms']} ms, POST {monday['post']['p95_ms']} ms; store "
             f"{'as expected' if monday['stored_ok'] else 'NOT as expected'}",
-            "met": _met(peak_ok if full_peak else None),
+            "met": peak_met,
         },
     ]
     return {
         "week": WEEK,
         "quick": args.quick,
+        "load_average_1_5_15min": {"start": load_before, "end": [round(x, 2) for x in os.getloadavg()]},
         "targets": {
             "open_students": TARGET_OPEN_STUDENTS,
             "open_seconds": TARGET_OPEN_SECONDS,
@@ -694,7 +729,7 @@ def report(result: dict[str, Any]) -> None:
         f"Round of week {result['week']} for every team: opening, then sending to a local SMTP sink",
         [
             {
-                "step": "open: links + invitations queued (1 transaction)",
+                "step": "open: links + invitations queued (1 transaction, first round)",
                 "count": f"{o['links']:,} links, {o['queued']:,} queued",
                 "seconds": o["open_s"],
                 "per_s": o["open_links_per_s"],
@@ -706,6 +741,12 @@ def report(result: dict[str, Any]) -> None:
                 "per_s": o["send_per_s"],
             },
             {"step": "open + send", "count": "", "seconds": o["total_s"], "per_s": ""},
+            {
+                "step": "open the next week's round (store analyzed; not sent)",
+                "count": f"{o['next_week_links']:,} links, {o['next_week_queued']:,} queued",
+                "seconds": o["next_week_open_s"],
+                "per_s": o["next_week_links_per_s"],
+            },
         ],
         ["step", "count", "seconds", "per_s"],
     )
@@ -736,6 +777,8 @@ def report(result: dict[str, Any]) -> None:
     )
     if m["error_examples"]:
         print("errors, e.g.: " + "; ".join(m["error_examples"]))
+    load = result["load_average_1_5_15min"]
+    print(f"\nmachine load average (1, 5, 15 min) at start {load['start']}, at end {load['end']}")
     print_table("Targets", result["verdicts"], ["target", "measured", "met"])
     for verdict in result["verdicts"]:
         print(f"target met: {verdict['met']} - {verdict['target'].strip()}")
@@ -768,7 +811,8 @@ def main() -> int:
         args.students, args.peak = 3_000, 200
     result = run(args)
     report(result)
-    path = write_json("rounds", result)
+    name = "rounds-quick" if args.quick else ("rounds-paced" if args.pace_minutes > 0 else "rounds")
+    path = write_json(name, result)
     print(f"written: {path}")
     return 0 if result["ok"] else 1
 

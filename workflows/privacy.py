@@ -20,7 +20,16 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
-from data.schema import AuditLog, Base, Outcome, Student
+from data.schema import (
+    AuditLog,
+    Base,
+    LinkToken,
+    OutboxMessage,
+    Outcome,
+    QuestionnaireRound,
+    RoundLink,
+    Student,
+)
 from data.store import latest_week
 from settings import Settings
 from workflows.audit import AuditEntry, append_rows, audit_row
@@ -170,6 +179,23 @@ def _weekly_table(name: str) -> Table:
     return table
 
 
+def _delete_old_rounds(conn: Connection, before_week: int) -> dict[str, int]:
+    """Questionnaire rounds of weeks before ``before_week``, with their links, tokens and e-mails (raw
+    weekly data like the answers they collected)."""
+    rounds = select(QuestionnaireRound.round_id).where(QuestionnaireRound.week < before_week)
+    links = select(RoundLink.link_id).where(RoundLink.round_id.in_(rounds))
+    counts = {}
+    for table, condition in (
+        (LinkToken, LinkToken.link_id.in_(links)),
+        (OutboxMessage, OutboxMessage.link_id.in_(links)),
+        (RoundLink, RoundLink.round_id.in_(rounds)),
+        (QuestionnaireRound, QuestionnaireRound.week < before_week),
+    ):
+        result = conn.execute(delete(table).where(condition))
+        counts[str(table.__tablename__)] = int(result.rowcount or 0)
+    return counts
+
+
 def apply_retention(
     engine: Engine,
     settings: Settings,
@@ -209,6 +235,8 @@ def apply_retention(
             table = _weekly_table(name)
             result = conn.execute(delete(table).where(_column(table, "week") < before))
             deleted[name] = deleted.get(name, 0) + int(result.rowcount or 0)
+        for name, count in _delete_old_rounds(conn, report.raw_before_week).items():
+            deleted[name] = deleted.get(name, 0) + count
         report.deleted = {k: v for k, v in deleted.items() if v}
         if dry_run:
             transaction.rollback()

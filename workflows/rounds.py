@@ -46,7 +46,7 @@ from data.schema import (
     SafeguardingAlert,
     Student,
 )
-from workflows.safeguarding import CLOSED, AlertsOnImport
+from workflows.safeguarding import CLOSED, AlertsOnImport, alert_rules
 
 Purpose = Literal["answer", "view"]
 ANSWER: Purpose = "answer"
@@ -573,7 +573,19 @@ class InvalidAnswersError(ValueError):
 class Submitted:
     rows: int
     alerts_raised: int
+    asks_for_help: bool  # this submission asks to talk, or has an answer past a threshold
     help_due: datetime | None  # the earliest due time of the student's open zorgmeldingen, if any
+
+
+def asks_for_help(q: Questionnaire, form: Mapping[str, str]) -> bool:
+    """Whether the answers of ``form`` meet a safeguarding rule (the rules the scan raises alerts by)."""
+    for rule in alert_rules(q):
+        value = (form.get(rule.item) or "").strip()
+        if not value.isdigit():
+            continue
+        if (int(value) <= rule.threshold) if rule.below else (int(value) >= rule.threshold):
+            return True
+    return False
 
 
 def submit_answers(
@@ -608,7 +620,10 @@ def submit_answers(
     hook = AlertsOnImport(q, window_weeks, students_only=True)
     hook(conn, {ANSWERS_TABLE: parsed.frame})
     return Submitted(
-        rows=len(parsed.frame), alerts_raised=hook.raised, help_due=open_help_due(conn, link.student_id)
+        rows=len(parsed.frame),
+        alerts_raised=hook.raised,
+        asks_for_help=asks_for_help(q, form),
+        help_due=open_help_due(conn, link.student_id),
     )
 
 

@@ -581,3 +581,24 @@ def test_mentors_see_the_response_of_their_own_teams_only(api: Api, links: Links
         w=WEEK,
     )
     assert mentor_row["answered"] == answered
+
+
+def test_an_earlier_call_for_help_is_named_as_such(api: Api) -> None:
+    team = _teams(api)[13]
+    first = {i.student_id: i for i in _open(api.engine, team, week=WEEK - 8)}
+    second = {i.student_id: i for i in _open(api.engine, team, week=WEEK - 9)}
+    student = next(s for s in first if not _has_open_help_alert(api.engine, s))
+    asked = api.client.post(_path(first[student].answer_url), data=_form(3, help_value=1))
+    assert "Uit je antwoorden blijkt" in asked.text
+    later = api.client.post(_path(second[student].answer_url), data=_form(3, help_value=0))
+    assert later.status_code == 200
+    assert "Je vroeg eerder om hulp" in later.text and "Uit je antwoorden blijkt" not in later.text
+    with api.engine.connect() as conn:
+        alerted = set(
+            conn.execute(
+                text("SELECT student_id FROM safeguarding_alerts WHERE status <> 'gesloten'")
+            ).scalars()
+        )
+    calm = next(s for s in second if s not in alerted)
+    plain = api.client.post(_path(second[calm].answer_url), data=_form(3, help_value=0))
+    assert "Je hoort van ons" not in plain.text and "Bedankt" in plain.text

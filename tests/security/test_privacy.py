@@ -199,3 +199,35 @@ def test_retention_deletes_old_raw_data_and_scores_keeps_the_audit_log(
     assert result.exit_code == 0, result.output
     assert "would delete" in result.output
     assert "audit log kept whole" in result.output
+
+
+def test_retention_deletes_old_rounds_with_their_links_tokens_and_emails(
+    school_store: Engine, tmp_path: Path
+) -> None:
+    student, _ = _scored_student(school_store)  # a round in WEEK, with tokens and an e-mail
+    with school_store.begin() as conn:
+        team = conn.execute(
+            text("SELECT team FROM students WHERE student_id = :s"), {"s": student}
+        ).scalar_one()
+        old = open_rounds(
+            conn,
+            week=WEEK - 10,
+            teams=[team],
+            by="t",
+            now=datetime.now(UTC),
+            link_days=7,
+            base_url="http://t",
+            csv=True,
+        )
+    assert old.links > 0
+    report = apply_retention(school_store, api_settings(tmp_path, retention_raw_weeks=5), now_week=WEEK + 1)
+    with school_store.connect() as conn:
+        weeks = set(conn.execute(text("SELECT week FROM questionnaire_rounds")).scalars())
+        orphans = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM link_tokens t WHERE NOT EXISTS "
+                "(SELECT 1 FROM round_links l WHERE l.link_id = t.link_id)"
+            )
+        ).scalar_one()
+    assert WEEK - 10 not in weeks and WEEK in weeks and orphans == 0
+    assert report.deleted["round_links"] >= old.links and report.deleted["link_tokens"] >= 2 * old.links
