@@ -6,7 +6,8 @@ page, the data team's page, the API and monitoring all read (:func:`round_respon
   handed out in the CSV of links;
 * ``opened``: links whose page was opened at least once; ``answered``: links with a submitted questionnaire;
 * ``reminded``: links whose reminder e-mail was sent;
-* ``waiting`` and ``failed``: invitations still in the outbox, and those whose last attempt failed.
+* ``waiting`` and ``failed``: invitations still in the outbox, and those whose last attempt failed (an
+  e-mail not yet sent when the student answers is cancelled: it counts as neither).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from data.schema import LinkToken, OutboxMessage, QuestionnaireRound, RoundLink
 
 KIND_INVITE, KIND_REMINDER = "invite", "reminder"
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
+CANCELLED = "cancelled"  # not sent: the student answered before it went out
 CHANNEL_EMAIL, CHANNEL_CSV = "email", "csv"
 
 

@@ -35,7 +35,16 @@ from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, sele
 
 from data.csv_io import CsvImportError, parse_frame, write_frame
 from data.questionnaire import Questionnaire
-from data.rounds import CHANNEL_CSV, CHANNEL_EMAIL, FAILED, KIND_INVITE, KIND_REMINDER, QUEUED, SENT
+from data.rounds import (
+    CANCELLED,
+    CHANNEL_CSV,
+    CHANNEL_EMAIL,
+    FAILED,
+    KIND_INVITE,
+    KIND_REMINDER,
+    QUEUED,
+    SENT,
+)
 from data.schema import (
     Identity,
     LinkToken,
@@ -617,6 +626,11 @@ def submit_answers(
     if claimed != 1:
         raise AlreadyAnsweredError()
     write_frame(conn, parsed.table, parsed.frame)
+    conn.execute(  # an invitation or reminder that has not gone out yet is no longer needed
+        update(OutboxMessage)
+        .where(OutboxMessage.link_id == link.link_id, OutboxMessage.status.in_([QUEUED, FAILED]))
+        .values(status=CANCELLED)
+    )
     hook = AlertsOnImport(q, window_weeks, students_only=True)
     hook(conn, {ANSWERS_TABLE: parsed.frame})
     return Submitted(

@@ -1389,6 +1389,9 @@ def latest_comparison(reports_dir: FilePath) -> tuple[FilePath, dict[str, Any]] 
     return found[-1], data
 
 
+ROUND_TEAMS_SHOWN = 15
+
+
 def latest_round_week(session: Session) -> dict[str, Any] | None:
     """The newest week's rounds, lowest response first, and their total (None: no rounds yet)."""
     rows = round_responses(session)
@@ -1419,6 +1422,7 @@ def datateam_page(
         "table": table,
         "metrics": metrics,
         "rounds": latest_round_week(session),
+        "shown": ROUND_TEAMS_SHOWN,
     }
     return render(request, "datateam.html", guard.user, context)
 

@@ -602,3 +602,20 @@ def test_an_earlier_call_for_help_is_named_as_such(api: Api) -> None:
     calm = next(s for s in second if s not in alerted)
     plain = api.client.post(_path(second[calm].answer_url), data=_form(3, help_value=0))
     assert "Je hoort van ons" not in plain.text and "Bedankt" in plain.text
+
+
+def test_an_email_not_yet_sent_when_the_student_answers_is_cancelled(
+    api: Api, smtp: tuple[Sink, int]
+) -> None:
+    sink, port = smtp
+    team = _teams(api)[14]
+    _with_addresses(api, team)
+    issued = _open(api.engine, team)  # the CSV of links, and invitations queued for e-mail
+    assert api.client.post(_path(issued[0].answer_url), data=_form()).status_code == 200
+    report = send_outbox(api.engine, _mailer(port), base_url=BASE, max_attempts=5)
+    to = {m["To"] for m in sink.messages}
+    assert report.sent == len(issued) - 1 and len(to) == len(issued) - 1
+    row = api.client.get(
+        "/api/v1/rounds", headers=api.headers("datateam"), params={"week": WEEK, "team": team}
+    ).json()[0]
+    assert (row["answered"], row["waiting"], row["failed"]) == (1, 0, 0)
