@@ -22,6 +22,7 @@ from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-unt
 from playwright.sync_api import Browser, Page, Request, Response, expect
 from sqlalchemy import text
 
+from data.calendar import cached_school_calendar, week_label
 from data.questionnaire import load_questionnaire
 from serving.web.pages import moment_text
 from settings import Settings
@@ -276,7 +277,8 @@ def test_wil_praten_ja_names_who_calls_and_when_and_reaches_the_zorgteam_at_once
         expect(cards).to_have_count(1)
         expect(cards).to_have_class("alert-card is-help")
         expect(cards.locator(".sev-1")).to_have_text("wil praten")
-        expect(cards).to_contain_text(f"schoolweek {WEEK}")
+        label = week_label(cached_school_calendar(None), WEEK)
+        expect(cards).to_contain_text(f"team {link.team}, {label}")  # a date, never the week index
         expect(cards.locator("dt:has-text('Oppakken vóór') + dd")).to_have_text(moment_text(due))
 
 
