@@ -328,9 +328,10 @@ class SendReport:
 
 
 def _due_messages(
-    conn: Connection, now: datetime, max_attempts: int, limit: int
+    conn: Connection, now: datetime, max_attempts: int, limit: int, started: datetime
 ) -> list[tuple[int, int, str]]:
-    """(message_id, link_id, kind) of queued or failed e-mails of rounds still open, oldest first."""
+    """(message_id, link_id, kind) of queued or failed e-mails of rounds still open, oldest first, that
+    were not tried since ``started`` (so a run tries each message once)."""
     rows = conn.execute(
         select(OutboxMessage.message_id, OutboxMessage.link_id, OutboxMessage.kind)
         .join(RoundLink, RoundLink.link_id == OutboxMessage.link_id)
@@ -338,6 +339,7 @@ def _due_messages(
         .where(
             OutboxMessage.status.in_([QUEUED, FAILED]),
             OutboxMessage.attempts < max_attempts,
+            or_(OutboxMessage.last_attempt_at.is_(None), OutboxMessage.last_attempt_at < started),
             QuestionnaireRound.expires_at > now,
         )
         .order_by(OutboxMessage.message_id)
@@ -419,11 +421,11 @@ def send_outbox(
     the run: the next run retries. ``progress`` is called with the number handled after each batch."""
     report = SendReport()
     handled = 0
+    started = now()
     while limit is None or handled < limit:
         size = SEND_BATCH if limit is None else min(SEND_BATCH, limit - handled)
         with engine.connect() as conn:
-            batch = _due_messages(conn, now(), max_attempts, size)
-        # A message failed in this run is due again at once: send each message at most once per run.
+            batch = _due_messages(conn, now(), max_attempts, size, started)
         if not batch:
             break
         mails = _prepare(engine, batch, base_url, now())

@@ -413,6 +413,14 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
+    async def handle_RCPT(  # noqa: N802
+        self, server: object, session: object, envelope: object, address: str, rcpt_options: object
+    ) -> str:
+        if address.startswith("weiger"):
+            return "550 mailbox unavailable"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
         return "250 OK"
@@ -619,3 +627,29 @@ def test_an_email_not_yet_sent_when_the_student_answers_is_cancelled(
         "/api/v1/rounds", headers=api.headers("datateam"), params={"week": WEEK, "team": team}
     ).json()[0]
     assert (row["answered"], row["waiting"], row["failed"]) == (1, 0, 0)
+
+
+def test_a_refused_address_is_tried_once_per_run_and_recorded(api: Api, smtp: tuple[Sink, int]) -> None:
+    sink, port = smtp
+    team = _teams(api)[15]
+    students = _with_addresses(api, team)
+    with api.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE identities SET email = 'weiger@student.example' WHERE student_id = :s"),
+            {"s": students[0]},
+        )
+        open_rounds(
+            conn, week=WEEK, teams=[team], by="test", now=datetime.now(UTC), link_days=7, base_url=BASE
+        )
+    report = send_outbox(api.engine, _mailer(port), base_url=BASE, max_attempts=5)
+    assert report.failed == 1 and any("550" in e for e in report.errors)
+    with api.engine.connect() as conn:
+        refused = conn.execute(
+            text(
+                "SELECT o.status, o.attempts, o.last_error FROM outbox_messages o "
+                "JOIN round_links l ON l.link_id = o.link_id WHERE l.student_id = :s"
+            ),
+            {"s": students[0]},
+        ).one()
+    assert (refused.status, refused.attempts) == ("failed", 1) and "550" in refused.last_error
+    assert all(m["To"] != "weiger@student.example" for m in sink.messages)
