@@ -185,8 +185,12 @@ def rounds_open(
     )
     if report.already_open:
         typer.echo(f"already open (left as they were): {', '.join(report.already_open)}")
-    if out is not None:
+    if out is not None and report.issued:
         typer.echo(f"wrote {len(report.issued):,} personal links to {out} (keep it safe: each link is a key)")
+    elif out is not None:
+        typer.echo(
+            f"no new links, so {out} was left as it was (tokens are stored hashed and cannot be shown again)"
+        )
     if send:
         _send(ctx)
 

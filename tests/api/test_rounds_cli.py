@@ -74,6 +74,9 @@ def test_rounds_open_writes_the_links_once_and_the_outbox_waits_without_smtp(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600 and not out.with_name("links.csv.partial").exists()
     again = runner.invoke(app, ["rounds", "open", "--week", str(WEEK), "--team", team, "--out", str(out)])
     assert again.exit_code == 0 and f"already open (left as they were): {team}" in again.output
+    assert (
+        "no new links" in again.output and len(list(csv.DictReader(out.open(encoding="utf-8")))) == enrolled
+    )
     status = runner.invoke(app, ["rounds", "status", "--week", str(WEEK)])
     assert status.exit_code == 0 and team in status.output
     line = next(x for x in status.output.splitlines() if team in x).split()
