@@ -55,7 +55,7 @@ from data.schema import (
     SafeguardingAlert,
     Student,
 )
-from workflows.safeguarding import CLOSED, AlertsOnImport, alert_rules
+from workflows.safeguarding import CLOSED, AlertsOnImport, alert_rules, reopen_for_live_answer
 
 Purpose = Literal["answer", "view"]
 ANSWER: Purpose = "answer"
@@ -635,9 +635,11 @@ def submit_answers(
     )
     hook = AlertsOnImport(q, window_weeks, students_only=True)
     hook(conn, {ANSWERS_TABLE: parsed.frame})
+    given = dict(zip(parsed.frame["item"].astype(str), parsed.frame["value"].astype(int), strict=True))
+    reopened = reopen_for_live_answer(conn, q, link.student_id, link.week, given, now)
     return Submitted(
         rows=len(parsed.frame),
-        alerts_raised=hook.raised,
+        alerts_raised=hook.raised + reopened,
         asks_for_help=asks_for_help(q, form),
         help_due=open_help_due(conn, link.student_id),
     )

@@ -186,6 +186,59 @@ def raise_alerts(
     return total
 
 
+REOPENED = "heropend"
+
+
+def reopen_for_live_answer(
+    conn: Connection, q: Questionnaire, student_id: str, week: int, answers: Mapping[str, int], now: datetime
+) -> int:
+    """Reopen the closed alerts of ``student_id`` for ``week`` whose rule the student's own answers meet
+    again (one alert row per student, week and item: a call for help after the zorgteam closed the week's
+    alert must not vanish). Each gets a new raise and due time and an event; returns how many."""
+    alert: Table = SafeguardingAlert.__table__  # type: ignore[assignment]
+    reopened = 0
+    for rule in alert_rules(q):
+        value = answers.get(rule.item)
+        if value is None or not (value <= rule.threshold if rule.below else value >= rule.threshold):
+            continue
+        ids = (
+            conn.execute(
+                update(alert)
+                .where(
+                    alert.c.student_id == student_id,
+                    alert.c.week == week,
+                    alert.c.item == rule.item,
+                    alert.c.status == CLOSED,
+                )
+                .values(
+                    status=OPEN,
+                    value=value,
+                    raised_at=now,
+                    due_at=due_time(now),
+                    handled_by=None,
+                    handled_at=None,
+                    closed_reason=None,
+                    assigned_to=None,
+                )
+                .returning(alert.c.alert_id)
+            )
+            .scalars()
+            .all()
+        )
+        for alert_id in ids:
+            conn.execute(
+                insert(AlertEvent).values(
+                    alert_id=alert_id,
+                    at=now,
+                    user_name=SYSTEM_USER,
+                    action=REOPENED,
+                    note="de student vroeg opnieuw om hulp in de vragenlijst",
+                )
+            )
+        reopened += len(ids)
+    return reopened
+
+
 def close_for_leavers(conn: Connection, until_week: int | None, now: datetime | None = None) -> int:
     """Close the open alerts of students whose enrolment ended by ``until_week`` (vsv, switch or diploma),
     with that reason and an event in each alert's history; returns how many were closed."""

@@ -29,6 +29,7 @@ ALERT_EVENT_NL = {
     "toegewezen": "zorgmelding toegewezen",
     "in behandeling": "zorgmelding in behandeling genomen",
     "gesloten": "zorgmelding afgesloten",
+    "heropend": "zorgmelding heropend: de student vroeg opnieuw om hulp",
 }
 
 

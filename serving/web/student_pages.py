@@ -215,7 +215,7 @@ def _submit(request: Request, token: str, form: Mapping[str, str]) -> Response:
     help_due = result.help_due
     context = {
         "title": "Bedankt",
-        "asked_for_help": result.asks_for_help and help_due is not None,
+        "asked_for_help": result.asks_for_help,
         "asked_before": not result.asks_for_help and help_due is not None,
         "contact": settings.zorg_contact,
         "due": moment_nl(help_due) if help_due is not None else None,

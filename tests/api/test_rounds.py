@@ -653,3 +653,30 @@ def test_a_refused_address_is_tried_once_per_run_and_recorded(api: Api, smtp: tu
         ).one()
     assert (refused.status, refused.attempts) == ("failed", 1) and "550" in refused.last_error
     assert all(m["To"] != "weiger@student.example" for m in sink.messages)
+
+
+def test_a_new_call_for_help_after_the_weeks_alert_was_closed_reopens_it(api: Api) -> None:
+    """The import said "wil praten: ja" this week, the zorgteam closed it; the student asks again in the
+    round of the same week: one alert row per student, week and item, so it is reopened, never lost."""
+    team = _teams(api)[16]
+    issued = _open(api.engine, team)
+    link = next(i for i in issued if not _has_open_help_alert(api.engine, i.student_id))
+    with api.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO safeguarding_alerts (student_id, week, item, value, reason, status, raised_at, "
+                "severity, handled_by, closed_reason) "
+                "VALUES (:s, :w, :i, 1, 'wil praten: ja', 'gesloten', :t, 1, 'test-zorgteam', 'afgehandeld')"
+            ),
+            {
+                "s": link.student_id,
+                "w": WEEK,
+                "i": Q.help_item.code,
+                "t": datetime.now(UTC) - timedelta(days=1),
+            },
+        )
+    done = api.client.post(_path(link.answer_url), data=_form(3, help_value=1))
+    assert "Uit je antwoorden blijkt" in done.text and "uiterlijk" in done.text
+    assert _has_open_help_alert(api.engine, link.student_id)
+    timeline = api.client.get(f"/api/v1/students/{link.student_id}/timeline", headers=api.headers("zorgteam"))
+    assert any("heropend" in e["title"] for e in timeline.json())
