@@ -25,10 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from data.contracts import CONTRACTS, STUDENT_NUMBER, STUDENT_NUMBER_MAX_LENGTH, TableContract, contract
 from data.pseudonym import is_pseudonym, pseudonymise_column
 from data.questionnaire import Questionnaire
+from data.schema import Base
 from data.spreadsheet import neutralise_text_columns, restore
 from data.store import TABLE_ORDER, ensure_schema, read_table
 
@@ -408,6 +411,28 @@ def write_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> t
     ).rowcount
     conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
     return inserted, updated
+
+
+def upsert_rows(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> None:
+    """Upsert a handful of validated rows (one student's submission) inside the caller's transaction: one
+    ``INSERT ... ON CONFLICT (key) DO UPDATE`` (PostgreSQL and SQLite), the same result as
+    :func:`write_frame` without its staging table, which is the right tool for whole files."""
+    if frame.empty:
+        return
+    table = Base.metadata.tables[spec.name]
+    key = ["student_id", *spec.key]
+    rows = [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(spec.all_columns, row, strict=True)}
+        for row in frame[list(spec.all_columns)].itertuples(index=False, name=None)
+    ]
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values(rows)
+    values = [c for c in spec.all_columns if c not in key]
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=key, set_={c: statement.excluded[c] for c in values})
+        if values
+        else statement.on_conflict_do_nothing(index_elements=key)
+    )
 
 
 def import_files(

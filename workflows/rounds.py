@@ -15,8 +15,8 @@
 * **Reminders** (:func:`queue_reminders`): one per link, for students who have not answered
   ``reminder_after_days`` after the round opened.
 * **Answering** (:func:`submit_answers`): the form's answers pass the import's own validation
-  (:func:`data.csv_io.parse_frame`), are written to ``questionnaire_answers`` with the import's own upsert,
-  and the safeguarding scan of imports runs on them in the same transaction. One submission per link: a
+  (:func:`data.csv_io.parse_frame`), are upserted into ``questionnaire_answers`` (one statement:
+  :func:`data.csv_io.upsert_rows`), and the safeguarding scan of imports runs on them in the same transaction. One submission per link: a
   second one (also a double click, racing the first) is refused, nothing changes.
 """
 
@@ -31,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, DateTime, Engine, and_, exists, func, insert, literal, or_, select, update
 
-from data.csv_io import CsvImportError, parse_frame, write_frame
+from data.csv_io import CsvImportError, parse_frame, upsert_rows
 from data.questionnaire import Questionnaire
 from data.rounds import (
     CANCELLED,
@@ -183,56 +183,73 @@ def open_rounds(
     )
     new_teams = sorted(set(by_team) - existing)
     expires = now + timedelta(days=link_days)
-    issued: list[IssuedLink] = []
-    queued = without = links = 0
+    round_ids: dict[str, int] = {}
     for team in new_teams:
-        round_id = conn.execute(
+        round_ids[team] = conn.execute(
             insert(QuestionnaireRound)
             .values(week=week, team=team, opened_at=now, opened_by=by, expires_at=expires)
             .returning(QuestionnaireRound.round_id)
         ).scalar_one()
-        members = by_team[team]
-        conn.execute(
-            insert(RoundLink), [{"round_id": round_id, "student_id": s, "created_at": now} for s in members]
+    link_rows = [
+        {"round_id": round_ids[team], "student_id": s, "created_at": now}
+        for team in new_teams
+        for s in by_team[team]
+    ]
+    for start in range(0, len(link_rows), _CHUNK * 4):
+        conn.execute(insert(RoundLink), link_rows[start : start + _CHUNK * 4])
+    # Every invitation in one statement (row by row, PostgreSQL would check each new row's link with a plan
+    # made while round_links was still small: the opening grew with the square of the school's size).
+    new_links = select(RoundLink.link_id).where(RoundLink.round_id.in_(list(round_ids.values())))
+    with_address = (
+        select(
+            RoundLink.link_id,
+            literal(KIND_INVITE),
+            literal(QUEUED),
+            literal(0),
+            literal(now, DateTime(timezone=True)),
         )
-        rows = conn.execute(
-            select(RoundLink.link_id, RoundLink.student_id, Identity.email, Identity.student_number)
-            .outerjoin(Identity, Identity.student_id == RoundLink.student_id)
-            .where(RoundLink.round_id == round_id)
-            .order_by(RoundLink.student_id)
-        ).all()
-        links += len(rows)
-        mailable = [r.link_id for r in rows if r.email]
-        without += len(rows) - len(mailable)
-        if mailable:
+        .join(Identity, Identity.student_id == RoundLink.student_id)
+        .where(
+            RoundLink.link_id.in_(new_links),
+            Identity.email.is_not(None),
+            Identity.email != "",
+        )
+    )
+    queued = (
+        len(
             conn.execute(
-                insert(OutboxMessage),
-                [
-                    {
-                        "link_id": link_id,
-                        "kind": KIND_INVITE,
-                        "status": QUEUED,
-                        "attempts": 0,
-                        "queued_at": now,
-                    }
-                    for link_id in mailable
-                ],
+                insert(OutboxMessage)
+                .from_select(["link_id", "kind", "status", "attempts", "queued_at"], with_address)
+                .returning(OutboxMessage.message_id)
+            ).all()
+        )
+        if round_ids
+        else 0
+    )
+    issued: list[IssuedLink] = []
+    if csv and round_ids:
+        rows = conn.execute(
+            select(RoundLink.link_id, RoundLink.student_id, RoundLink.round_id, Identity.student_number)
+            .outerjoin(Identity, Identity.student_id == RoundLink.student_id)
+            .where(RoundLink.link_id.in_(new_links))
+            .order_by(RoundLink.round_id, RoundLink.student_id)
+        ).all()
+        team_of = {round_id: team for team, round_id in round_ids.items()}
+        tokens = _insert_tokens(conn, [r.link_id for r in rows], CHANNEL_CSV, now)
+        issued = [
+            IssuedLink(
+                student_id=r.student_id,
+                student_number=r.student_number,
+                team=team_of[r.round_id],
+                week=week,
+                answer_url=link_url(base_url, tokens[r.link_id][0]),
+                view_url=link_url(base_url, tokens[r.link_id][1]),
+                expires_at=expires,
             )
-            queued += len(mailable)
-        if csv:
-            tokens = _insert_tokens(conn, [r.link_id for r in rows], CHANNEL_CSV, now)
-            issued += [
-                IssuedLink(
-                    student_id=r.student_id,
-                    student_number=r.student_number,
-                    team=team,
-                    week=week,
-                    answer_url=link_url(base_url, tokens[r.link_id][0]),
-                    view_url=link_url(base_url, tokens[r.link_id][1]),
-                    expires_at=expires,
-                )
-                for r in rows
-            ]
+            for r in rows
+        ]
+    links = len(link_rows)
+    without = links - queued
     return OpenReport(
         week=week,
         opened=tuple(new_teams),
@@ -370,12 +387,11 @@ def _prepare(
             ).all()
         }
         tokens = _insert_tokens(conn, link_ids, CHANNEL_EMAIL, now)
-        for message_id, _, _ in batch:
-            conn.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.message_id == message_id)
-                .values(attempts=OutboxMessage.attempts + 1, last_attempt_at=now)
-            )
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.message_id.in_([message_id for message_id, _, _ in batch]))
+            .values(attempts=OutboxMessage.attempts + 1, last_attempt_at=now)
+        )
     out = []
     for message_id, link_id, kind in batch:
         d = details[link_id]
@@ -396,14 +412,18 @@ def _prepare(
 
 
 def _record(engine: Engine, results: Mapping[int, str | None], now: datetime) -> None:
+    """The outcome of a batch: one statement for the sent messages and one per distinct error."""
+    by_error: dict[str | None, list[int]] = {}
+    for message_id, error in results.items():
+        by_error.setdefault(error, []).append(message_id)
     with engine.begin() as conn:
-        for message_id, error in results.items():
+        for error, ids in by_error.items():
             values: dict[str, object] = (
                 {"status": SENT, "sent_at": now, "last_error": None}
                 if error is None
                 else {"status": FAILED, "last_error": error[:2000]}
             )
-            conn.execute(update(OutboxMessage).where(OutboxMessage.message_id == message_id).values(**values))
+            conn.execute(update(OutboxMessage).where(OutboxMessage.message_id.in_(ids)).values(**values))
 
 
 def send_outbox(
@@ -627,7 +647,7 @@ def submit_answers(
     ).rowcount
     if claimed != 1:
         raise AlreadyAnsweredError()
-    write_frame(conn, parsed.table, parsed.frame)
+    upsert_rows(conn, parsed.table, parsed.frame)
     conn.execute(  # an invitation or reminder that has not gone out yet is no longer needed
         update(OutboxMessage)
         .where(OutboxMessage.link_id == link.link_id, OutboxMessage.status.in_([QUEUED, FAILED]))

@@ -236,3 +236,32 @@ def test_a_store_behind_the_code_is_reported(tmp_path: Path) -> None:
     upgrade(engine)
     assert schema_revision(engine) == head_revision()
     assert schema_problem(engine) is None
+
+
+def test_the_small_upsert_stores_what_the_import_writer_stores(
+    store: Engine, small_csv_dir: Path, questionnaire: Questionnaire
+) -> None:
+    """A student's submission (data.csv_io.upsert_rows) and an import (write_frame) leave the same rows."""
+    from data.contracts import contract
+    from data.csv_io import upsert_rows, write_frame
+
+    import_directory(store, small_csv_dir, TEST_KEY, questionnaire)
+    answers = read_table(store, "questionnaire_answers")
+    student, week = answers.iloc[0]["student_id"], int(answers.iloc[0]["week"])
+    mine = answers[(answers["student_id"] == student) & (answers["week"] == week)].copy()
+    changed = mine.assign(value=mine["value"].map(lambda v: 5 if v != 5 else 4))
+    new_week = changed.assign(week=week + 500)
+    spec = contract("questionnaire_answers")
+    with store.begin() as conn:
+        upsert_rows(conn, spec, pd.concat([changed, new_week]))
+    by_upsert = read_table(store, "questionnaire_answers")
+    with store.begin() as conn:  # back, and the same change through the import's writer
+        write_frame(conn, spec, mine)
+        conn.execute(text("DELETE FROM questionnaire_answers WHERE week = :w"), {"w": week + 500})
+        write_frame(conn, spec, pd.concat([changed, new_week]))
+    by_import = read_table(store, "questionnaire_answers")
+    pd.testing.assert_frame_equal(by_upsert, by_import)
+    assert len(by_upsert) == len(answers) + len(mine)
+    assert set(by_upsert[(by_upsert["student_id"] == student) & (by_upsert["week"] == week)]["value"]) == set(
+        changed["value"]
+    )
