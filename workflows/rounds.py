@@ -15,9 +15,10 @@
 * **Reminders** (:func:`queue_reminders`): one per link, for students who have not answered
   ``reminder_after_days`` after the round opened.
 * **Answering** (:func:`submit_answers`): the form's answers pass the import's own validation
-  (:func:`data.csv_io.parse_frame`), are upserted into ``questionnaire_answers`` (one statement:
-  :func:`data.csv_io.upsert_rows`), and the safeguarding scan of imports runs on them in the same transaction. One submission per link: a
-  second one (also a double click, racing the first) is refused, nothing changes.
+  (:func:`data.csv_io.parse_frame`), are upserted into ``questionnaire_answers`` in one statement
+  (:func:`data.csv_io.upsert_rows`), and the safeguarding scan of imports runs on them in the same
+  transaction. One submission per link: a second one (also a double click, racing the first) is refused,
+  nothing changes.
 """
 
 from __future__ import annotations
