@@ -615,7 +615,7 @@ def asks_for_help(q: Questionnaire, form: Mapping[str, str]) -> bool:
         value = (form.get(rule.item) or "").strip()
         if not value.isdigit():
             continue
-        if (int(value) <= rule.threshold) if rule.below else (int(value) >= rule.threshold):
+        if rule.met(int(value)):
             return True
     return False
 

@@ -67,6 +67,10 @@ class AlertRule:
     reason: str
     severity: int
 
+    def met(self, value: int) -> bool:
+        """Whether an answer ``value`` to the rule's item raises an alert."""
+        return value <= self.threshold if self.below else value >= self.threshold
+
 
 def alert_rules(q: Questionnaire) -> list[AlertRule]:
     """The rules of a questionnaire configuration, with their plain-Dutch reasons, most severe first."""
@@ -199,8 +203,12 @@ def reopen_for_live_answer(
     reopened = 0
     for rule in alert_rules(q):
         value = answers.get(rule.item)
-        if value is None or not (value <= rule.threshold if rule.below else value >= rule.threshold):
+        if value is None or not rule.met(value):
             continue
+        other = alert.alias("other")
+        open_already = exists().where(  # one alert per student and item stays open
+            other.c.student_id == student_id, other.c.item == rule.item, other.c.status != CLOSED
+        )
         ids = (
             conn.execute(
                 update(alert)
@@ -209,6 +217,7 @@ def reopen_for_live_answer(
                     alert.c.week == week,
                     alert.c.item == rule.item,
                     alert.c.status == CLOSED,
+                    ~open_already,
                 )
                 .values(
                     status=OPEN,
