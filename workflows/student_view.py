@@ -37,7 +37,7 @@ STUDENT_AUTHOR = "student (eigen link)"
 # A reaction as the student reads it back (staff read RESERVED_LABELS).
 OWN_KIND_NL = {STUDENT_CONTEST: "Dit klopt niet", STUDENT_COMMENT: "Opmerking"}
 ANSWER_WEEKS = 3
-ATTENDANCE_WEEKS = 4
+ATTENDANCE_WEEKS = (4, 8)
 MAX_REACTION_LENGTH = 2000
 
 
@@ -64,6 +64,11 @@ class Attendance:
     @property
     def share(self) -> float | None:
         return self.present_hours / self.scheduled_hours if self.scheduled_hours else None
+
+
+def hours_nl(value: float) -> str:
+    """Hours as a Dutch number: "87", "12,5"."""
+    return f"{value:.1f}".replace(".", ",").removesuffix(",0")
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class Reaction:
 @dataclass(frozen=True)
 class OwnRecord:
     answers: AnswerTable
-    attendance: Attendance | None
+    attendance: tuple[Attendance, ...]  # the latest 4 and 8 weeks (fewer when there are fewer)
     signal: Signal | None  # None: no score up to this week
     measures: tuple[Measure, ...]
     reactions: tuple[Reaction, ...]
@@ -120,25 +125,32 @@ def _answers(conn: Session, q: Questionnaire, student_id: str, week: int) -> Ans
     return AnswerTable(weeks, tuple(table))
 
 
-def _attendance(conn: Session, student_id: str, week: int) -> Attendance | None:
+def _attendance(conn: Session, student_id: str, week: int) -> tuple[Attendance, ...]:
+    """Attendance over the latest 4 and 8 weeks up to ``week`` (the windows the reasons speak of)."""
     rows = (
         conn.execute(
             select(AttendanceWeek)
             .where(AttendanceWeek.student_id == student_id, AttendanceWeek.week <= week)
             .order_by(AttendanceWeek.week.desc())
-            .limit(ATTENDANCE_WEEKS)
+            .limit(max(ATTENDANCE_WEEKS))
         )
         .scalars()
         .all()
     )
-    if not rows:
-        return None
-    return Attendance(
-        weeks=len(rows),
-        scheduled_hours=sum(r.scheduled_hours for r in rows),
-        present_hours=sum(r.present_hours for r in rows),
-        unauthorised_hours=sum(r.unauthorised_absence_hours for r in rows),
-    )
+    out: list[Attendance] = []
+    for n in ATTENDANCE_WEEKS:
+        mine = rows[:n]
+        if not mine or (out and len(mine) == out[-1].weeks):
+            continue
+        out.append(
+            Attendance(
+                weeks=len(mine),
+                scheduled_hours=sum(r.scheduled_hours for r in mine),
+                present_hours=sum(r.present_hours for r in mine),
+                unauthorised_hours=sum(r.unauthorised_absence_hours for r in mine),
+            )
+        )
+    return tuple(out)
 
 
 def _signal(conn: Session, student_id: str, week: int, show_band: bool) -> Signal | None:

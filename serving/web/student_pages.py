@@ -51,6 +51,7 @@ from workflows.student_view import (
     ReactionKind,
     add_reaction,
     clean_reaction,
+    hours_nl,
     own_record,
 )
 
@@ -268,6 +269,7 @@ def _own_view(
         "title": "Wat de school over jou bijhoudt",
         "record": record,
         "week_text": lambda w: _week_text(request, w),
+        "hours": hours_nl,
         "moment": lambda d: moment_nl(d if d.tzinfo else d.replace(tzinfo=UTC)),
         "message": message,
         "problem": problem,
