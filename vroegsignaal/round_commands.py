@@ -59,21 +59,12 @@ def _write_links(ctx: DeploymentContext, out: Path, issued: list[object]) -> Non
 
 def _send(ctx: DeploymentContext) -> None:
     """Send what is due in the outbox, with a progress bar; say so when no SMTP server is configured."""
-    from sqlalchemy import func, select
-
-    from data.rounds import FAILED, QUEUED
-    from data.schema import OutboxMessage
     from workflows.mailer import SmtpMailer, smtp_settings
-    from workflows.rounds import send_outbox
+    from workflows.rounds import due_count, send_outbox
 
     settings = ctx.settings
     with ctx.engine.connect() as conn:
-        due = conn.execute(
-            select(func.count()).where(
-                OutboxMessage.status.in_([QUEUED, FAILED]),
-                OutboxMessage.attempts < settings.max_send_attempts,
-            )
-        ).scalar_one()
+        due = due_count(conn, datetime.now(UTC), settings.max_send_attempts)
     smtp = smtp_settings(settings)
     if smtp is None:
         typer.echo(

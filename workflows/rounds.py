@@ -29,10 +29,25 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
-from sqlalchemy import Connection, DateTime, Engine, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from data.csv_io import CsvImportError, parse_frame, upsert_rows
 from data.questionnaire import Questionnaire
@@ -345,24 +360,49 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
 
 
+def _due(now: datetime, max_attempts: int, started: datetime | None) -> list[ColumnElement[bool]]:
+    """Queued or failed e-mails of rounds still open, with attempts left (and, with ``started``, not tried
+    since then: a run tries each message once)."""
+    conditions = [
+        OutboxMessage.status.in_([QUEUED, FAILED]),
+        OutboxMessage.attempts < max_attempts,
+        QuestionnaireRound.expires_at > now,
+    ]
+    if started is not None:
+        conditions.append(
+            or_(OutboxMessage.last_attempt_at.is_(None), OutboxMessage.last_attempt_at < started)
+        )
+    return conditions
+
+
+def _due_query(
+    columns: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+    now: datetime,
+    max_attempts: int,
+    started: datetime | None,
+) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(OutboxMessage)
+        .join(RoundLink, RoundLink.link_id == OutboxMessage.link_id)
+        .join(QuestionnaireRound, QuestionnaireRound.round_id == RoundLink.round_id)
+        .where(*_due(now, max_attempts, started))
+    )
+
+
+def due_count(conn: Connection, now: datetime, max_attempts: int) -> int:
+    """How many e-mails :func:`send_outbox` would try now."""
+    return int(conn.execute(_due_query([func.count()], now, max_attempts, None)).scalar_one())
+
+
 def _due_messages(
     conn: Connection, now: datetime, max_attempts: int, limit: int, started: datetime
 ) -> list[tuple[int, int, str]]:
-    """(message_id, link_id, kind) of queued or failed e-mails of rounds still open, oldest first, that
-    were not tried since ``started`` (so a run tries each message once)."""
-    rows = conn.execute(
-        select(OutboxMessage.message_id, OutboxMessage.link_id, OutboxMessage.kind)
-        .join(RoundLink, RoundLink.link_id == OutboxMessage.link_id)
-        .join(QuestionnaireRound, QuestionnaireRound.round_id == RoundLink.round_id)
-        .where(
-            OutboxMessage.status.in_([QUEUED, FAILED]),
-            OutboxMessage.attempts < max_attempts,
-            or_(OutboxMessage.last_attempt_at.is_(None), OutboxMessage.last_attempt_at < started),
-            QuestionnaireRound.expires_at > now,
-        )
-        .order_by(OutboxMessage.message_id)
-        .limit(limit)
-    ).all()
+    """(message_id, link_id, kind) of the due e-mails (:func:`_due`), oldest first."""
+    query = _due_query(
+        [OutboxMessage.message_id, OutboxMessage.link_id, OutboxMessage.kind], now, max_attempts, started
+    )
+    rows = conn.execute(query.order_by(OutboxMessage.message_id).limit(limit)).all()
     return [(int(r.message_id), int(r.link_id), str(r.kind)) for r in rows]
 
 

@@ -95,3 +95,28 @@ def test_rounds_open_writes_the_links_once_and_the_outbox_waits_without_smtp(
 def test_rounds_open_refuses_an_unknown_team(env: str) -> None:
     result = CliRunner().invoke(app, ["rounds", "open", "--week", str(WEEK), "--team", "GEEN-TEAM"])
     assert result.exit_code == 2 and "no enrolled students in week" in result.output
+
+
+def test_rounds_send_delivers_the_outbox_over_smtp(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.api.test_rounds import Sink, socket_closed
+
+    team, enrolled = _team(env)
+    runner = CliRunner()
+    assert runner.invoke(app, ["rounds", "open", "--week", str(WEEK), "--team", team]).exit_code == 0
+    sink = Sink()
+    with socket_closed() as port:
+        pass
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("VSV_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("VSV_SMTP_PORT", str(port))
+        get_settings.cache_clear()
+        sent = runner.invoke(app, ["rounds", "send"])
+        again = runner.invoke(app, ["rounds", "send"])
+    finally:
+        controller.stop()
+    assert sent.exit_code == 0 and f"sent {enrolled}, failed 0" in sent.output
+    assert len(sink.messages) == enrolled and "no e-mails to send" in again.output
