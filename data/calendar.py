@@ -275,6 +275,18 @@ def iso_week_number(calendar: SchoolCalendar, week: int) -> int:
     return calendar.monday(week).isocalendar().week
 
 
+DAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+MONTHS_NL = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)  # fmt: skip
+
+
+def day_name(day: date) -> str:
+    """A day as people say it: "dinsdag 1 december" (pages, e-mails and the students' pages alike)."""
+    return f"{DAYS_NL[day.weekday()]} {day.day} {MONTHS_NL[day.month - 1]}"
+
+
 def _day_month(day: date) -> str:
     return f"{day.day} {DUTCH_MONTHS[day.month - 1]}"
 

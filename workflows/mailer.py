@@ -9,17 +9,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
-from data.calendar import SchoolCalendar, week_label_or_fallback
+from data.calendar import SchoolCalendar, day_name, week_label_or_fallback
 from data.rounds import KIND_REMINDER
 from settings import Settings
 from workflows.rounds import MailConnection, Outgoing
 from workflows.safeguarding import SCHOOL_TZ
-
-DAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-MONTHS_NL = (
-    "januari", "februari", "maart", "april", "mei", "juni",
-    "juli", "augustus", "september", "oktober", "november", "december",
-)  # fmt: skip
+from workflows.users import aware
 
 
 @dataclass(frozen=True)
@@ -34,9 +29,9 @@ class SmtpSettings:
 
 
 def moment_nl(value: datetime) -> str:
-    """'dinsdag 8 december om 17:00' (Amsterdam time)."""
-    local = value.astimezone(SCHOOL_TZ)
-    return f"{DAYS_NL[local.weekday()]} {local.day} {MONTHS_NL[local.month - 1]} om {local:%H:%M}"
+    """'dinsdag 8 december om 17:00' (school time; a time without a zone is UTC, as the store writes)."""
+    local = aware(value).astimezone(SCHOOL_TZ)
+    return f"{day_name(local.date())} om {local:%H:%M}"
 
 
 def compose(mail: Outgoing, sender: str, school: str, calendar: SchoolCalendar) -> EmailMessage:

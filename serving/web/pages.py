@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from data.action_types import ActionTypes
-from data.calendar import WEEK_MAX, WEEK_MIN, week_friday, week_label_or_fallback
+from data.calendar import WEEK_MAX, WEEK_MIN, day_name, week_friday, week_label_or_fallback
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
 from data.rounds import round_responses
@@ -112,6 +112,7 @@ from workflows.users import (
     WRITE_ACTIONS,
     CurrentUser,
     Role,
+    aware,
     find_user,
 )
 
@@ -252,44 +253,25 @@ def counts_text(counts: QueueCounts) -> str:
     return f"{counts.open} open{late}"
 
 
-DAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-MONTHS_NL = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-
-
 def day_text(value: datetime | None) -> str:
     """A moment as staff say it, in school time: "dinsdag 1 december"."""
     if value is None:
         return "-"
-    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(SCHOOL_TZ)
-    return f"{DAYS_NL[local.weekday()]} {local.day} {MONTHS_NL[local.month - 1]}"
+    return day_name(aware(value).astimezone(SCHOOL_TZ).date())
 
 
 def moment_text(value: datetime | None) -> str:
     """ "dinsdag 1 december, 17:00" (school time)."""
     if value is None:
         return "-"
-    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(SCHOOL_TZ)
-    return f"{day_text(value)}, {local:%H:%M}"
+    return f"{day_text(value)}, {aware(value).astimezone(SCHOOL_TZ):%H:%M}"
 
 
 def date_text(value: date | None) -> str:
     """A calendar date as staff say it: "woensdag 3 december 2025"."""
     if value is None:
         return "-"
-    return f"{DAYS_NL[value.weekday()]} {value.day} {MONTHS_NL[value.month - 1]} {value.year}"
+    return f"{day_name(value)} {value.year}"
 
 
 def iso_moment_text(value: str | None) -> str:

@@ -270,7 +270,7 @@ def _own_view(
         "record": record,
         "week_text": lambda w: _week_text(request, w),
         "hours": hours_nl,
-        "moment": lambda d: moment_nl(d if d.tzinfo else d.replace(tzinfo=UTC)),
+        "moment": moment_nl,
         "message": message,
         "problem": problem,
         "help_due": open_help_due(conn, link.student_id),
