@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, exists, func, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Exists
@@ -53,51 +53,43 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def message_in(kind: str, status: str) -> Exists:
+    """The link (``round_links`` of the enclosing query) has an e-mail of ``kind`` in ``status``."""
+    return exists().where(
+        and_(
+            OutboxMessage.link_id == RoundLink.link_id,
+            OutboxMessage.kind == kind,
+            OutboxMessage.status == status,
+        )
+    )
+
+
+def reached() -> ColumnElement[bool]:
+    """The link reached the student: its invitation was sent, or it was handed out in the CSV of links."""
+    csv_issued = exists().where(
+        and_(LinkToken.link_id == RoundLink.link_id, LinkToken.channel == CHANNEL_CSV)
+    )
+    return or_(message_in(KIND_INVITE, SENT), csv_issued)
+
+
 def round_responses(
     bind: Session | Connection,
     weeks: Sequence[int] | None = None,
     teams: Sequence[str] | None = None,
 ) -> list[RoundResponse]:
     """The response of every round (of ``weeks`` and ``teams`` when given), newest week first, then team."""
-    invite_sent = exists().where(
-        and_(
-            OutboxMessage.link_id == RoundLink.link_id,
-            OutboxMessage.kind == KIND_INVITE,
-            OutboxMessage.status == SENT,
-        )
-    )
-    csv_issued = exists().where(
-        and_(LinkToken.link_id == RoundLink.link_id, LinkToken.channel == CHANNEL_CSV)
-    )
-
-    def invite_in(status: str) -> Exists:
-        return exists().where(
-            and_(
-                OutboxMessage.link_id == RoundLink.link_id,
-                OutboxMessage.kind == KIND_INVITE,
-                OutboxMessage.status == status,
-            )
-        )
-
-    reminded = exists().where(
-        and_(
-            OutboxMessage.link_id == RoundLink.link_id,
-            OutboxMessage.kind == KIND_REMINDER,
-            OutboxMessage.status == SENT,
-        )
-    )
     query = (
         select(
             QuestionnaireRound.round_id,
             QuestionnaireRound.week,
             QuestionnaireRound.team,
             func.count(RoundLink.link_id).label("students"),
-            _count(invite_sent | csv_issued).label("sent"),
+            _count(reached()).label("sent"),
             _count(RoundLink.opened_at.is_not(None)).label("opened"),
             _count(RoundLink.answered_at.is_not(None)).label("answered"),
-            _count(reminded).label("reminded"),
-            _count(invite_in(QUEUED)).label("waiting"),
-            _count(invite_in(FAILED)).label("failed"),
+            _count(message_in(KIND_REMINDER, SENT)).label("reminded"),
+            _count(message_in(KIND_INVITE, QUEUED)).label("waiting"),
+            _count(message_in(KIND_INVITE, FAILED)).label("failed"),
         )
         .outerjoin(RoundLink, RoundLink.round_id == QuestionnaireRound.round_id)
         .group_by(QuestionnaireRound.round_id, QuestionnaireRound.week, QuestionnaireRound.team)

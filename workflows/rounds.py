@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +59,7 @@ from data.rounds import (
     KIND_REMINDER,
     QUEUED,
     SENT,
+    reached,
 )
 from data.schema import (
     Identity,
@@ -72,6 +72,7 @@ from data.schema import (
     Student,
 )
 from workflows.safeguarding import CLOSED, AlertsOnImport, alert_rules, reopen_for_live_answer
+from workflows.users import aware, hash_token
 
 Purpose = Literal["answer", "view"]
 ANSWER: Purpose = "answer"
@@ -87,11 +88,6 @@ ANSWERS_TABLE = "questionnaire_answers"
 def new_token() -> str:
     """A fresh random token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def hash_token(token: str) -> str:
-    """What the store keeps of a token."""
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 def looks_like_token(token: str) -> bool:
@@ -285,16 +281,6 @@ def queue_reminders(conn: Connection, *, now: datetime, after_days: int) -> int:
     has_reminder = exists().where(
         and_(OutboxMessage.link_id == RoundLink.link_id, OutboxMessage.kind == KIND_REMINDER)
     )
-    reached = or_(
-        exists().where(
-            and_(
-                OutboxMessage.link_id == RoundLink.link_id,
-                OutboxMessage.kind == KIND_INVITE,
-                OutboxMessage.status == SENT,
-            )
-        ),
-        exists().where(and_(LinkToken.link_id == RoundLink.link_id, LinkToken.channel == CHANNEL_CSV)),
-    )
     link_ids = (
         conn.execute(
             select(RoundLink.link_id)
@@ -306,7 +292,7 @@ def queue_reminders(conn: Connection, *, now: datetime, after_days: int) -> int:
                 QuestionnaireRound.expires_at > now,
                 Identity.email.is_not(None),
                 Identity.email != "",
-                reached,
+                reached(),
                 ~has_reminder,
             )
         )
@@ -436,7 +422,7 @@ def _prepare(
     out = []
     for message_id, link_id, kind in batch:
         d = details[link_id]
-        expires = d.expires_at if d.expires_at.tzinfo else d.expires_at.replace(tzinfo=UTC)
+        expires = aware(d.expires_at)
         out.append(
             Outgoing(
                 message_id=message_id,
@@ -541,12 +527,6 @@ class LinkAccess:
     answered_at: datetime | None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def resolve(conn: Connection, token: str, now: datetime) -> LinkAccess | None:
     """The link ``token`` opens, or None for a malformed, unknown or expired token (one answer for all
     three, so that a page tells nobody whether a student or a round exists)."""
@@ -569,8 +549,7 @@ def resolve(conn: Connection, token: str, now: datetime) -> LinkAccess | None:
     ).first()
     if row is None:
         return None
-    expires = _aware(row.expires_at)
-    assert expires is not None
+    expires = aware(row.expires_at)
     if expires <= now or row.purpose not in (ANSWER, VIEW):
         return None
     return LinkAccess(
@@ -581,7 +560,7 @@ def resolve(conn: Connection, token: str, now: datetime) -> LinkAccess | None:
         week=int(row.week),
         purpose=ANSWER if row.purpose == ANSWER else VIEW,
         expires_at=expires,
-        answered_at=_aware(row.answered_at),
+        answered_at=None if row.answered_at is None else aware(row.answered_at),
     )
 
 
@@ -709,12 +688,14 @@ def submit_answers(
 def open_help_due(conn: Connection, student_id: str) -> datetime | None:
     """The earliest due time of ``student_id``'s zorgmeldingen that are not closed (None: there are none)."""
     dues = [
-        _aware(d)
+        aware(d)
         for d in conn.execute(
             select(SafeguardingAlert.due_at).where(
-                SafeguardingAlert.student_id == student_id, SafeguardingAlert.status != CLOSED
+                SafeguardingAlert.student_id == student_id,
+                SafeguardingAlert.status != CLOSED,
+                SafeguardingAlert.due_at.is_not(None),
             )
         ).scalars()
+        if d is not None
     ]
-    known = [d for d in dues if d is not None]
-    return min(known) if known else None
+    return min(dues) if dues else None

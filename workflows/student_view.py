@@ -29,7 +29,7 @@ from data.schema import (
 )
 from data.vocabulary import ACTION_OUTCOME_NL
 from workflows.coachklas import covers
-from workflows.risk_list import RISING
+from workflows.risk_list import RISING, shown_band
 
 ReactionKind = Literal["comment", "contest"]
 REACTION_CODES: dict[ReactionKind, str] = {"comment": STUDENT_COMMENT, "contest": STUDENT_CONTEST}
@@ -172,7 +172,7 @@ def _signal(conn: Session, student_id: str, week: int, show_band: bool) -> Signa
         .order_by(BandOverride.override_id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    band = override or score.band
+    band = shown_band(score.band, override)
     reasons = tuple(str(r["text"]) for r in score.reasons if isinstance(r, dict) and r.get("text"))
     return Signal(
         week=score.week,
