@@ -50,7 +50,6 @@ from workflows.student_view import (
     STUDENT_AUTHOR,
     ReactionKind,
     add_reaction,
-    clean_reaction,
     hours_nl,
     own_record,
 )
@@ -83,6 +82,12 @@ def _page(request: Request, name: str, context: Mapping[str, Any], status_code: 
 def _not_valid(request: Request) -> Response:
     """One page for a malformed, unknown or expired token (404: nothing is there to be seen)."""
     return _page(request, "student_link_invalid.html", {"title": "Deze link werkt niet"}, 404)
+
+
+def _already(request: Request, link: LinkAccess) -> Response:
+    """The page of a link whose questionnaire was submitted before (409: nothing changed)."""
+    context = {"title": "Al ingevuld", "week": _week_text(request, link.week)}
+    return _page(request, "student_already.html", context, 409)
 
 
 def _audit(conn: Connection, request: Request, link: LinkAccess, action: str, detail: str | None) -> None:
@@ -171,12 +176,7 @@ def open_link(request: Request, token: str) -> Response:
         return response
     assert link is not None
     if link.answered_at is not None:
-        return _page(
-            request,
-            "student_already.html",
-            {"title": "Al ingevuld", "week": _week_text(request, link.week)},
-            409,
-        )
+        return _already(request, link)
     return _questionnaire(request, link, {}, {}, 200)
 
 
@@ -207,12 +207,7 @@ def _submit(request: Request, token: str, form: Mapping[str, str]) -> Response:
         return _questionnaire(request, link, form, exc.problems, 422)
     except AlreadyAnsweredError:
         assert link is not None
-        return _page(
-            request,
-            "student_already.html",
-            {"title": "Al ingevuld", "week": _week_text(request, link.week)},
-            409,
-        )
+        return _already(request, link)
     help_due = result.help_due
     context = {
         "title": "Bedankt",
@@ -288,14 +283,13 @@ def _reaction(request: Request, conn: Connection, link: LinkAccess, form: Mappin
         return _own_view(
             request, conn, link, message=None, problem="Kies wat voor reactie het is.", status_code=422
         )
-    try:
-        clean_reaction(text)
-    except ValueError as exc:
-        return _own_view(request, conn, link, message=None, problem=str(exc), status_code=422)
     ctx = _ctx(request)
     now = datetime.now(UTC)
     today = store_today(ctx.calendar, ctx.latest_week(), now.astimezone(SCHOOL_TZ).date())
-    action_id = add_reaction(conn, link.student_id, link.week, kind, text, today=today, now=now)
+    try:  # add_reaction checks the text before it writes anything
+        action_id = add_reaction(conn, link.student_id, link.week, kind, text, today=today, now=now)
+    except ValueError as exc:
+        return _own_view(request, conn, link, message=None, problem=str(exc), status_code=422)
     _audit(conn, request, link, "student_reaction", f"{REACTION_CODES[kind]} (actie {action_id})")
     message = "Dank je. Je mentor en het zorgteam lezen je reactie en nemen contact met je op."
     return _own_view(request, conn, link, message=message, problem=None)
