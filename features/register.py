@@ -96,6 +96,9 @@ class FeatureEntry(BaseModel):
     domain: Domain | None = None
     reason: bool | None = None
     proxy: bool = False
+    # The direction the domain fixes (1: more never lowers the risk, -1: more never raises it, 0: none):
+    # a monotone constraint on the model, which also keeps explanations sane.
+    monotone: Literal[-1, 0, 1] = 0
 
 
 class ProxyMeasurement(BaseModel):
@@ -136,6 +139,7 @@ class Feature(BaseModel):
     proxy_declared: bool = False
     proxy_auc: dict[str, float] | None = None
     is_proxy: bool | None = None
+    monotone: Literal[-1, 0, 1] = 0
 
     @property
     def shown_to_staff(self) -> bool:
@@ -173,6 +177,7 @@ def _resolved(
     domain: Domain | None,
     reason: bool | None,
     proxy: bool,
+    monotone: Literal[-1, 0, 1] = 0,
 ) -> FeatureEntry:
     """An entry with its domain and reason flag filled in (derived where not written), checked."""
     resolved_domain = domain or derive_domain(name, family)
@@ -189,6 +194,7 @@ def _resolved(
         domain=resolved_domain,
         reason=may_be,
         proxy=proxy,
+        monotone=monotone,
     )
 
 
@@ -215,7 +221,9 @@ def load_register(
         for template in register.item_features
     ]
     entries.extend(
-        _resolved(e.name, e.family, e.description_nl, e.justification, e.domain, e.reason, e.proxy)
+        _resolved(
+            e.name, e.family, e.description_nl, e.justification, e.domain, e.reason, e.proxy, e.monotone
+        )
         for e in register.features
     )
     names = [e.name for e in entries]
@@ -251,6 +259,7 @@ def _with_proxy_check(entry: FeatureEntry, register: RegisterFile) -> Feature:
         proxy_declared=entry.proxy,
         proxy_auc=auc,
         is_proxy=None if auc is None or measured is None else max(auc.values()) >= measured.threshold,
+        monotone=entry.monotone,
     )
 
 

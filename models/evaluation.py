@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.vocabulary import BAND_ELEVATED, BAND_HIGH
 from models.metrics import binary_metrics, lead_times, precision_recall_at
 
 LABEL = "vsv"
@@ -47,6 +48,23 @@ class Evaluation:
     lead: pd.DataFrame
     subgroups: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # Per week of the test year: the share of students in each band (``band_shares``).
+    band_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def band_shares(weeks: pd.Series, bands: pd.Series) -> pd.DataFrame:
+    """Per week: students scored, and the share in "hoog" and in "verhoogd" or higher."""
+    frame = pd.DataFrame({"week_in_year": weeks.to_numpy(), "band": bands.to_numpy()})
+    grouped = frame.groupby("week_in_year")["band"]
+    return pd.DataFrame(
+        {
+            "students": grouped.size(),
+            "high_share": grouped.apply(lambda b: float((b == BAND_HIGH).mean())),
+            "elevated_or_high_share": grouped.apply(
+                lambda b: float(b.isin((BAND_HIGH, BAND_ELEVATED)).mean())
+            ),
+        }
+    ).reset_index()
 
 
 def overall_metrics(frame: pd.DataFrame, scorers: list[str], share: float) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from data.calendar import WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.vocabulary import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
 from features.register import Feature, features_by_name
@@ -34,6 +35,7 @@ from models.reasons import TOP_N, Reason, format_value, reasons_for_rows
 
 __all__ = [
     "BANDS",
+    "BAND_WEEK_FEATURE",
     "BandThresholds",
     "CalibrationMethod",
     "Calibrator",
@@ -41,6 +43,8 @@ __all__ = [
     "Reason",
     "RiskModel",
     "Scored",
+    "band_week",
+    "fit_band_thresholds",
     "format_value",
     "make_pipeline",
     "wilson_interval",
@@ -128,17 +132,104 @@ def wilson_interval(
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
+# The week the bands are cut per: the week of the student's own programme year (0 = the first week), from
+# the model input ``weeks_since_start``. Risk and its spread follow the programme year (the first weeks
+# carry the most vsv), so one cut for the whole year would put far more than 5% in "hoog" in some weeks
+# and far fewer in others.
+BAND_WEEK_FEATURE = "weeks_since_start"
+
+
+def band_week(weeks_since_start: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """The week of the programme year (0-based) of each row, for :class:`BandThresholds`."""
+    since = np.maximum(np.asarray(weeks_since_start, dtype=np.float64), 0.0)
+    out: npt.NDArray[np.int64] = np.mod(np.floor(since), WEEKS_PER_YEAR).astype(np.int64)
+    return out
+
+
 @dataclass(frozen=True)
 class BandThresholds:
-    """Probability thresholds of the bands, set on the calibration fold."""
+    """Probability thresholds of the bands, set on the calibration fold.
+
+    ``elevated`` and ``high`` are the cuts over all calibration rows. ``elevated_by_week`` and
+    ``high_by_week`` (one value per week of the programme year, :func:`band_week`) are the cuts within
+    each week, so that "hoog" holds about the same share of students every week; without them (models
+    trained before they existed) the single cuts apply to every week.
+    """
 
     elevated: float
     high: float
+    elevated_by_week: tuple[float, ...] | None = None
+    high_by_week: tuple[float, ...] | None = None
 
-    def band(self, p: FloatArray) -> npt.NDArray[np.object_]:
-        return np.where(
-            p >= self.high, BAND_HIGH, np.where(p >= self.elevated, BAND_ELEVATED, BAND_LOW)
-        ).astype(object)
+    def cuts(self, week: npt.ArrayLike | None, n: int) -> tuple[FloatArray, FloatArray]:
+        """The (elevated, high) cut of each of ``n`` rows in ``week`` (None: the single cuts)."""
+        if week is None or self.elevated_by_week is None or self.high_by_week is None:
+            return np.full(n, self.elevated), np.full(n, self.high)
+        index = np.clip(np.asarray(week, dtype=np.int64), 0, len(self.high_by_week) - 1)
+        return (
+            np.asarray(self.elevated_by_week, dtype=np.float64)[index],
+            np.asarray(self.high_by_week, dtype=np.float64)[index],
+        )
+
+    def band(self, p: FloatArray, week: npt.ArrayLike | None = None) -> npt.NDArray[np.object_]:
+        p = np.asarray(p, dtype=np.float64)
+        elevated, high = self.cuts(week, len(p))
+        return np.where(p >= high, BAND_HIGH, np.where(p >= elevated, BAND_ELEVATED, BAND_LOW)).astype(object)
+
+    def is_high(self, p: FloatArray, week: npt.ArrayLike | None = None) -> npt.NDArray[np.bool_]:
+        """Whether each probability is in "hoog" in its week (the coachklas selection)."""
+        p = np.asarray(p, dtype=np.float64)
+        out: npt.NDArray[np.bool_] = p >= self.cuts(week, len(p))[1]
+        return out
+
+
+def top_cut(p: FloatArray, share: float) -> float:
+    """The cut for the top ``share`` of rows: ``p >= cut`` holds as close to that share as ties allow.
+
+    Calibrated probabilities have ties (isotonic steps), so the quantile itself may take in a whole step of
+    rows; the next distinct value above it is taken instead when that comes closer to ``share``.
+    """
+    if len(p) == 0:
+        return float("inf")
+    cut = float(np.quantile(p, 1 - share))
+    above = p[p > cut]
+    if len(above):
+        higher = float(above.min())
+        if abs(np.mean(p >= higher) - share) < abs(np.mean(p >= cut) - share):
+            cut = higher
+    return cut
+
+
+def fit_band_thresholds(
+    p: FloatArray,
+    week: npt.ArrayLike,
+    elevated_share: float,
+    high_share: float,
+    window: int = 0,
+    min_rows: int = 3000,
+) -> BandThresholds:
+    """Cuts over all rows and within each week of the programme year.
+
+    A week's cut uses its own rows (``window`` 0), widened a week on each side at a time until it has
+    ``min_rows`` rows: a thin week borrows from its neighbours, and a small school's cuts follow the season
+    more loosely (risk changes fastest in the first weeks, where pooling blurs it most). The high cut is
+    never below the elevated cut.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    weeks = np.asarray(week, dtype=np.int64)
+    elevated, high = top_cut(p, elevated_share), top_cut(p, high_share)
+    by_elevated, by_high = [], []
+    for w in range(WEEKS_PER_YEAR):
+        width = window
+        near = np.abs(weeks - w) <= width
+        while near.sum() < min_rows and width < WEEKS_PER_YEAR:
+            width += 1
+            near = np.abs(weeks - w) <= width
+        part = p[near]
+        e, h = (top_cut(part, elevated_share), top_cut(part, high_share)) if len(part) else (elevated, high)
+        by_elevated.append(e)
+        by_high.append(max(h, e))
+    return BandThresholds(elevated, max(high, elevated), tuple(by_elevated), tuple(by_high))
 
 
 @dataclass
@@ -211,6 +302,20 @@ class RiskModel:
         """Calibrated probability of vsv within the horizon."""
         return self.calibrator.transform(self.raw_score(frame))
 
+    def band_weeks(self, frame: pd.DataFrame) -> npt.NDArray[np.int64] | None:
+        """The week of the programme year of each row (for the per-week bands), or None without it."""
+        if BAND_WEEK_FEATURE not in frame.columns:
+            return None
+        return band_week(frame[BAND_WEEK_FEATURE].to_numpy())
+
+    def bands(self, frame: pd.DataFrame, p: FloatArray) -> npt.NDArray[np.object_]:
+        """The band of each probability ``p`` of the rows of ``frame``, in the row's own week."""
+        return self.thresholds.band(p, self.band_weeks(frame))
+
+    def is_high(self, frame: pd.DataFrame, p: FloatArray) -> npt.NDArray[np.bool_]:
+        """Whether each row of ``frame`` with probability ``p`` is in "hoog" in its own week."""
+        return self.thresholds.is_high(p, self.band_weeks(frame))
+
     def explainer(self) -> Any:
         if self._explainer is None:
             import shap
@@ -252,8 +357,9 @@ class RiskModel:
         raw = self.raw_score(frame)
         p = self.calibrator.transform(raw)
         lower, upper = wilson_interval(p, self.calibrator.support(raw))
-        band = self.thresholds.band(p)
-        uncertain = self.thresholds.band(lower) != self.thresholds.band(upper)
+        week = self.band_weeks(frame)
+        band = self.thresholds.band(p, week)
+        uncertain = self.thresholds.band(lower, week) != self.thresholds.band(upper, week)
         if "insufficient_data" in frame.columns:
             insufficient = frame["insufficient_data"].to_numpy(dtype=bool)
             band = np.where(insufficient, BAND_INSUFFICIENT, band).astype(object)

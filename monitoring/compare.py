@@ -48,7 +48,7 @@ def compare_on_recent_weeks(
         scored = score(model, rows)
         rows[name] = scored["probability"]
         fairness = fairness_check(
-            fairness_table(audit_frame(scored, audit), model.thresholds.high, config.fairness),
+            fairness_table(audit_frame(scored, audit), model.thresholds, config.fairness),
             config.fairness,
         )
         extra[name] = {

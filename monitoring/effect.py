@@ -80,7 +80,7 @@ from data.vocabulary import (
 from features.labels import labels
 from features.register import features_by_name, model_features
 from features.snapshot import LOOKBACK_WEEKS, snapshot
-from monitoring.model import MonitoredModel
+from monitoring.model import MonitoredModel, band_weeks
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -585,7 +585,7 @@ def collect_rows(
         if model is not None:
             risk = np.asarray(model.predict_proba(snap), dtype=np.float64)
             snap[RISK_COLUMN] = risk
-            band = np.asarray(model.thresholds.band(risk), dtype=object)
+            band = np.asarray(model.thresholds.band(risk, band_weeks(snap)), dtype=object)
             snap["band"] = np.where(snap["insufficient_data"].to_numpy(dtype=bool), BAND_INSUFFICIENT, band)
         mature = as_of + horizon <= last
         ids = snap["student_id"]

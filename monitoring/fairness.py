@@ -25,6 +25,7 @@ from sklearn.metrics import precision_score
 
 from models.evaluation import LABEL, age_group
 from monitoring.config import FairnessConfig
+from monitoring.model import band_weeks
 
 ATTRIBUTES = ("gender", "migration_background", "level", "age_group")
 RATE_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision")
@@ -142,17 +143,28 @@ def ratios_to_reference(
     return out
 
 
+def selected_high(frame: pd.DataFrame, high: float | Any) -> npt.NDArray[np.bool_]:
+    """Rows whose ``probability`` reaches "hoog": a single cut, or a model's band thresholds
+    (``is_high(p, week)``, per week of the programme year from ``weeks_since_start``)."""
+    p = frame["probability"].to_numpy(dtype=float)
+    if isinstance(high, int | float):
+        out: npt.NDArray[np.bool_] = p >= float(high)
+        return out
+    return np.asarray(high.is_high(p, band_weeks(frame)), dtype=bool)
+
+
 def fairness_table(
     frame: pd.DataFrame,
-    high_threshold: float,
+    high: float | Any,
     config: FairnessConfig,
     attributes: tuple[str, ...] = ATTRIBUTES,
 ) -> pd.DataFrame:
     """One row per attribute and group: metrics, ratios to the reference group and flags.
 
-    A student is *selected* when the probability reaches the band "hoog" (``high_threshold``).
+    A student is *selected* when the probability reaches the band "hoog" (``high``: a cut, or the
+    model's :class:`models.risk_model.BandThresholds`, which cut per week).
     """
-    flagged = frame["probability"].to_numpy(dtype=float) >= high_threshold
+    flagged = selected_high(frame, high)
     rows_per_student = len(frame) / max(frame["student_id"].nunique(), 1)
     parts = []
     for attribute in attributes:

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from models.risk_model import BAND_WEEK_FEATURE, band_week
+
 
 class MonitoredModel(Protocol):
     """A scorer with bands and a training reference (test-fold rows with ``probability`` and ``vsv``)."""
@@ -71,10 +73,17 @@ def require_reference(model: MonitoredModel) -> pd.DataFrame:
     return reference
 
 
+def band_weeks(frame: pd.DataFrame) -> npt.NDArray[np.int64] | None:
+    """The week of the programme year of each row, for per-week bands (None without ``weeks_since_start``)."""
+    if BAND_WEEK_FEATURE not in frame.columns:
+        return None
+    return band_week(frame[BAND_WEEK_FEATURE].to_numpy())
+
+
 def score(model: MonitoredModel, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the model's ``probability`` and ``band`` (probability bands only, no SHAP)."""
     out = frame.copy()
     p = np.asarray(model.predict_proba(frame), dtype=np.float64)
     out["probability"] = p
-    out["band"] = model.thresholds.band(p)
+    out["band"] = model.thresholds.band(p, band_weeks(frame))
     return out

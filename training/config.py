@@ -29,6 +29,11 @@ class TrainingConfig(BaseModel):
     min_positive_rows: int = Field(default=30, ge=1)
     experiment: str = "vsv"
     lgbm: dict[str, Any] = Field(default_factory=dict)
+    # Monotone constraints from the feature register (``monotone``) on the risk model.
+    monotone_constraints: bool = True
+    # Hyperparameter search before the fit (training.tune): 0 = train with ``lgbm`` as written.
+    tune_trials: int = Field(default=0, ge=0, le=1000)
+    tune_timeout_s: float | None = Field(default=None, gt=0)
     logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 0.1})
 
     @model_validator(mode="after")

@@ -20,12 +20,15 @@ from sklearn.preprocessing import StandardScaler
 
 from data.calendar import WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire
+from features.register import features_by_name
 from models.risk_model import (
-    BandThresholds,
+    BAND_WEEK_FEATURE,
     CalibrationMethod,
     Calibrator,
     ColumnSelector,
     RiskModel,
+    band_week,
+    fit_band_thresholds,
     make_pipeline,
 )
 from training.config import TrainingConfig
@@ -167,6 +170,22 @@ def fit_calibrated_booster(
     return CalibratedBooster(pipeline=pipeline, calibrator=calibrator, calibration_brier=briers)
 
 
+def model_params(
+    config: TrainingConfig, features: Sequence[str], params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """LightGBM parameters for ``features``: ``params`` (default the configuration's ``lgbm``), with the
+    register's monotone constraints in feature order when the configuration asks for them."""
+    out = dict(config.lgbm if params is None else params)
+    out.pop("monotone_constraints", None)
+    if config.monotone_constraints:
+        register = features_by_name(features)
+        directions = [register[name].monotone for name in features]
+        if any(directions):
+            out["monotone_constraints"] = directions
+            out.setdefault("monotone_constraints_method", "intermediate")
+    return out
+
+
 def fit_risk_model(
     train: pd.DataFrame,
     calibration: pd.DataFrame,
@@ -175,24 +194,26 @@ def fit_risk_model(
     config: TrainingConfig,
     metadata: dict[str, Any] | None = None,
     questionnaire: Questionnaire | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> RiskModel:
     """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold.
-    The model keeps ``questionnaire`` (the deployment's) for its reasons' scales and directions."""
+    The model keeps ``questionnaire`` (the deployment's) for its reasons' scales and directions.
+    ``params`` (e.g. a search's result) replace the configuration's ``lgbm``; :func:`model_params` adds
+    the monotone constraints either way."""
     fitted = fit_calibrated_booster(
         train,
         train[LABEL].to_numpy(),
         calibration,
         calibration[LABEL].to_numpy(),
         features,
-        config.lgbm,
+        model_params(config, features, params),
         config.seed,
         config.calibration,
         groups=calibration["student_id"].to_numpy(),
     )
     p = fitted.predict_proba(calibration)
-    thresholds = BandThresholds(
-        elevated=float(np.quantile(p, 1 - config.elevated_share)),
-        high=float(np.quantile(p, 1 - config.capacity_share)),
+    thresholds = fit_band_thresholds(
+        p, band_week(calibration[BAND_WEEK_FEATURE].to_numpy()), config.elevated_share, config.capacity_share
     )
     meta = {**(metadata or {}), "calibration": fitted.method, "calibration_brier": fitted.calibration_brier}
     return RiskModel(

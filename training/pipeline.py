@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from data.calendar import WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire
@@ -24,6 +25,7 @@ from features import build_training_set, load_register, model_features
 from models.evaluation import (
     Evaluation,
     age_group,
+    band_shares,
     compare_at_rule_flag_rate,
     lead_time_table,
     metrics_per_week,
@@ -51,6 +53,7 @@ from training.report import (
     reliability_plot,
     shap_summary_plot,
 )
+from training.tune import TuningResult, tune
 
 SCORERS = ["model", "oracle", "logistic", "no_questionnaire", "rule_score"]
 
@@ -120,21 +123,60 @@ class Fitted:
     model: RiskModel
     ablation: RiskModel
     logistic: Any
+    tuning: TuningResult | None = None
 
 
-def fit_all(prepared: Prepared, config: TrainingConfig, questionnaire: Questionnaire | None) -> Fitted:
+def search(
+    prepared: Prepared, features: tuple[str, ...], config: TrainingConfig, progress: bool = False
+) -> TuningResult | None:
+    """The hyperparameter search of ``config.tune_trials`` trials on the training years (never the test
+    year), or None when the configuration asks for none."""
+    if config.tune_trials == 0:
+        return None
+    rows = pd.concat([prepared.train, prepared.calibration], ignore_index=True)
+    bar = tqdm(total=config.tune_trials, desc="zoeken naar parameters", unit="poging", disable=not progress)
+
+    def tick(number: int, value: float) -> None:
+        bar.update(1)
+        bar.set_postfix(roc_auc=f"{value:.4f}")
+
+    try:
+        return tune(rows, features, config, config.tune_trials, config.tune_timeout_s, on_trial=tick)
+    finally:
+        bar.close()
+
+
+def fit_all(
+    prepared: Prepared, config: TrainingConfig, questionnaire: Questionnaire | None, progress: bool = False
+) -> Fitted:
     register = load_register(questionnaire)
     descriptions = {f.name: f.description_nl for f in register}
     features = model_features(questionnaire)
     lagging = [f.name for f in register if f.family != "leading"]
+    tuning = search(prepared, features, config, progress)
+    params = None if tuning is None else tuning.params
     model = fit_risk_model(
-        prepared.train, prepared.calibration, features, descriptions, config, questionnaire=questionnaire
+        prepared.train,
+        prepared.calibration,
+        features,
+        descriptions,
+        config,
+        questionnaire=questionnaire,
+        params=params,
     )
+    if tuning is not None:
+        model.metadata["tuning"] = tuning.summary()
     ablation = fit_risk_model(
-        prepared.train, prepared.calibration, lagging, descriptions, config, questionnaire=questionnaire
+        prepared.train,
+        prepared.calibration,
+        lagging,
+        descriptions,
+        config,
+        questionnaire=questionnaire,
+        params=params,
     )
     logistic = fit_logistic(prepared.train, features, config)
-    return Fitted(model, ablation, logistic)
+    return Fitted(model, ablation, logistic, tuning)
 
 
 def score_frame(
@@ -166,7 +208,7 @@ def evaluate(
     by_week = metrics_per_week(scored, scorers, share)
     same_rate = compare_at_rule_flag_rate(scored, "model", "rule_flag")
     flags = scored_all_year.copy()
-    flags["model_high"] = flags["model"] >= model.thresholds.high
+    flags["model_high"] = model.is_high(flags, flags["model"].to_numpy())
     lead_flags = {"model": "model_high", "rules": "rule_flag"}
     if "oracle" in flags.columns:
         flags["oracle_top"] = per_week_top(flags, "oracle", share)
@@ -177,7 +219,7 @@ def evaluate(
     exit_week = vsv[(vsv["week"] > first_week) & (vsv["week"] <= year_end)].set_index("student_id")["week"]
     lead = lead_time_table(flags, lead_flags, exit_week)
     groups = scored.copy()
-    groups["model_high"] = groups["model"] >= model.thresholds.high
+    groups["model_high"] = model.is_high(groups, groups["model"].to_numpy())
     groups["age_group"] = age_group(groups)
     attributes = ["level", "age_group"]
     notes = []
@@ -187,7 +229,11 @@ def evaluate(
     else:
         notes.append("no audit_attributes in the store: subgroup results by gender and migration are missing")
     subgroups = subgroup_metrics(groups, "model_high", "model", attributes)
-    return Evaluation(overall, by_week, same_rate, lead, subgroups, notes)
+    shares = band_shares(
+        scored_all_year["week_in_year"],
+        pd.Series(model.bands(scored_all_year, scored_all_year["model"].to_numpy())),
+    )
+    return Evaluation(overall, by_week, same_rate, lead, subgroups, notes, shares)
 
 
 def scalar(frame: pd.DataFrame, row: str, column: str) -> float:
@@ -215,6 +261,20 @@ def targets_table(ev: Evaluation, config: TrainingConfig, seconds: float) -> pd.
         add("ROC-AUC gap to oracle", gap, "<= 0.015", gap <= 0.015)
         ratio = scalar(o, "model", "precision_at_k") / scalar(o, "oracle", "precision_at_k")
         add("precision@k relative to oracle", ratio, ">= 0.90", ratio >= 0.9)
+    if not ev.band_shares.empty:
+        shares = ev.band_shares["high_share"]
+        add(
+            "lowest weekly share in hoog (test year)",
+            float(shares.min()),
+            ">= 0.03",
+            bool(shares.min() >= 0.03),
+        )
+        add(
+            "highest weekly share in hoog (test year)",
+            float(shares.max()),
+            "<= 0.08",
+            bool(shares.max() <= 0.08),
+        )
     add("expected calibration error", scalar(o, "model", "ece"), "<= 0.02", scalar(o, "model", "ece") <= 0.02)
     gain = ev.same_flag_rate["recall_gain_relative"]
     add("recall gain over rules at their flag rate", gain, ">= 0.25", gain >= 0.25)
@@ -331,7 +391,7 @@ def train(
     """The whole training run. With ``registered_model`` set, MLflow must be configured by the caller."""
     started = time.perf_counter()
     prepared = prepare(tables, config, questionnaire, progress=progress)
-    fitted = fit_all(prepared, config, questionnaire)
+    fitted = fit_all(prepared, config, questionnaire, progress=progress)
     data_fingerprint = fingerprint(tables)
     fitted.model.metadata.update(
         {
@@ -407,6 +467,11 @@ def log_run(
         for key, value in ev.same_flag_rate.items():
             mlflow.log_metric(f"rules_vs_model.{key}", float(value))
         mlflow.log_metric("model.median_lead_weeks", scalar(ev.lead, "model", "median_lead_weeks"))
+        tuning = model.metadata.get("tuning")
+        if tuning:
+            mlflow.log_metric("tuning.validation_roc_auc", float(tuning["validation_roc_auc"]))
+            mlflow.log_metric("tuning.baseline_validation_roc_auc", float(tuning["baseline_validation_roc_auc"]))
+            mlflow.log_dict(tuning, "report/tuning.json")
         for path in paths:
             mlflow.log_artifact(str(path), artifact_path="report")
         version = log_risk_model(model, registered_model)

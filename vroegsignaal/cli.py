@@ -169,6 +169,14 @@ def train_command(
         Path | None, typer.Option("--config", help="YAML with experiment parameters")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="folder for the report; default var/runs/<time>")] = None,
+    tune: Annotated[
+        int | None,
+        typer.Option(
+            "--tune",
+            min=0,
+            help="search the LightGBM parameters first with this many trials, on the training years only",
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate beside the oracle and the baselines, log to MLflow and register as challenger."""
     from datetime import UTC, datetime
@@ -180,7 +188,7 @@ def train_command(
 
     ctx = context_or_fail()
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, None if tune is None else {"tune_trials": tune})
         tables, truth, audit = _load_training_data(ctx)
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))

@@ -49,6 +49,20 @@ def test_model_ranks_below_the_oracle_and_is_calibrated(trained_1000: TrainingRe
     assert set(trained.targets["target"]) >= {"ROC-AUC gap to oracle", "expected calibration error"}
 
 
+def test_hoog_holds_about_five_percent_in_every_week_of_the_test_year(trained_1000: TrainingResult) -> None:
+    """The bands are cut per week of the programme year on the calibration year; on the test year of a
+    1,000-student school "hoog" stays within 2.5-8% and "verhoogd or higher" within 15-27% every week (isotonic calibration has steps: a step of tied
+    probabilities falls wholly in or out of a band, so a week's share moves by a step's size)."""
+    shares = trained_1000.evaluation.band_shares
+    assert len(shares) >= 35
+    assert shares["high_share"].between(0.025, 0.08).all(), shares.round(3).to_dict("records")
+    assert shares["elevated_or_high_share"].between(0.15, 0.27).all(), shares.round(3).to_dict("records")
+    measured = trained_1000.targets.set_index("target")["measured"]
+    low, high = shares["high_share"].min(), shares["high_share"].max()
+    assert measured["lowest weekly share in hoog (test year)"] == pytest.approx(low, abs=1e-4)
+    assert measured["highest weekly share in hoog (test year)"] == pytest.approx(high, abs=1e-4)
+
+
 def test_report_has_card_plots_and_subgroups(trained: TrainingResult) -> None:
     for name in (
         "model_card.md",
