@@ -99,6 +99,9 @@ class FeatureEntry(BaseModel):
     # The direction the domain fixes (1: more never lowers the risk, -1: more never raises it, 0: none):
     # a monotone constraint on the model, which also keeps explanations sane.
     monotone: Literal[-1, 0, 1] = 0
+    # false: computed and audited, but not a model input (the decision says why, with its figures).
+    input: bool = True
+    decision: str | None = None
 
 
 class ProxyMeasurement(BaseModel):
@@ -225,6 +228,7 @@ def load_register(
             e.name, e.family, e.description_nl, e.justification, e.domain, e.reason, e.proxy, e.monotone
         )
         for e in register.features
+        if e.input
     )
     names = [e.name for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -261,6 +265,11 @@ def _with_proxy_check(entry: FeatureEntry, register: RegisterFile) -> Feature:
         is_proxy=None if auc is None or measured is None else max(auc.values()) >= measured.threshold,
         monotone=entry.monotone,
     )
+
+
+def excluded_features(path: Path | None = None) -> tuple[FeatureEntry, ...]:
+    """Register entries that are not model inputs (``input: false``), each with its written decision."""
+    return tuple(e for e in read_register_file(path).features if not e.input)
 
 
 def features_by_name(

@@ -50,6 +50,10 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     # Per week of the test year: the share of students in each band (``band_shares``).
     band_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Every subgroup ratio outside 0.8-1.25, and the same ratio within level and route.
+    conditional: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Per proxy-flagged feature: the model without it, on the same rows (quality and the flagged ratios).
+    proxy_ablation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def band_shares(weeks: pd.Series, bands: pd.Series) -> pd.DataFrame:
@@ -157,3 +161,103 @@ def subgroup_metrics(frame: pd.DataFrame, flagged: str, score: str, attributes: 
             s["reference_group"] = str(reference)
             rows.append(s)
     return pd.DataFrame(rows)
+
+
+RATIO_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate")
+FAIR_RANGE = (0.8, 1.25)
+STRATA = ("level", "route_bbl")
+
+
+def outside_range(
+    subgroups: pd.DataFrame, low: float = FAIR_RANGE[0], high: float = FAIR_RANGE[1]
+) -> pd.DataFrame:
+    """Every (attribute, group, metric) whose ratio to the reference group lies outside [low, high]."""
+    rows = []
+    for _, row in subgroups.iterrows():
+        for metric in RATIO_METRICS:
+            ratio = float(row[f"{metric}_ratio"])
+            if np.isfinite(ratio) and not low <= ratio <= high:
+                rows.append(
+                    {
+                        "attribute": row["attribute"],
+                        "group": row["group"],
+                        "reference_group": row["reference_group"],
+                        "metric": metric,
+                        "n": int(row["n"]),
+                        "ratio": ratio,
+                    }
+                )
+    return pd.DataFrame(rows, columns=["attribute", "group", "reference_group", "metric", "n", "ratio"])
+
+
+def _counts(part: pd.DataFrame, flagged: str, metric: str) -> tuple[float, float]:
+    """(events, denominator) of ``metric`` in ``part``: flagged of all, of non-leavers, missed leavers."""
+    y = part[LABEL].to_numpy(dtype=bool)
+    f = part[flagged].to_numpy(dtype=bool)
+    if metric == "selection_rate":
+        return float(f.sum()), float(len(f))
+    if metric == "false_positive_rate":
+        return float((f & ~y).sum()), float((~y).sum())
+    return float((~f & y).sum()), float(y.sum())
+
+
+def conditional_ratio(
+    frame: pd.DataFrame,
+    attribute: str,
+    group: str,
+    reference: str,
+    metric: str,
+    flagged: str,
+    strata: list[str],
+) -> tuple[float, int]:
+    """The ratio of ``metric`` between ``group`` and ``reference`` among students of the same strata.
+
+    Indirect standardisation: the reference group's rate in each stratum, weighted by the group's own
+    denominator there, is what the group's rate would be if it were treated like the reference group at its
+    own level and route; the ratio is the group's events over those expected events. Strata without the
+    reference group are left out. Returns the ratio and the number of strata compared.
+    """
+    part = frame[frame[attribute].astype(str).isin((group, reference))]
+    observed = expected = 0.0
+    compared = 0
+    for _, stratum in part.groupby(strata, observed=True) if strata else [((), part)]:
+        mine = stratum[stratum[attribute].astype(str) == group]
+        theirs = stratum[stratum[attribute].astype(str) == reference]
+        events, denominator = _counts(mine, flagged, metric)
+        ref_events, ref_denominator = _counts(theirs, flagged, metric)
+        if denominator == 0 or ref_denominator == 0:
+            continue
+        compared += 1
+        observed += events
+        expected += denominator * ref_events / ref_denominator
+    return (observed / expected if expected else float("nan")), compared
+
+
+def conditional_fairness(
+    frame: pd.DataFrame, subgroups: pd.DataFrame, flagged: str, strata: tuple[str, ...] = STRATA
+) -> pd.DataFrame:
+    """For every ratio outside the range: the same ratio within level and route (the attribute itself
+    excepted), and whether the gap remains there.
+
+    A gap that disappears within level and route comes from who is in which programme (level and route
+    carry the risk); one that remains is a difference among comparable students and needs a decision.
+    """
+    flags = outside_range(subgroups)
+    rows = []
+    for _, flag in flags.iterrows():
+        used = [s for s in strata if s != flag["attribute"] and s in frame.columns]
+        ratio, compared = conditional_ratio(
+            frame, flag["attribute"], flag["group"], flag["reference_group"], flag["metric"], flagged, used
+        )
+        remains = bool(np.isfinite(ratio) and not FAIR_RANGE[0] <= ratio <= FAIR_RANGE[1])
+        rows.append(
+            {
+                **flag.to_dict(),
+                "within": "+".join(used) or "-",
+                "conditional_ratio": ratio,
+                "strata": compared,
+                "remains": remains,
+            }
+        )
+    columns = [*flags.columns, "within", "conditional_ratio", "strata", "remains"]
+    return pd.DataFrame(rows, columns=columns)

@@ -23,12 +23,15 @@ from data.synthetic.oracle import oracle_risk
 from data.tables import RawTables
 from features import build_training_set, load_register, model_features
 from models.evaluation import (
+    RATIO_METRICS,
     Evaluation,
     age_group,
     band_shares,
     compare_at_rule_flag_rate,
+    conditional_fairness,
     lead_time_table,
     metrics_per_week,
+    outside_range,
     overall_metrics,
     per_week_top,
     subgroup_metrics,
@@ -209,7 +212,8 @@ def evaluate(
     same_rate = compare_at_rule_flag_rate(scored, "model", "rule_flag")
     flags = scored_all_year.copy()
     flags["model_high"] = model.is_high(flags, flags["model"].to_numpy())
-    lead_flags = {"model": "model_high", "rules": "rule_flag"}
+    flags["model_at_rule_rate"] = per_week_top(flags, "model", flags.groupby("as_of")["rule_flag"].mean())
+    lead_flags = {"model": "model_high", "rules": "rule_flag", "model_at_rule_rate": "model_at_rule_rate"}
     if "oracle" in flags.columns:
         flags["oracle_top"] = per_week_top(flags, "oracle", share)
         lead_flags["oracle"] = "oracle_top"
@@ -218,22 +222,93 @@ def evaluate(
     year_end = (first_week // WEEKS_PER_YEAR + 1) * WEEKS_PER_YEAR - 1
     exit_week = vsv[(vsv["week"] > first_week) & (vsv["week"] <= year_end)].set_index("student_id")["week"]
     lead = lead_time_table(flags, lead_flags, exit_week)
-    groups = scored.copy()
-    groups["model_high"] = model.is_high(groups, groups["model"].to_numpy())
-    groups["age_group"] = age_group(groups)
-    attributes = ["level", "age_group"]
     notes = []
-    if audit is not None and not audit.empty:
-        groups = groups.merge(audit, on="student_id", how="left")
-        attributes = ["gender", "migration_background", *attributes]
-    else:
+    if audit is None or audit.empty:
         notes.append("no audit_attributes in the store: subgroup results by gender and migration are missing")
-    subgroups = subgroup_metrics(groups, "model_high", "model", attributes)
+    groups, subgroups = test_subgroups(scored, model, audit)
     shares = band_shares(
         scored_all_year["week_in_year"],
         pd.Series(model.bands(scored_all_year, scored_all_year["model"].to_numpy())),
     )
-    return Evaluation(overall, by_week, same_rate, lead, subgroups, notes, shares)
+    conditional = conditional_fairness(groups, subgroups, "high")
+    return Evaluation(overall, by_week, same_rate, lead, subgroups, notes, shares, conditional)
+
+
+def proxy_features(model: RiskModel) -> list[str]:
+    """The model's inputs the register or the measured proxy check flags as a stand-in for a protected
+    attribute (kept as inputs only where their justification allows)."""
+    return [name for name, f in model.feature_register().items() if not f.shown_to_staff]
+
+
+def test_subgroups(
+    rows: pd.DataFrame, candidate: RiskModel, audit: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rows`` scored by ``candidate`` (``p``, ``high`` per week) with the audit attributes, and their
+    subgroup table (selection = "hoog")."""
+    frame = rows.copy()
+    frame["p"] = candidate.predict_proba(frame)
+    frame["high"] = candidate.is_high(frame, frame["p"].to_numpy())
+    frame["age_group"] = age_group(frame)
+    attributes = ["level", "age_group"]
+    if audit is not None and not audit.empty:
+        frame = frame.merge(audit, on="student_id", how="left")
+        attributes = ["gender", "migration_background", *attributes]
+    return frame, subgroup_metrics(frame, "high", "p", attributes)
+
+
+def ablation_measures(
+    rows: pd.DataFrame, candidate: RiskModel, audit: pd.DataFrame | None, share: float
+) -> dict[str, float]:
+    """ROC-AUC, precision in the top and every subgroup ratio of ``candidate`` on ``rows``."""
+    frame, groups = test_subgroups(rows, candidate, audit)
+    metrics = overall_metrics(frame, ["p"], share).loc["p"]
+    out = {"roc_auc": float(metrics["roc_auc"]), "precision_at_k": float(metrics["precision_at_k"])}
+    for row in groups.itertuples(index=False):
+        for metric in RATIO_METRICS:
+            out[f"{row.attribute}={row.group} {metric} ratio"] = float(getattr(row, f"{metric}_ratio"))
+    return out
+
+
+def proxy_ablation(
+    prepared: Prepared,
+    fitted: Fitted,
+    config: TrainingConfig,
+    audit: pd.DataFrame | None,
+    questionnaire: Questionnaire | None,
+) -> pd.DataFrame:
+    """For each proxy-flagged feature: the model refitted without it, on the same test rows, beside the
+    full model: ROC-AUC, precision in the top, and every subgroup ratio the full model has outside
+    0.8-1.25. What a feature costs in quality and what it changes in the ratios is what its decision in
+    the register rests on."""
+    model = fitted.model
+    names = proxy_features(model)
+    if not names:
+        return pd.DataFrame()
+    params = None if fitted.tuning is None else fitted.tuning.params
+    share = config.capacity_share
+    full = ablation_measures(prepared.test, model, audit, share)
+    flagged = outside_range(test_subgroups(prepared.test, model, audit)[1])
+    keys = ["roc_auc", "precision_at_k"] + [
+        f"{r.attribute}={r.group} {r.metric} ratio" for r in flagged.itertuples(index=False)
+    ]
+    rows = []
+    for name in names:
+        kept = [f for f in model.features if f != name]
+        without = fit_risk_model(
+            prepared.train,
+            prepared.calibration,
+            kept,
+            model.descriptions,
+            config,
+            questionnaire=questionnaire,
+            params=params,
+        )
+        reduced = ablation_measures(prepared.test, without, audit, share)
+        rows += [
+            {"feature": name, "measure": key, "with": full[key], "without": reduced.get(key, float("nan"))}
+            for key in keys
+        ]
+    return pd.DataFrame(rows, columns=["feature", "measure", "with", "without"])
 
 
 def scalar(frame: pd.DataFrame, row: str, column: str) -> float:
@@ -407,6 +482,7 @@ def train(
     if truth is not None:
         scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon)
     ev = evaluate(scored, scored_all, fitted.model, tables.outcomes, audit, config)
+    ev.proxy_ablation = proxy_ablation(prepared, fitted, config, audit, questionnaire)
     seconds = time.perf_counter() - started
     targets = targets_table(ev, config, seconds)
     data_summary = {
@@ -470,7 +546,9 @@ def log_run(
         tuning = model.metadata.get("tuning")
         if tuning:
             mlflow.log_metric("tuning.validation_roc_auc", float(tuning["validation_roc_auc"]))
-            mlflow.log_metric("tuning.baseline_validation_roc_auc", float(tuning["baseline_validation_roc_auc"]))
+            mlflow.log_metric(
+                "tuning.baseline_validation_roc_auc", float(tuning["baseline_validation_roc_auc"])
+            )
             mlflow.log_dict(tuning, "report/tuning.json")
         for path in paths:
             mlflow.log_artifact(str(path), artifact_path="report")

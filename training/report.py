@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.register import Feature
+from features.register import Feature, excluded_features
 from models.evaluation import Evaluation
 
 SCORER_LABELS = {
@@ -143,6 +143,36 @@ LIMITATIONS = [
 ]
 
 
+def fairness_sections(ev: Evaluation) -> list[str]:
+    """Every ratio outside 0.8-1.25 with the same ratio within level and route, and the proxy ablation."""
+    out = ["## Every subgroup ratio outside 0.8-1.25, and within level and route"]
+    if ev.conditional.empty:
+        out.append("None.")
+    else:
+        out.append(
+            "conditional_ratio: the group's events over those expected if each of its students were treated "
+            "like the reference group at the same level and route (indirect standardisation); remains = the "
+            "gap is still outside 0.8-1.25 among comparable students."
+        )
+        out.append(_table_md(ev.conditional))
+    out.append("## Proxy ablation (each proxy-flagged input left out, the same test rows)")
+    out.append(
+        "No input is flagged as a proxy." if ev.proxy_ablation.empty else _table_md(ev.proxy_ablation, 4)
+    )
+    return out
+
+
+def excluded_section() -> list[str]:
+    """The register's entries that are not model inputs, with their decisions."""
+    excluded = excluded_features()
+    if not excluded:
+        return []
+    return [
+        "## Left out of the inputs (register decisions)",
+        *(f"- **{e.name}**: {e.decision}" for e in excluded),
+    ]
+
+
 def _table_md(frame: pd.DataFrame, digits: int = 3) -> str:
     frame = frame.reset_index() if frame.index.name else frame
     cols = list(frame.columns)
@@ -150,6 +180,119 @@ def _table_md(frame: pd.DataFrame, digits: int = 3) -> str:
     for _, row in frame.iterrows():
         cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+ATTRIBUTE_NL = {
+    "gender": "gender",
+    "migration_background": "migratieachtergrond",
+    "level": "niveau",
+    "age_group": "leeftijd",
+}
+METRIC_NL = {
+    "selection_rate": "kans om in 'hoog' te staan",
+    "false_positive_rate": "kans om onterecht in 'hoog' te staan (blijft wel)",
+    "false_negative_rate": "kans om gemist te worden (valt uit zonder 'hoog')",
+}
+SCORER_NL = {
+    "model": "het model",
+    "oracle_present": "de bovengrens met kennis van nu",
+    "oracle": "de bovengrens die de toekomst kent",
+    "oracle_future": "de bovengrens die de toekomst kent",
+    "logistic": "logistische regressie",
+    "rule_score": "de regels",
+}
+
+
+def _cell(frame: pd.DataFrame, row: str, column: str) -> float:
+    return float(np.asarray(frame.loc[row, column], dtype=np.float64))
+
+
+def _nl(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}".replace(".", ",")
+
+
+def group_nl(attribute: str, group: str) -> str:
+    """A subgroup in words: ``niveau 1``, ``migratieachtergrond niet_westers``."""
+    return f"{ATTRIBUTE_NL.get(attribute, attribute)} {value_nl(group)}"
+
+
+def value_nl(group: str) -> str:
+    """A group value as people write it: ``4`` not ``4.0``, ``niet-westers`` not ``niet_westers``."""
+    return (group[:-2] if group.endswith(".0") else group).replace("_", "-")
+
+
+def conditional_line(row: dict[Any, Any]) -> str:
+    """One ratio outside the range, in words, with the same ratio among comparable students."""
+    within = "hetzelfde niveau en dezelfde leerweg" if "level" in str(row["within"]) else "dezelfde leerweg"
+    verdict = "het verschil blijft" if row["remains"] else "het verschil verdwijnt"
+    reference = value_nl(str(row["reference_group"]))
+    return (
+        f"{group_nl(str(row['attribute']), str(row['group']))} (tegen {reference}): "
+        f"{METRIC_NL[str(row['metric'])]} x{_nl(float(row['ratio']))}; binnen {within} "
+        f"x{_nl(float(row['conditional_ratio']))} ({verdict})"
+    )
+
+
+def summary_nl(card: CardInputs) -> str:
+    """The card's opening in plain Dutch: ranking, calibration, how early against the rules at the same
+    flag rate, for whom it works worse, and the known limits; every figure from the evaluation."""
+    ev = card.evaluation
+    o = ev.overall
+    auc = _cell(o, "model", "roc_auc")
+    others = ", ".join(
+        f"{SCORER_NL[s]} {_nl(_cell(o, s, 'roc_auc'))}" for s in SCORER_NL if s in o.index and s != "model"
+    )
+    lines = [
+        "## Samenvatting",
+        f"- **Rangschikken.** ROC-AUC {_nl(auc)} op het testjaar (0,5 = gokken, 1 = perfect); "
+        f"ter vergelijking: {others}. In de top {_pct(card.config['capacity_share'])} per week is "
+        f"{_pct(_cell(o, 'model', 'precision_at_k'))} van de studenten binnen {card.config['horizon']} "
+        "weken voortijdig vertrokken.",
+        f"- **Betrouwbaarheid van de kansen.** Gemiddeld wijkt de voorspelde kans "
+        f"{_nl(100 * _cell(o, 'model', 'ece'), 1)} procentpunt af van wat er werkelijk gebeurde "
+        "(ECE; doel hoogstens 2).",
+    ]
+    if "model_at_rule_rate" in ev.lead.index and "rules" in ev.lead.index:
+        same = ev.same_flag_rate
+        lines.append(
+            f"- **Hoe vroeg.** Als het model evenveel studenten signaleert als de regels "
+            f"({_pct(float(same['flag_rate']))} per week), vindt het {_pct(float(same['model_recall']))} van "
+            f"de vertrekkers binnen de horizon, de regels {_pct(float(same['rule_recall']))}. Van de "
+            f"{int(_cell(ev.lead, 'rules', 'vsv_students'))} vsv'ers van het testjaar signaleerde het model "
+            f"{_pct(_cell(ev.lead, 'model_at_rule_rate', 'flagged_before_leaving'))} vóór hun vertrek "
+            f"(mediaan {_nl(_cell(ev.lead, 'model_at_rule_rate', 'median_lead_weeks_flagged'), 0)} weken "
+            "eerder), de regels "
+            f"{_pct(_cell(ev.lead, 'rules', 'flagged_before_leaving'))} (mediaan "
+            f"{_nl(_cell(ev.lead, 'rules', 'median_lead_weeks_flagged'), 0)} weken). Alleen 'hoog' (top "
+            f"{_pct(card.config['capacity_share'])}) signaleerde "
+            f"{_pct(_cell(ev.lead, 'model', 'flagged_before_leaving'))}."
+        )
+    if not ev.conditional.empty:
+        worse = [conditional_line(row) for row in ev.conditional.to_dict("records")]
+        lines.append(
+            "- **Voor wie werkt het anders.** Elke verhouding buiten 0,8-1,25:\n"
+            + "\n".join(f"  - {w}" for w in worse)
+        )
+    else:
+        lines.append(
+            "- **Voor wie werkt het anders.** Geen verhouding buiten 0,8-1,25 bij de auditkenmerken."
+        )
+    if not ev.band_shares.empty:
+        shares = ev.band_shares["high_share"]
+        lines.append(
+            f"- **Banden.** 'Hoog' hield per week van het testjaar {_pct(float(shares.min()))} tot "
+            f"{_pct(float(shares.max()))} van de studenten (bedoeld: ongeveer "
+            f"{_pct(card.config['capacity_share'])})."
+        )
+    lines.append(
+        "- **Grenzen.** Getraind en getest op gesimuleerde gegevens, tenzij anders vermeld; een score is een "
+        "aanleiding voor een gesprek en beslist nooit alleen. Zie 'Limitations' onderaan."
+    )
     return "\n".join(lines)
 
 
@@ -173,6 +316,7 @@ def model_card_markdown(card: CardInputs) -> str:
     parts = [
         "# Model card: Vroegsignaal vsv risk model",
         card.version_note,
+        summary_nl(card),
         "## Intended use",
         INTENDED_USE,
         "## Out of scope and misuse",
@@ -219,6 +363,8 @@ def model_card_markdown(card: CardInputs) -> str:
                 ]
             ]
         ),
+        *fairness_sections(ev),
+        *excluded_section(),
         "## Features",
         _table_md(features),
         "### Justifications",

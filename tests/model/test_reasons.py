@@ -21,6 +21,7 @@ from features import snapshot
 from features.register import (
     SIGNAL_DOMAINS,
     Feature,
+    excluded_features,
     features_by_name,
     load_register,
     read_register_file,
@@ -80,8 +81,11 @@ def test_the_register_says_domain_and_whether_a_feature_may_be_a_reason() -> Non
         assert register[name].domain == "context" and not register[name].may_be_reason, name
     for name in ("has_attendance_8w", "has_progress_year", "has_questionnaire_4w"):
         assert not register[name].may_be_reason, name  # missing-value indicators
-    newcomer = register["prior_newcomer"]
-    assert newcomer.proxy_declared and not newcomer.shown_to_staff  # flagged as a migration proxy
+    # the migration proxy is no model input: kept in the register with the decision and its figures
+    assert "prior_newcomer" not in register
+    excluded = {e.name: e for e in excluded_features()}
+    assert excluded["prior_newcomer"].proxy and "ablation" in (excluded["prior_newcomer"].decision or "")
+    assert not features_by_name(["prior_newcomer"])["prior_newcomer"].shown_to_staff
     # a feature of another questionnaire gets its template's entry; an unknown name is never shown
     other = features_by_name(["q_reistijd_mean_4w", "postcode"])
     assert other["q_reistijd_mean_4w"].domain == "welzijn" and other["q_reistijd_mean_4w"].may_be_reason
@@ -108,7 +112,7 @@ def test_every_reason_is_a_changeable_signal_pushing_up_in_plain_dutch(
     model = trained.model
     register = model.feature_register()
     hidden = {name for name, f in register.items() if not f.shown_to_staff}
-    assert "prior_newcomer" in hidden
+    assert "prior_newcomer" not in model.features  # decided out of the inputs (the register says why)
     index = {name: j for j, name in enumerate(model.features)}
     n_reasons = 0
     for frame, scored in scored_weeks:

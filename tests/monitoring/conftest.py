@@ -72,8 +72,9 @@ def fatigue_world() -> World:
 
 @dataclass
 class ProxyBiasedModel:
-    """A planted biased model: the champion's probability, tripled for newcomers (``prior_newcomer``),
-    a proxy of a non-western migration background. It never sees the audit attribute itself."""
+    """A planted biased model: the champion's probability, tripled for students of level 1 (entree),
+    where a non-western migration background is most frequent (the register's proxy check: level is the
+    strongest single-feature proxy). It never sees the audit attribute itself."""
 
     base: RiskModel
     factor: float = 3.0
@@ -96,5 +97,5 @@ class ProxyBiasedModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
         p = self.base.predict_proba(frame)
-        boost = np.where(frame["prior_newcomer"].to_numpy(dtype=float) > 0, self.factor, 1.0)
+        boost = np.where(frame["level"].to_numpy(dtype=float) == 1, self.factor, 1.0)
         return np.clip(p * boost, 0.0, 1.0)
