@@ -55,6 +55,10 @@ def _train(n_students: int) -> dict[str, Any]:
         "targets": result.targets.to_dict(orient="records"),
         "same_flag_rate": {k: round(float(v), 4) for k, v in result.evaluation.same_flag_rate.items()},
         "lead": result.evaluation.lead.round(2).reset_index().to_dict(orient="records"),
+        "band_shares": result.evaluation.band_shares.round(4).to_dict(orient="records"),
+        "conditional_fairness": result.evaluation.conditional.round(3).to_dict(orient="records"),
+        "proxy_ablation": result.evaluation.proxy_ablation.round(4).to_dict(orient="records"),
+        "tuning": result.model.metadata.get("tuning"),
     }
 
 
@@ -89,6 +93,16 @@ def main() -> None:
             ],
         )
         print(f"rules vs model at the rules' flag rate: {result['same_flag_rate']}")
+        shares = [row["high_share"] for row in result["band_shares"]]
+        if shares:
+            print(f"share in hoog per week of the test year: {min(shares):.3f} to {max(shares):.3f}")
+        print_table(
+            "Subgroup ratios outside 0.8-1.25, and within level and route",
+            result["conditional_fairness"],
+            ["attribute", "group", "metric", "ratio", "within", "conditional_ratio", "remains"],
+        )
+        if result["proxy_ablation"]:
+            print_table("Proxy ablation", result["proxy_ablation"], ["feature", "measure", "with", "without"])
         print(
             f"wall time: generate {result['generate_s']} s, train {result['train_s']} s, "
             f"peak RSS {result['peak_rss_mb']} MB; calibration chosen: {result['calibration']}"

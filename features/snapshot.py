@@ -31,7 +31,7 @@ from features.context import age_at, context_features
 from features.lagging import ATTENDANCE_WINDOW, attendance_features, legal_flags, progress_features
 from features.leading import QUESTIONNAIRE_WINDOW, leading_features
 from features.population import enrolled_students
-from features.register import model_features
+from features.register import excluded_features, model_features
 
 FLAG_COLUMNS = ("flag_leerplicht_16u", "flag_4_weeks_absent")
 # How far back a snapshot reads weekly answers and attendance: loading only weeks after
@@ -75,7 +75,10 @@ def snapshot(tables: RawTables, as_of: int, questionnaire: Questionnaire | None 
         joined["unauth_hours_4w"].to_numpy(),
         joined["_unauth_streak"].to_numpy(),
     )
-    out = joined.loc[:, list(columns)].reset_index(names="student_id")
+    # Columns decided out of the inputs (register ``input: false``) stay in the snapshot, so a model trained
+    # before the decision keeps scoring until it is replaced; no new model takes them in.
+    retired = [e.name for e in excluded_features() if e.name in joined.columns and e.name not in columns]
+    out = joined.loc[:, [*columns, *retired]].reset_index(names="student_id")
     for name in FLAG_COLUMNS:
         out[name] = flags[name].to_numpy(dtype=bool)
     out["insufficient_data"] = insufficient_data(

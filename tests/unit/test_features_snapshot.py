@@ -15,6 +15,7 @@ from data.questionnaire import cached_questionnaire
 from data.synthetic import GeneratorConfig, generate
 from data.tables import RawTables, from_generated
 from features import MODEL_FEATURES, PROTECTED_ATTRIBUTES, build_training_set, model_features, snapshot
+from features.register import excluded_features
 from features.snapshot import FLAG_COLUMNS
 
 AS_OF_WEEKS = (2, 10, 45)
@@ -134,7 +135,15 @@ def test_model_features_exist_are_numeric_and_never_nan(raw: RawTables, as_of: i
     frame = snapshot(raw, as_of)
     assert len(frame) > 100
     assert frame["student_id"].is_unique
-    assert list(frame.columns) == ["student_id", *MODEL_FEATURES, *FLAG_COLUMNS, "insufficient_data"]
+    retired = [e.name for e in excluded_features()]  # input: false, kept for models trained before
+    assert "prior_newcomer" in retired and "prior_newcomer" not in MODEL_FEATURES
+    assert list(frame.columns) == [
+        "student_id",
+        *MODEL_FEATURES,
+        *retired,
+        *FLAG_COLUMNS,
+        "insufficient_data",
+    ]
     model_input = frame[list(MODEL_FEATURES)]
     assert all(pd.api.types.is_float_dtype(dtype) for dtype in model_input.dtypes)
     assert not model_input.isna().any().any(), model_input.columns[model_input.isna().any()].tolist()
