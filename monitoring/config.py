@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 Check = Literal[
-    "risk_drift", "prediction_drift", "response", "fairness", "stability", "data_quality", "performance"
+    "feature_drift", "prediction_drift", "response", "fairness", "stability", "data_quality", "performance"
 ]
 
 
@@ -40,13 +40,15 @@ class Range(_Frozen):
 
 
 class DriftConfig(_Frozen):
-    method: str = "wasserstein"
+    method: Literal["wasserstein"] = "wasserstein"
     threshold: float = Field(default=0.1, gt=0)
-    reference_window: int = Field(default=4, ge=0, le=40)
-    min_reference_rows: int = Field(default=1000, ge=10)
+    false_alarm_rate: float = Field(default=0.05, gt=0, lt=0.5)
+    permutations: int = Field(default=1000, ge=100, le=10_000)
+    seed: int = 0
+    reference_window: int = Field(default=1, ge=0, le=40)
+    min_reference_rows: int = Field(default=400, ge=10)
+    max_season_gap: int = Field(default=2, ge=0, le=40)
     sample_rows: int | None = Field(default=10_000, ge=100)
-    risk_drift_share: float = Field(default=0.15, gt=0, le=1)
-    min_risk_drift_columns: int = Field(default=3, ge=1)
 
 
 class ResponseConfig(_Frozen):
@@ -61,7 +63,7 @@ class PerformanceConfig(_Frozen):
     max_auc_drop: float = Field(default=0.05, gt=0)
     max_precision_drop_relative: float = Field(default=0.35, gt=0, lt=1)
     max_brier_ratio: float = Field(default=1.5, gt=1)
-    calibration_ratio: Range = Range(low=0.75, high=1.35)
+    calibration_level: float = Field(default=0.99, gt=0.5, lt=1)
     min_z: float = Field(default=2.0, ge=0)
 
 
@@ -85,7 +87,14 @@ class StabilityConfig(_Frozen):
 
 
 class StatusConfig(_Frozen):
-    watch_on: tuple[Check, ...] = ("risk_drift", "prediction_drift", "response", "fairness", "stability")
+    watch_on: tuple[Check, ...] = (
+        "feature_drift",
+        "prediction_drift",
+        "response",
+        "fairness",
+        "stability",
+        "data_quality",
+    )
     retrain_on: tuple[Check, ...] = ("performance",)
 
 

@@ -1,14 +1,16 @@
 """Performance on matured labels: labels arrive late, so only as-of weeks whose horizon has passed by the
 monitored week are evaluated. Metrics come from :mod:`models.metrics` and :mod:`models.evaluation`.
 
-A drop is flagged when it is both larger than the configured limit and larger than ``min_z`` standard
-errors. The rows are student-weeks: one student appears in several weeks, so the standard errors count
-distinct students, not rows.
+A drop in ranking (ROC-AUC, precision in the top k) is flagged when it is both larger than the configured
+limit and larger than ``min_z`` standard errors. Calibration is off when the mean predicted probability lies
+outside the interval around the observed vsv rate (:func:`observed_interval`). The rows are student-weeks:
+one student appears in several weeks, so the uncertainty counts distinct students, not rows.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -56,15 +58,55 @@ def calibration_ratio(y: pd.Series, p: pd.Series) -> float:
     return float(y.mean()) / predicted if predicted > 0 else float("nan")
 
 
-def metrics_of(frame: pd.DataFrame, share: float) -> dict[str, float]:
-    """Pooled metrics, precision at k taken per as-of week (the coachklas fills places each week), and the
-    distinct students behind them."""
+def wilson_interval(rate: float, n: float, level: float) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``rate`` observed on ``n`` (possibly effective) rows."""
+    if n <= 0 or not math.isfinite(rate):
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def effective_rows(frame: pd.DataFrame) -> float:
+    """The number of independent rows the observed vsv rate is worth: the rows divided by the design
+    effect of repeated student-weeks (a student who leaves is positive in several as-of weeks).
+
+    The variance of the rate is the ratio estimator's over students (each student one cluster); a rate of
+    0 or 1 has no spread to measure, and then every student counts once.
+    """
+    rows = len(frame)
+    if rows == 0:
+        return 0.0
+    per_student = frame.groupby("student_id")[LABEL].agg(["sum", "count"])
+    students = len(per_student)
+    rate = float(frame[LABEL].mean())
+    if students < 2 or rate in (0.0, 1.0):
+        return float(students)
+    residual = per_student["sum"] - rate * per_student["count"]
+    variance = students / (students - 1) * float((residual**2).sum()) / rows**2
+    if variance <= 0:
+        return float(students)
+    return float(min(rate * (1 - rate) / variance, rows))
+
+
+def observed_interval(frame: pd.DataFrame, level: float) -> tuple[float, float]:
+    """The ``level`` interval of the observed vsv rate of ``frame`` (columns ``student_id`` and ``vsv``):
+    Wilson's, on the effective number of rows (:func:`effective_rows`)."""
+    return wilson_interval(float(frame[LABEL].mean()), effective_rows(frame), level)
+
+
+def metrics_of(frame: pd.DataFrame, share: float, level: float = 0.95) -> dict[str, float]:
+    """Pooled metrics, precision at k taken per as-of week (the coachklas fills places each week), the
+    observed vsv rate with its ``level`` interval, and the distinct students behind them."""
     pooled = overall_metrics(frame, [SCORE], share).loc[SCORE]
     out = {str(k): float(np.asarray(v, dtype=np.float64)) for k, v in pooled.items()}
     top = per_week_top(frame, SCORE, share)
     out["mean_probability"] = float(frame[SCORE].mean())
     out["observed_rate"] = float(frame[LABEL].mean())
     out["calibration_ratio"] = calibration_ratio(frame[LABEL], frame[SCORE])
+    out["observed_low"], out["observed_high"] = observed_interval(frame, level)
+    out["effective_rows"] = effective_rows(frame)
     out["students"] = float(frame["student_id"].nunique())
     out["vsv_students"] = float(frame.loc[frame[LABEL] == 1, "student_id"].nunique())
     out["top_k_students"] = float(frame.loc[top, "student_id"].nunique())
@@ -72,17 +114,21 @@ def metrics_of(frame: pd.DataFrame, share: float) -> dict[str, float]:
     return out
 
 
-def metrics_by_week(frame: pd.DataFrame, share: float) -> pd.DataFrame:
-    """One row per as-of week: ROC-AUC, precision at k, Brier, ECE, mean predicted and observed rate."""
+def metrics_by_week(frame: pd.DataFrame, share: float, level: float = 0.95) -> pd.DataFrame:
+    """One row per as-of week: ROC-AUC, precision at k, Brier, ECE, mean predicted and observed rate with
+    its ``level`` interval (:func:`observed_interval`, one row per student in a week)."""
     rows = []
     for as_of, part in frame.groupby("as_of"):
         m = binary_metrics(part[LABEL], part[SCORE], share)
+        low, high = observed_interval(part, level)
         rows.append(
             {
                 "as_of": int(str(as_of)),
                 **m,
                 "mean_probability": float(part[SCORE].mean()),
                 "observed_rate": float(part[LABEL].mean()),
+                "observed_low": low,
+                "observed_high": high,
             }
         )
     return pd.DataFrame(rows)
@@ -101,6 +147,34 @@ def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
 
 def _significant(difference: float, se: float, min_z: float) -> bool:
     return bool(math.isfinite(se) and se > 0 and difference / se > min_z)
+
+
+def percent_nl(value: float, digits: int = 1) -> str:
+    """A share as a Dutch percentage: 0.0195 -> "2,0%"."""
+    return f"{value * 100:.{digits}f}%".replace(".", ",")
+
+
+def calibration_off(current: dict[str, float]) -> bool:
+    """The mean predicted probability lies outside the interval of the observed vsv rate."""
+    predicted = current.get("mean_probability", float("nan"))
+    low, high = current.get("observed_low", float("nan")), current.get("observed_high", float("nan"))
+    if not all(math.isfinite(v) for v in (predicted, low, high)):
+        return False
+    return bool(predicted < low or predicted > high)
+
+
+def calibration_reason(current: dict[str, float], level: float) -> str | None:
+    """The Dutch reason when calibration is off, else None."""
+    if not calibration_off(current):
+        return None
+    predicted = current["mean_probability"]
+    direction = "te laag" if predicted < current["observed_low"] else "te hoog"
+    interval = f"{percent_nl(current['observed_low'])}-{percent_nl(current['observed_high'])}"
+    return (
+        f"kalibratie: werkelijk {percent_nl(current['observed_rate'])} vsv "
+        f"({level:.0%}-interval {interval}), voorspeld gemiddeld {percent_nl(predicted)}: "
+        f"het model schat het risico {direction}"
+    )
 
 
 def performance_check(
@@ -122,18 +196,13 @@ def performance_check(
         se_p = math.sqrt(p0 * (1 - p0) / max(current["top_k_students"], 1.0))
         if p < p0 * (1 - config.max_precision_drop_relative) and _significant(p0 - p, se_p, config.min_z):
             reasons.append(f"precisie in de top {p:.3f}, bij training {p0:.3f}")
-        ratio = current["calibration_ratio"]
-        expected = current["mean_probability"] * current["students"]
-        observed = current["observed_rate"] * current["students"]
-        if config.calibration_ratio.outside(ratio) and _significant(
-            abs(observed - expected), math.sqrt(max(expected, 1e-9)), config.min_z
-        ):
-            reasons.append(
-                f"kalibratie: werkelijk {current['observed_rate']:.1%} vsv, voorspeld "
-                f"{current['mean_probability']:.1%} (bij training {reference['calibration_ratio']:.2f}x)"
-            )
+        calibration = calibration_reason(current, config.calibration_level)
+        if calibration:
+            reasons.append(calibration)
     return {
         "judged": bool(judged),
+        "calibration_alert": bool(judged and calibration_off(current)),
+        "calibration_level": config.calibration_level,
         "alert": bool(reasons),
         "reasons": reasons,
         "current": current,

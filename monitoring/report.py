@@ -15,11 +15,22 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.ticker import MaxNLocator
 
-from monitoring.status import STATUS_NL
+from monitoring.drift import column_label, line_of
+from monitoring.status import (
+    ATTRIBUTE_NL,
+    CHECK_NL,
+    FAMILY_NL,
+    GROUP_NL,
+    METRIC_NL,
+    STATUS_MEANING_NL,
+    STATUS_NL,
+    STATUSES,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,15 +42,9 @@ SUMMARY_TEMPLATE = "summary.html"
 FAIRNESS_RANGE = (0.8, 1.25)
 LOW_TEAMS_SHOWN = 20
 DRIFT_COLUMNS_SHOWN = 15
+DRIFT_CHART_CAP = 2.0  # longer bars are cut off here, their value written beside them
 
 STATUS_COLOUR = {"ok": "#2e7d32", "watch": "#ef6c00", "retrain": "#c62828"}
-METRIC_NL = {
-    "selection_rate": "selectie",
-    "false_positive_rate": "vals-positief",
-    "false_negative_rate": "vals-negatief",
-    "precision": "precisie",
-    "calibration": "kalibratie",
-}
 # Column headers of the fairness table: what each metric is, and which way is better.
 METRIC_HEADER_NL = {
     "selection_rate": "geselecteerd",
@@ -48,30 +53,7 @@ METRIC_HEADER_NL = {
     "precision": "precisie (hoger is beter)",
     "calibration": "kalibratie (1 is ideaal)",
 }
-ATTRIBUTE_NL = {
-    "gender": "geslacht",
-    "migration_background": "migratieachtergrond",
-    "level": "niveau",
-    "age_group": "leeftijdsgroep",
-}
-GROUP_NL = {"niet_westers": "niet-westers"}
-FAMILY_NL = {
-    "response": "respons",
-    "answers": "antwoorden",
-    "answer_history": "antwoordverloop",
-    "lagging": "verzuim en voortgang",
-    "context": "achtergrond",
-    "prediction": "voorspelde kans",
-}
-CHECK_NL = {
-    "risk_drift": "Risicosignalen",
-    "prediction_drift": "Voorspelde kansen",
-    "response": "Vragenlijstrespons",
-    "data_quality": "Datakwaliteit",
-    "performance": "Prestaties",
-    "fairness": "Eerlijkheid",
-    "stability": "Stabiliteit van de lijst",
-}
+PERCENT_KEYS = frozenset({"observed_rate", "mean_probability"})
 # Rows of the performance table: key, what it measures, which way is better.
 PERFORMANCE_ROWS = (
     ("roc_auc", "ROC-AUC: zet het model vsv'ers boven de anderen?", "hoger is beter"),
@@ -79,6 +61,8 @@ PERFORMANCE_ROWS = (
     ("brier", "Brier-score: gemiddelde fout van de kansen", "lager is beter"),
     ("ece", "kalibratiefout (ECE): verschil voorspelde en werkelijke kans", "lager is beter"),
     ("calibration_ratio", "kalibratie: werkelijk vsv / voorspeld vsv", "1 is ideaal"),
+    ("observed_rate", "werkelijk vsv-aandeel (studentweken)", "telling"),
+    ("mean_probability", "voorspelde kans, gemiddeld", "dicht bij werkelijk is beter"),
     ("positives", "vsv-gevallen (studentweken)", "telling"),
 )
 
@@ -111,21 +95,6 @@ def _group_label(attribute: str, group: str) -> str:
     return f"{ATTRIBUTE_NL.get(attribute, attribute)}: {GROUP_NL.get(group, group)}"
 
 
-@cache
-def _column_descriptions() -> dict[str, str]:
-    """Dutch description of each model input, from the feature register."""
-    from features.register import load_register
-
-    return {f.name: f.description_nl for f in load_register()}
-
-
-def _column_label(column: str, limit: int = 48) -> str:
-    if column == "probability":
-        return "voorspelde kans"
-    text = _column_descriptions().get(column, column)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
     """ROC-AUC and precision at k per matured as-of week, with the reference as dashed lines (base64 PNG)."""
     fig, ax = _figure()
@@ -143,16 +112,44 @@ def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def calibration_chart(by_week: pd.DataFrame) -> str:
-    """Mean predicted probability and observed vsv rate per matured as-of week (base64 PNG)."""
+def calibration_chart(by_week: pd.DataFrame, current: dict[str, Any], level: float) -> str:
+    """Per matured as-of week the observed vsv rate with its interval and the mean predicted probability;
+    at the right the weeks together, the figures the status is decided on (base64 PNG)."""
     fig, ax = _figure()
-    ax.plot(by_week["as_of"], by_week["mean_probability"], marker="o", label="voorspeld")
-    ax.plot(by_week["as_of"], by_week["observed_rate"], marker="s", label="werkelijk vsv")
-    ax.set_xlabel("peilweek")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    weeks = by_week["as_of"].to_numpy()
+    observed = by_week["observed_rate"].to_numpy()
+    if {"observed_low", "observed_high"} <= set(by_week.columns):
+        errors = [
+            observed - by_week["observed_low"].to_numpy(),
+            by_week["observed_high"].to_numpy() - observed,
+        ]
+        ax.errorbar(weeks, observed, yerr=errors, fmt="s", capsize=3, color="#ef6c00", label="werkelijk vsv")
+    else:
+        ax.plot(weeks, observed, marker="s", color="#ef6c00", label="werkelijk vsv")
+    ax.plot(weeks, by_week["mean_probability"], marker="o", color="#1565c0", label="voorspeld")
+    together = float(weeks.max()) + 1.5
+    low, high = current.get("observed_low"), current.get("observed_high")
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        rate = float(current["observed_rate"])
+        ax.errorbar(
+            [together],
+            [rate],
+            yerr=[[rate - low], [high - rate]],
+            fmt="s",
+            capsize=5,
+            color="#8a4500",
+            elinewidth=2.5,
+        )
+        ax.plot([together], [current["mean_probability"]], marker="o", markersize=8, color="#0b3d91")
+    ax.set_xticks([*weeks.tolist(), together], [*(str(w) for w in weeks), "samen"])
+    ax.set_xlabel("peilweek; 'samen': alle weken, daarop beslist de status")
     ax.set_ylabel("aandeel binnen de horizon")
-    ax.set_title("Kalibratie: voorspeld en werkelijk vsv per week (dicht bij elkaar is beter)")
-    ax.legend()
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v * 100:.1f}%".replace(".", ","))
+    ax.set_ylim(bottom=0)
+    ax.set_title(
+        f"Kalibratie: voorspeld en werkelijk vsv, met {level:.0%}-interval (voorspeld binnen is goed)"
+    )
+    ax.legend(loc="lower left")
     return _png(fig)
 
 
@@ -192,18 +189,29 @@ def response_chart(by_level: list[dict[str, Any]]) -> str:
 
 
 def drift_chart(columns: pd.DataFrame, top: int = DRIFT_COLUMNS_SHOWN) -> str:
-    """The ``top`` columns by drift score, drifted ones in red, the threshold dashed (base64 PNG)."""
+    """The first ``top`` columns of the drift table (furthest past their line first), drifted ones in red,
+    each with its own line (the larger of the threshold and the noise) as a black mark (base64 PNG)."""
     shown = columns.head(top).iloc[::-1]
     fig, ax = _figure(7.0, 0.3 * len(shown) + 1.2)
     colours = ["#c62828" if d else "#90a4ae" for d in shown["drifted"]]
     labels = []
     for column, family in zip(shown["column"].astype(str), shown["family"].astype(str), strict=True):
-        label, kind = _column_label(column, 40), FAMILY_NL.get(family, family)
+        label, kind = column_label(column, 40), FAMILY_NL.get(family, family)
         labels.append(label if label == kind else f"{label} ({kind})")
-    ax.barh(labels, shown["score"], color=colours)
-    ax.axvline(float(columns["threshold"].iloc[0]), linestyle="--", color="black")
-    ax.set_xlabel("afstand tot training (Wasserstein, genormeerd; lager is beter)")
-    fig.suptitle("Grootste verschuivingen per kolom (rood: boven de grens)", fontsize=11)
+    positions = list(range(len(shown)))
+    scores = shown["score"].astype(float)
+    ax.barh(positions, scores.clip(upper=DRIFT_CHART_CAP), color=colours)
+    for position, score in zip(positions, scores, strict=True):
+        if score > DRIFT_CHART_CAP:  # a bar cut off at the cap: its value beside it
+            ax.text(DRIFT_CHART_CAP, position, f" {score:.1f}".replace(".", ","), va="center", fontsize=8)
+    ax.scatter(line_of(shown), positions, marker="|", s=260, color="black", zorder=3, label="grens")
+    ax.set_yticks(positions, labels)
+    ax.set_xlim(0, min(max(float(scores.max()), float(line_of(shown).max())) * 1.1, DRIFT_CHART_CAP * 1.15))
+    ax.set_xlabel(
+        f"afstand tot training (Wasserstein, genormeerd; lager is beter; afgekapt op {DRIFT_CHART_CAP:g})"
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Grootste verschuivingen per kolom (rood: voorbij de eigen grens, telt mee)", fontsize=11)
     return _png(fig)
 
 
@@ -220,6 +228,13 @@ def _count(value: Any) -> str:
     return f"{round(float(value))}"
 
 
+def _percent1(value: Any) -> str:
+    """A share with one decimal and a decimal comma: "2,0%"."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value) * 100:.1f}%".replace(".", ",")
+
+
 def _percent(value: Any) -> str:
     if value is None or not math.isfinite(float(value)):
         return "–"
@@ -227,13 +242,20 @@ def _percent(value: Any) -> str:
 
 
 def performance_table(performance: dict[str, Any]) -> Table:
-    """The pooled figures on the matured weeks against the figures at training, one row per measure."""
+    """The pooled figures on the matured weeks against the figures at training, one row per measure; the
+    observed vsv rate with the interval the calibration check uses."""
     rows = []
+    current, reference = performance["current"], performance["reference"]
     for key, label, direction in PERFORMANCE_ROWS:
-        fmt = _count if key == "positives" else _number
-        rows.append(
-            [label, direction, fmt(performance["current"].get(key)), fmt(performance["reference"].get(key))]
-        )
+        fmt = _count if key == "positives" else _percent1 if key in PERCENT_KEYS else _number
+        now = fmt(current.get(key))
+        if key == "observed_rate" and current.get("observed_low") is not None:
+            level = float(performance.get("calibration_level", 0.95))
+            now += (
+                f" ({level:.0%}-interval {_percent1(current.get('observed_low'))}"
+                f"-{_percent1(current.get('observed_high'))})"
+            )
+        rows.append([label, direction, now, fmt(reference.get(key))])
     return Table(["maat", "richting", "nu", "bij training"], rows, frozenset({2, 3}))
 
 
@@ -276,20 +298,22 @@ def response_rows(by_level: list[dict[str, Any]]) -> Table:
 
 
 def drift_rows(columns: pd.DataFrame, top: int = DRIFT_COLUMNS_SHOWN) -> Table:
+    """Every drifted column and the next ones up to ``top`` rows: the numbers of the chart and the status."""
+    shown = columns[columns["drifted"].astype(bool) | (np.arange(len(columns)) < top)]
     return Table(
-        ["gegeven", "kolom", "soort", "afstand (lager is beter)", "grens", "verschoven"],
+        ["gegeven", "soort", "afstand (lager is beter)", "grens", "verschoven", "kolom"],
         [
             [
-                _column_label(str(r["column"]), 80),
-                str(r["column"]),
+                column_label(str(r["column"]), 80),
                 FAMILY_NL.get(str(r["family"]), str(r["family"])),
                 _number(r["score"]),
-                _number(r["threshold"]),
+                _number(line),
                 "ja" if bool(r["drifted"]) else "nee",
+                str(r["column"]),
             ]
-            for r in columns.head(top).to_dict("records")
+            for r, line in zip(shown.to_dict("records"), line_of(shown), strict=True)
         ],
-        frozenset({3, 4}),
+        frozenset({2, 3}),
     )
 
 
@@ -315,7 +339,11 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
             "first_week": weeks[0] if weeks else None,
             "last_week": weeks[-1] if weeks else None,
             "chart": performance_chart(result.performance_by_week, result.performance["reference"]),
-            "calibration_chart": calibration_chart(result.performance_by_week),
+            "calibration_chart": calibration_chart(
+                result.performance_by_week,
+                result.performance["current"],
+                float(result.performance.get("calibration_level", 0.95)),
+            ),
             "table": performance_table(result.performance),
         }
     fairness = None
@@ -331,6 +359,7 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
         "status": result.status,
         "status_nl": STATUS_NL[result.status],
         "status_colour": STATUS_COLOUR[result.status],
+        "statuses": [(STATUS_NL[s], STATUS_MEANING_NL[s]) for s in STATUSES],
         "reasons": list(result.reasons),
         "findings": [
             {"check": CHECK_NL.get(f.check, f.check), "alert": f.alert, "message": f.message}
@@ -340,6 +369,15 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
             "reference_rows": result.drift.reference_rows,
             "current_rows": result.drift.current_rows,
             "report": drift_report,
+            "threshold": _number(result.drift.columns["threshold"].max(), 2).replace(".", ",")
+            if len(result.drift.columns)
+            else "–",
+            "permutations": result.drift.permutations,
+            "false_alarm": _percent(result.drift.false_alarm_rate),
+            "drifted": len(result.drift.drifted),
+            "compared": len(result.drift.features),
+            "out_of_season": result.drift.out_of_season,
+            "reference_weeks": "-".join(map(str, result.drift.reference_weeks or ())) or "–",
             "chart": drift_chart(result.drift.columns),
             "table": drift_rows(result.drift.columns),
         },

@@ -47,6 +47,7 @@ from monitoring.status import (
     quality_finding,
     response_finding,
     stability_finding,
+    status_nl,
 )
 
 SUMMARY_FILE = "summary.json"
@@ -108,9 +109,9 @@ def monitor_week(
     current = scored_week(tables, model, week, questionnaire)
     steps.update()
     window = reference_window(reference, week, config.drift)
-    drift = detect_drift(current, window, model.features, config)
+    drift = detect_drift(current, window, model.features, config, week=week)
     if out_dir is not None:
-        drift.evidently = evidently_report(current, window, [*model.features, "probability"], config.drift)
+        drift.evidently = evidently_report(current, window, drift.columns, config.drift)
     quality = data_quality(current, window, model.features, config.data_quality.max_missing_increase)
     response = response_check(current, window, tables.students, config.response)
     response["rounds"] = rounds_summary(rounds, week)
@@ -120,16 +121,18 @@ def monitor_week(
     steps.update()
     ref_figures = reference_figures(reference, terms.capacity_share)
     if len(rows) and rows["vsv"].nunique() == 2:
-        current_figures = metrics_of(rows, terms.capacity_share)
-        by_week = metrics_by_week(rows, terms.capacity_share)
+        level = config.performance.calibration_level
+        current_figures = metrics_of(rows, terms.capacity_share, level)
+        by_week = metrics_by_week(rows, terms.capacity_share, level)
     else:
         current_figures, by_week = (
             {"positives": float(rows["vsv"].sum()) if len(rows) else 0.0},
             pd.DataFrame(),
         )
     performance = performance_check(current_figures, ref_figures, config.performance)
+    performance["capacity_share"] = terms.capacity_share
     fair_table = (
-        fairness_table(audit_frame(rows, audit), model.thresholds.high, config.fairness)
+        fairness_table(audit_frame(rows, audit), model.thresholds, config.fairness)
         if len(rows)
         else pd.DataFrame()
     )
@@ -141,7 +144,7 @@ def monitor_week(
         stability = list_stability(previous, current, terms.capacity_share, config.stability)
     steps.update()
     findings = [
-        *drift_findings(drift.summary(), response),
+        *drift_findings(drift, response),
         response_finding(response),
         quality_finding(quality),
         performance_finding(performance),
@@ -231,7 +234,7 @@ def list_reports(reports_dir: Path) -> list[ReportEntry]:
                 week=int(data["week"]),
                 model=str(data.get("model", "")),
                 status=data["status"],
-                status_nl=str(data.get("status_nl", "")),
+                status_nl=status_nl(str(data["status"])),
                 created_at=str(data.get("created_at", "")),
                 summary=path,
                 report=path.parent / REPORT_FILE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from functools import partial
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from data.store import load_raw_tables, read_table
 from data.vocabulary import LEVEL_NL, REGIONAL_VSV_TARGETS
 from monitoring.config import load_config
 from monitoring.effect_reports import load_results
+from monitoring.trend import load_trend
 from monitoring.weekly import ReportEntry, list_reports, monitor_week, report_dir
 from monitoring.yearly import yearly_rates
 from serving.deps import ContextDep, Guard, ModelDep, require
@@ -117,6 +119,38 @@ def yearly(ctx: ContextDep, guard: Reader) -> list[YearlyRateOut]:
 def effects(ctx: ContextDep, guard: Reader) -> list[dict[str, Any]]:
     guard.allow([AuditEntry("read_effects")])
     return load_results(ctx.reports_dir)
+
+
+class TrendOut(BaseModel):
+    """One weekly report's status and key figures, for the trend over the weeks (null: not measured)."""
+
+    week: int
+    status: str
+    status_nl: str = Field(description="The status in the words of monitoring.status.STATUS_NL")
+    alerts: list[str] = Field(description="The checks that alerted, in Dutch")
+    judged: bool = Field(description="Enough matured labels to judge performance and calibration")
+    roc_auc: float | None
+    precision_at_k: float | None
+    capacity_share: float | None = Field(description="The share of students in the top k (e.g. 0.05)")
+    observed_rate: float | None
+    observed_low: float | None
+    observed_high: float | None
+    mean_probability: float | None
+    calibration_alert: bool
+    drifted: int | None = Field(description="Model inputs that drifted, whatever their family")
+    compared: int | None
+    response_rate: float | None
+    reference_response_rate: float | None
+    response_alert: bool
+
+
+@router.get(
+    "/trend",
+    response_model=list[TrendOut],
+    summary="Status and key figures of the champion's weekly reports, oldest week first",
+)
+def trend(ctx: ContextDep, _: Reader) -> list[TrendOut]:
+    return [TrendOut(**asdict(p)) for p in load_trend(ctx.reports_dir)]
 
 
 @router.get("/reports", response_model=list[ReportOut], summary="Weekly monitoring reports, newest first")

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
+from serving.web.datateam_pages import router as datateam_router
 from serving.web.headers import SecurityHeaders
 from serving.web.pages import error_page, router, validation_page
 from serving.web.session import PREFIX
@@ -60,6 +61,7 @@ def _validation_error(api_handler: ExceptionHandler) -> HttpHandler:
 def install(app: FastAPI) -> None:
     """Add the pages, their static files, their HTML error pages and the security headers to ``app``."""
     app.include_router(router)
+    app.include_router(datateam_router)
     app.include_router(student_router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="web-static")
     app.add_exception_handler(StarletteHTTPException, _http_error)

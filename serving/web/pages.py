@@ -5,7 +5,6 @@ check, CSRF token); every number a page takes is bounded, so a wrong one is the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
@@ -27,8 +26,8 @@ from data.calendar import WEEK_MAX, WEEK_MIN, day_name, week_friday, week_label_
 from data.context import DeploymentContext
 from data.questionnaire import Questionnaire
 from data.rounds import round_responses
-from data.rounds import total as total_rounds
 from data.vocabulary import ACTION_OUTCOME_NL, BANDS, DECISION_NL, PLACEMENT_OUTCOME_NL, band_css
+from features.register import features_by_name
 from monitoring.effect import points_nl, signed_nl
 from serving.deps import (
     AuditEngineDep,
@@ -67,10 +66,9 @@ from serving.schemas import (
     OverrideBand,
     OverrideIn,
     PlacementEndIn,
-    PromoteIn,
     RiskListItemOut,
 )
-from serving.web import charts, export
+from serving.web import charts, explanation_view, export
 from serving.web.session import (
     PREFIX,
     FormRefused,
@@ -1319,20 +1317,20 @@ def _explanation_page(
     replay: Any = None,
 ) -> Response:
     explained = explanations.explanation(student_id, week, session, guard)
-    contributions = sorted(explained.shap_values.items(), key=lambda kv: abs(kv[1]), reverse=True)
-    top = contributions[:12]
-    chart = charts.bar_chart(
-        [(name, value) for name, value in top],
-        title="Bijdragen aan de score (SHAP, log-odds), grootste eerst",
+    questionnaire = ctx_questionnaire(request)
+    register = features_by_name(explained.shap_values, questionnaire)
+    descriptions = {name: entry.description_nl for name, entry in register.items()}
+    rows = explanation_view.feature_rows(
+        explained.feature_values, explained.shap_values, descriptions, questionnaire
     )
-    rows = [
-        {"feature": name, "value": explained.feature_values.get(name), "contribution": value}
-        for name, value in contributions
-    ]
+    chart_rows = rows[: explanation_view.CHART_ROWS]
     context = {
-        "title": f"Uitleg score {student_id}, week {week}",
+        "title": f"Uitleg score {student_id}, {week_text(request, week)}",
         "e": explained,
-        "chart": chart,
+        "chart_rows": chart_rows,
+        "largest": explanation_view.largest_contribution(chart_rows),
+        "bar": explanation_view.bar,
+        "contribution_text": explanation_view.contribution_text,
         "rows": rows,
         "replay": replay,
     }
@@ -1359,75 +1357,7 @@ def replay_page(
     return _explanation_page(request, student_id, week, session, guard, replay=result)
 
 
-# --- data team ------------------------------------------------------------------------------------------
-
-
-def latest_comparison(reports_dir: FilePath) -> tuple[FilePath, dict[str, Any]] | None:
-    """The newest champion/challenger comparison written by `vsv monitor --compare`, if any."""
-    found = sorted(reports_dir.glob("**/vergelijking.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        return None
-    data: dict[str, Any] = json.loads(found[-1].read_text(encoding="utf-8"))
-    return found[-1], data
-
-
-ROUND_TEAMS_SHOWN = 15
-
-
-def latest_round_week(session: Session) -> dict[str, Any] | None:
-    """The newest week's rounds, lowest response first, and their total (None: no rounds yet)."""
-    rows = round_responses(session)
-    if not rows:
-        return None
-    week = rows[0].week
-    mine = sorted(
-        (r for r in rows if r.week == week), key=lambda r: (r.rate if r.rate is not None else 0.0, r.team)
-    )
-    return {"week": week, "rows": mine, "total": total_rounds(mine, week)}
-
-
-@router.get("/datateam")
-def datateam_page(
-    request: Request, session: SessionDep, ctx: ContextDep, store: ModelStoreDep, guard: ModelReader
-) -> Response:
-    found = latest_comparison(ctx.reports_dir)
-    table: dict[str, Any] = {}
-    metrics: list[str] = []
-    if found is not None:
-        table = found[1].get("models", {})
-        metrics = sorted({m for row in table.values() for m in row})
-    context = {
-        "title": "Datateam: champion en challenger",
-        "current": store.current,
-        "comparison": None if found is None else found[1],
-        "source": None if found is None else str(found[0]),
-        "table": table,
-        "metrics": metrics,
-        "rounds": latest_round_week(session),
-        "shown": ROUND_TEAMS_SHOWN,
-    }
-    return render(request, "datateam.html", guard.user, context)
-
-
-class PromoteForm(BaseModel):
-    """Promotion from the data-team page: which version, and why."""
-
-    version: str = Field(pattern=r"^\d{1,6}$")
-    reason: str = Field(min_length=5, max_length=500)
-
-
-@router.post("/datateam/promoveer")
-def promote_model(
-    ctx: ContextDep,
-    store: ModelStoreDep,
-    guard: Promoter,
-    version: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    """Make a version champion with a reason; who, why and when are stored on the version and logged."""
-    form = parse(PromoteForm, version=version, reason=reason)
-    models.promote_version(form.version, PromoteIn(reason=form.reason), ctx, store, guard)
-    return back(PREFIX + "/datateam", "champion")
+# --- data team: serving/web/datateam_pages.py ----------------------------------------------------------
 
 
 # --- monitoring reports (drift, performance, fairness) ------------------------------------------------
@@ -1435,7 +1365,14 @@ def promote_model(
 
 @router.get("/monitoring")
 def monitoring_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Response:
+    """The weekly reports with their status in words, the status and key figures over the weeks (chart and
+    table), and the yearly vsv rates."""
+    from monitoring.status import STATUS_MEANING_NL, STATUS_NL, STATUSES
+    from serving.web import monitoring_view
+
     reports = monitoring_routes.reports(ctx, guard)
+    trend = monitoring_routes.trend(ctx, guard)
+    trend_weeks = [week_text(request, p.week) for p in trend]
     rates = monitoring_routes.yearly(ctx, guard)
     years = sorted({r.school_year for r in rates})
     by_cell = {(r.kind, r.group, r.school_year): r for r in rates}
@@ -1455,6 +1392,10 @@ def monitoring_page(request: Request, ctx: ContextDep, guard: ModelReader) -> Re
     context = {
         "title": "Monitoring: drift, prestaties en eerlijkheid",
         "reports": reports,
+        "statuses": [(s, STATUS_NL[s], STATUS_MEANING_NL[s]) for s in STATUSES],
+        "trend_charts": monitoring_view.trend_charts(trend, ctx.calendar, trend_weeks) if trend else [],
+        "trend_rows": monitoring_view.trend_rows(trend),
+        "top_label": monitoring_view.top_share_label(trend),
         "years": years,
         "groups": groups,
         "teams": teams,

@@ -51,8 +51,9 @@ def test_model_ranks_below_the_oracle_and_is_calibrated(trained_1000: TrainingRe
 
 def test_hoog_holds_about_five_percent_in_every_week_of_the_test_year(trained_1000: TrainingResult) -> None:
     """The bands are cut per week of the programme year on the calibration year; on the test year of a
-    1,000-student school "hoog" stays within 2.5-8% and "verhoogd or higher" within 15-27% every week (isotonic calibration has steps: a step of tied
-    probabilities falls wholly in or out of a band, so a week's share moves by a step's size)."""
+    1,000-student school "hoog" stays within 2.5-8% and "verhoogd or higher" within 15-27% every week
+    (isotonic calibration has steps: a step of tied probabilities falls wholly in or out of a band, so a
+    week's share moves by a step's size)."""
     shares = trained_1000.evaluation.band_shares
     assert len(shares) >= 35
     assert shares["high_share"].between(0.025, 0.08).all(), shares.round(3).to_dict("records")

@@ -52,12 +52,14 @@ def weekly_result(reasons: list[str] | None = None, matured: bool = True) -> Wee
             "column": ["q_stress_latest", "att_rate_4w", "probability", "level"],
             "family": ["answers", "lagging", "prediction", "context"],
             "score": [0.31, 0.12, 0.08, 0.01],
+            "noise": [0.15, 0.11, 0.14, 0.09],
             "threshold": [0.1] * 4,
             "drifted": [True, True, False, False],
-            "score_all_rows": [0.3, 0.12, 0.08, 0.01],
+            "rows": [3000] * 4,
+            "reference_rows": [4100] * 4,
         }
     )
-    drift = DriftResult(columns, True, False, ["q_stress_latest", "att_rate_4w"], 4100, 3000)
+    drift = DriftResult(columns, 4100, 3000, permutations=1000)
     by_level = [
         {"group": "2", "students": 600, "response_rate": 0.41, "answered_4w": 0.5, "reference_rate": 0.78},
         {"group": "4", "students": 1400, "response_rate": 0.74, "answered_4w": 0.8, "reference_rate": 0.79},
@@ -77,7 +79,18 @@ def weekly_result(reasons: list[str] | None = None, matured: bool = True) -> Wee
         "judged": matured,
         "alert": False,
         "reasons": [],
-        "current": {**figures, "roc_auc": 0.77, "positives": 85.0} if matured else {"positives": 0.0},
+        "calibration_level": 0.99,
+        "current": {
+            **figures,
+            "roc_auc": 0.77,
+            "positives": 85.0,
+            "observed_rate": 0.053,
+            "observed_low": 0.041,
+            "observed_high": 0.068,
+            "mean_probability": 0.047,
+        }
+        if matured
+        else {"positives": 0.0},
         "reference": {**figures, "positives": 400.0},
     }
     by_week = (
@@ -94,9 +107,9 @@ def weekly_result(reasons: list[str] | None = None, matured: bool = True) -> Wee
         else pd.DataFrame()
     )
     findings = [
-        Finding("risk_drift", True, SCRIPT_REASON)
+        Finding("feature_drift", True, SCRIPT_REASON)
         if reasons
-        else Finding("risk_drift", False, "geen verschuiving in risicosignalen"),
+        else Finding("feature_drift", False, "geen verschuiving: alle 3 gegevens blijven binnen hun grens"),
         Finding("response", bool(reasons), reasons[-1] if reasons else "vragenlijstrespons 79%"),
         Finding("performance", False, "prestaties op uitgekomen labels binnen de grenzen"),
     ]
@@ -142,6 +155,14 @@ def test_the_page_shows_the_status_reasons_tables_and_charts(tmp_path: Path) -> 
     assert "Teams met lage respons: AUTO-2a, ZORG-3b" in page
     assert "top 300 met vorige week: 0.71" in page and "120 studenten (4%)" in page
     assert "Peilweken 81-83" in page and "0.770" in page  # current ROC-AUC in the table
+    assert "5,3% (99%-interval 4,1%-6,8%)" in page  # the interval the calibration check uses
+    # The statuses in the one vocabulary; the drift section says how a column counts, and how many did.
+    from monitoring.status import STATUS_NL
+
+    scale = re.search(r'<p class="scale">(.*?)</p>', page, re.S)
+    assert scale is not None and all(f"<strong>{w}</strong>" in scale.group(1) for w in STATUS_NL.values())
+    assert "Elk gegeven telt mee" in page and "2 van de 3 gegevens zijn verschoven" in page
+    assert "Verschuiving in de gegevens" in page and "risk_drift" not in page
 
 
 def test_a_fairness_flag_is_marked_in_the_table(tmp_path: Path) -> None:

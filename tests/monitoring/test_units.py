@@ -24,8 +24,17 @@ def test_config_is_frozen_and_validated() -> None:
 
 def test_reference_window_stays_on_one_side_of_the_period_results() -> None:
     reference = pd.DataFrame({"week_in_year": np.repeat(np.arange(2, 29), 100)})
-    window = reference_window(reference, week=86, config=load_config().drift)  # week in year 7
-    assert window["week_in_year"].between(2, 9).all() and len(window) == 800  # widened, same segment
+    config = load_config().drift
+    window = reference_window(reference, week=86, config=config)  # week in year 7
+    assert window["week_in_year"].between(5, 9).all() and len(window) == 400  # 6-8, widened to 400 rows
+    narrow = reference_window(
+        reference, week=86, config=config.model_copy(update={"min_reference_rows": 300})
+    )
+    assert narrow["week_in_year"].between(6, 8).all() and len(narrow) == 300  # weeks in year 7 +- 1
+    wide = reference_window(reference, week=86, config=config.model_copy(update={"min_reference_rows": 900}))
+    assert wide["week_in_year"].between(2, 9).all() and len(wide) == 800  # widened, never past week 9
+    before = reference_window(reference, week=88, config=config)  # week in year 9: results come in week 10
+    assert before["week_in_year"].max() == 9
 
 
 def _scored(ids: list[str], p: list[float]) -> pd.DataFrame:

@@ -369,6 +369,20 @@ def test_monitoring_reports_are_listed_and_opened_on_a_page(api: Api) -> None:
     page = get(api, "auditor", "/web/monitoring")
     assert page.status_code == 200
     assert f'/{WEEK}/rapport.html">Samenvatting ' in page.text and "Driftrapport" in page.text
+    # The status in the one vocabulary, and its trend over the weeks: chart and table, dated, in words.
+    from monitoring.status import STATUS_NL
+
+    status = STATUS_NL[run.json()["status"]]
+    assert all(word in page.text for word in STATUS_NL.values())
+    assert "opletten" not in page.text and "opnieuw trainen" not in page.text
+    assert "Verloop over de weken" in page.text and '<table class="responsive" id="verloop">' in page.text
+    row = re.search(r'<table class="responsive" id="verloop">.*?<tbody><tr>(.*?)</tr>', page.text, re.S)
+    assert row is not None and f"<strong>{status}</strong>" in row.group(1)
+    assert re.search(r'data-label="Week">wk \d+, \d+', row.group(1))  # dates, not the week index
+    assert "<title>Status per week</title>" in page.text
+    assert not re.search(r">(risk_drift|feature_drift|watch|retrain)<", page.text)
+    trend = api.client.get("/api/v1/monitoring/trend", headers=api.headers("auditor"))
+    assert trend.status_code == 200 and trend.json()[-1]["week"] == WEEK
     report = get(api, "auditor", f"/web/monitoring/{WEEK}/rapport.html")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert get(api, "datateam", "/web/monitoring").status_code == 200
