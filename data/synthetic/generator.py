@@ -8,10 +8,17 @@ paid work) that persists (AR(1)) and takes shocks. From it the generator reads:
 * lagging indicators: attendance, which follows the state with a lag of a few weeks, and period results,
   which follow attendance and ability;
 * outcomes: weekly hazards of vsv (leaving without startkwalificatie) and of a switch, and graduation at
-  the end of the programme. The hazards are stored, so the oracle risk is known (:mod:`.oracle`).
+  the end of the programme. The hazards are stored, so the future-knowing oracle risk is known
+  (:mod:`.oracle`).
 
 The whole population is simulated in chunks of students, so memory stays bounded at any size. The output
 is deterministic for a given configuration (seed and chunk size included).
+
+The weekly dynamics are small pure functions (:func:`latent_step`, :func:`weekly_hazards`,
+:func:`full_week_probability`, ...) over a :class:`WorldState` that one week hands to the next.
+:func:`generate_states` runs the same simulation and also keeps a copy of the whole state (with the staff's
+measures) at chosen weeks, for the present-knowledge oracle (:mod:`.present_oracle`), which rolls the world
+forward from there with the same functions; capturing never changes the tables.
 
 Each chunk also gets an identity table (realistic Dutch names, :mod:`.names`), drawn with a random
 generator of its own after the simulation, so the other tables are the same with or without it.
@@ -26,8 +33,8 @@ results and exit are the same draws with or without the staff.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, fields
 from typing import Literal, Self
 
 import numpy as np
@@ -170,6 +177,10 @@ class Population:
     def __len__(self) -> int:
         return len(self.number)
 
+    def take(self, idx: np.ndarray) -> Population:
+        """The students at ``idx`` (repeats allowed), in that order."""
+        return Population(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
@@ -250,7 +261,7 @@ def sample_population(
     )
 
 
-def _scenario_shift(config: GeneratorConfig, pop: Population, week: int) -> tuple[np.ndarray, float, float]:
+def scenario_shift(config: GeneratorConfig, pop: Population, week: int) -> tuple[np.ndarray, float, float]:
     """Shift of the latent means, extra absence (logit) and response fatigue (logit) in ``week``."""
     shift = np.zeros((len(pop), 4))
     extra_absence = 0.0
@@ -270,7 +281,16 @@ def _scenario_shift(config: GeneratorConfig, pop: Population, week: int) -> tupl
     return shift, extra_absence, fatigue
 
 
-def _hazards(
+def _by_level(table: dict[int, float], level: np.ndarray) -> np.ndarray:
+    """``table[level]`` for every student, read from ``table`` at call time (calibration changes it)."""
+    lookup = np.zeros(max(table) + 1)
+    for key, value in table.items():
+        lookup[key] = value
+    out: np.ndarray = lookup[level]
+    return out
+
+
+def weekly_hazards(
     pop: Population,
     x: np.ndarray,
     year1: np.ndarray,
@@ -282,7 +302,7 @@ def _hazards(
     multi = ((w < -0.9).astype(int) + (f < -0.9) + (p > 0.9) + (j > 0.9)) >= 2
     vso = pop.prior == P.PRIOR_EDUCATION.index("vso")
     newcomer = pop.prior == P.PRIOR_EDUCATION.index("newcomer")
-    intercept = np.vectorize(P.VSV_INTERCEPT.__getitem__)(pop.level)
+    intercept = _by_level(P.VSV_INTERCEPT, pop.level)
     lin = (
         intercept
         + 0.5 * year1
@@ -300,6 +320,114 @@ def _hazards(
     h_vsv = np.minimum(np.exp(lin), 0.5)
     h_switch = np.minimum(np.exp(P.SWITCH_INTERCEPT + 0.6 * -f + 0.5 * year1), 0.3)
     return h_vsv, h_switch, multi
+
+
+_hazards = weekly_hazards  # the name data/synthetic/params.py refers to
+
+
+# --- the world's weekly dynamics, as pure functions (the generator and the present oracle share them) ---
+
+
+@dataclass(frozen=True)
+class SchoolTime:
+    """Where each student stands in their programme in a week."""
+
+    since_start: np.ndarray  # weeks since the student's start (negative: not started yet)
+    started: np.ndarray
+    year1: np.ndarray  # 1.0 in the first year of study
+    age: np.ndarray
+    final_week: np.ndarray  # the last week of the last year of the programme (the diploma week)
+
+
+def school_time(pop: Population, week: int) -> SchoolTime:
+    since_start = week - pop.start_week
+    yos = np.minimum(since_start // WEEKS_PER_YEAR + 1, pop.duration)
+    final_week = (week % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1) & (
+        since_start // WEEKS_PER_YEAR + 1 >= pop.duration
+    )
+    return SchoolTime(
+        since_start=since_start,
+        started=since_start >= 0,
+        year1=(yos == 1).astype(float),
+        age=pop.age_at_start + since_start / WEEKS_PER_YEAR,
+        final_week=final_week,
+    )
+
+
+# A life event: personal problems up, wellbeing down (latent index, jump).
+LIFE_EVENT_JUMP = ((2, 1.2), (0, -0.6))
+
+
+def latent_step(
+    x: np.ndarray, ewma: np.ndarray, mean: np.ndarray, shock: np.ndarray, life: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Next week's latent state (AR(1) around ``mean``, a shock, the jump of a life event for the students
+    where ``life`` is true) and the lagged state attendance follows (from this week's state)."""
+    next_ewma = 0.75 * ewma + 0.25 * x
+    next_x = x - mean
+    next_x *= P.PHI
+    next_x += mean
+    next_x += shock
+    for column, jump in LIFE_EVENT_JUMP:
+        next_x[life, column] += jump
+    return next_x, next_ewma
+
+
+def credit_deficit(cum_exp: np.ndarray, cum_obt: np.ndarray) -> np.ndarray:
+    """The share of this school year's expected credits not obtained, 0-1."""
+    out: np.ndarray = np.clip((cum_exp - cum_obt) / np.maximum(cum_exp, 1.0), 0.0, 1.0)
+    return out
+
+
+def graduation_hazard(final_week: np.ndarray, cum_exp: np.ndarray, cum_obt: np.ndarray) -> np.ndarray:
+    """The chance of the diploma in the programme's last week, from the share of the year's credits."""
+    ratio = np.where(cum_exp > 0, cum_obt / np.maximum(cum_exp, 1.0), 1.0)
+    out: np.ndarray = np.where(final_week, _sigmoid(8.0 * (ratio - 0.7)), 0.0)
+    return out
+
+
+def treated_hazard(h_untreated: np.ndarray, log_effect: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """The weekly vsv hazard under the measures that touch a student (capped as the generator caps it)."""
+    out: np.ndarray = np.where(touched, np.minimum(h_untreated * np.exp(log_effect), HAZARD_CAP), h_untreated)
+    return out
+
+
+def full_week_probability(ewma: np.ndarray, streak: np.ndarray, extra_absence: float) -> np.ndarray:
+    """This week's chance of a whole week absent (it goes on: a streak makes the next week likelier)."""
+    return _sigmoid(
+        -5.2 + 0.9 * -ewma[:, 1] + 0.7 * ewma[:, 3] + 0.5 * ewma[:, 2] + 2.6 * (streak > 0) + extra_absence
+    )
+
+
+def hour_absence_rates(
+    ewma: np.ndarray, over18: np.ndarray, extra_absence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chance per scheduled hour of unauthorised absence, and of authorised absence of the others."""
+    u_rate = _sigmoid(
+        -3.2
+        + 0.7 * -ewma[:, 1]
+        + 0.5 * ewma[:, 3]
+        + 0.4 * ewma[:, 2]
+        + 0.3 * -ewma[:, 0]
+        + 0.25 * over18
+        + extra_absence
+    )
+    a_rate = _sigmoid(-3.3 + 0.5 * -ewma[:, 0] + 0.3 * ewma[:, 2] + 0.5 * extra_absence)
+    return u_rate, a_rate
+
+
+def pass_probability(
+    ability: np.ndarray, per_present: np.ndarray, per_sched: np.ndarray, per_fit: np.ndarray
+) -> np.ndarray:
+    """The chance of passing each unit of a period, from ability, the period's attendance and fit."""
+    r = per_present / np.maximum(per_sched, 1.0)
+    fit_mean = per_fit / WEEKS_PER_PERIOD
+    return _sigmoid(0.8 + 0.9 * ability + 5.0 * (r - 0.85) + 0.3 * fit_mean)
+
+
+def is_period_end(week: int) -> bool:
+    """Period results are recorded in the last week of each period."""
+    return (week % WEEKS_PER_PERIOD) == WEEKS_PER_PERIOD - 1
 
 
 @dataclass
@@ -324,6 +452,288 @@ class _Collector:
         return pd.DataFrame(data)
 
 
+@dataclass
+class WorldState:
+    """What the simulation carries from one week to the next, one row per student of a chunk."""
+
+    x: np.ndarray  # (n, 4) latent state (P.LATENT)
+    ewma: np.ndarray  # (n, 4) lagged state that attendance follows
+    streak: np.ndarray  # whole weeks absent in a row
+    cum_exp: np.ndarray  # credits expected so far this school year
+    cum_obt: np.ndarray  # credits obtained so far this school year
+    per_sched: np.ndarray  # scheduled hours so far this period
+    per_present: np.ndarray  # present hours so far this period
+    per_fit: np.ndarray  # sum of the weekly fit so far this period
+    exited: np.ndarray
+    exit_week: np.ndarray  # -1 while enrolled
+    outcome: np.ndarray  # "" while enrolled
+
+    @classmethod
+    def initial(cls, pop: Population, rng: np.random.Generator) -> WorldState:
+        n = len(pop)
+        stat_sd = P.SHOCK_SD / np.sqrt(1 - P.PHI**2)
+        x = pop.mu + rng.normal(0, stat_sd, (n, 4))
+        return cls(
+            x=x,
+            ewma=x.copy(),
+            streak=np.zeros(n),
+            cum_exp=np.zeros(n),
+            cum_obt=np.zeros(n),
+            per_sched=np.zeros(n),
+            per_present=np.zeros(n),
+            per_fit=np.zeros(n),
+            exited=np.zeros(n, dtype=bool),
+            exit_week=np.full(n, -1),
+            outcome=np.full(n, "", dtype=object),
+        )
+
+    def copy(self) -> WorldState:
+        return WorldState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """The staff's measures as known at the end of a week: per measure with a true effect, the last week
+    it acts on each student (-1: none), and the coachklas placements (start and planned last week)."""
+
+    effects: dict[str, MeasureEffect]
+    until: dict[str, np.ndarray]
+    placed_start: np.ndarray
+    placed_until: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> Treatment:
+        return cls(effects={}, until={}, placed_start=np.full(n, -1), placed_until=np.full(n, -1))
+
+    @classmethod
+    def of(cls, staff: StaffDesk | None, n: int) -> Treatment:
+        if staff is None:
+            return cls.none(n)
+        return cls(
+            effects=dict(staff.setup.effects),
+            until={name: until.copy() for name, until in staff.exposure.items()},
+            placed_start=staff.placed_start.copy(),
+            placed_until=staff.placed_until.copy(),
+        )
+
+    def take(self, idx: np.ndarray) -> Treatment:
+        return Treatment(
+            effects=self.effects,
+            until={name: until[idx] for name, until in self.until.items()},
+            placed_start=self.placed_start[idx],
+            placed_until=self.placed_until[idx],
+        )
+
+    def effect(self, week: int) -> tuple[np.ndarray, np.ndarray]:
+        """The summed log-hazard effect in ``week`` of the measures already decided, and who they touch
+        (the rule of :meth:`data.synthetic.staff.StaffDesk.effect`)."""
+        n = len(self.placed_start)
+        log_effect = np.zeros(n)
+        touched = np.zeros(n, dtype=bool)
+        for name, effect in self.effects.items():
+            under = self.until[name] >= week
+            log_effect += effect.log_hazard * under
+            touched |= under
+        return log_effect, touched
+
+
+@dataclass(frozen=True)
+class StudentStates:
+    """Everything the simulation holds on a chunk's students at the end of ``week``: the static
+    attributes, the weekly state and the staff's measures. Nothing of the weeks after it."""
+
+    week: int
+    population: Population
+    state: WorldState
+    treatment: Treatment
+
+    @property
+    def enrolled(self) -> np.ndarray:
+        """Started by ``week`` and not left by its end (the students a model scores at ``week``)."""
+        out: np.ndarray = (self.population.start_week <= self.week) & ~self.state.exited
+        return out
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What stays the same over the weeks of a chunk's simulation."""
+
+    pop: Population
+    config: GeneratorConfig
+    loadings: np.ndarray  # (items, 4)
+    lo: int
+    hi: int
+    mid: float
+    n_items: int
+    sched: np.ndarray
+    max_hours: int
+    scheduled_hour: np.ndarray  # (n, hours)
+
+    @classmethod
+    def of(cls, pop: Population, config: GeneratorConfig, questionnaire: Questionnaire) -> _Chunk:
+        loadings = np.array(
+            [[item.loadings.get(name, 0.0) for name in P.LATENT] for item in questionnaire.items]
+        )
+        lo, hi = questionnaire.scale_min, questionnaire.scale_max
+        sched = np.where(pop.bbl, P.HOURS_BBL, P.HOURS_BOL)
+        max_hours = max(P.HOURS_BBL, P.HOURS_BOL)
+        return cls(
+            pop=pop,
+            config=config,
+            loadings=loadings,
+            lo=lo,
+            hi=hi,
+            mid=(lo + hi) / 2.0,
+            n_items=len(questionnaire.items),
+            sched=sched,
+            max_hours=max_hours,
+            scheduled_hour=np.arange(max_hours)[None, :] < sched[:, None],
+        )
+
+
+@dataclass
+class _Record:
+    """The tables collected week by week."""
+
+    att: _Collector
+    qa: _Collector
+    prog: _Collector
+    truth: _Collector
+
+    @classmethod
+    def new(cls) -> _Record:
+        return cls(_Collector.new(), _Collector.new(), _Collector.new(), _Collector.new())
+
+
+def _week(
+    t: int,
+    state: WorldState,
+    chunk: _Chunk,
+    rng: np.random.Generator,
+    staff: StaffDesk | None,
+    record: _Record,
+) -> WorldState:
+    """Simulate week ``t`` of a chunk: update ``state`` (in place, returned) and record the week's rows."""
+    pop, n = chunk.pop, len(chunk.pop)
+    shift, extra_absence, fatigue = scenario_shift(chunk.config, pop, t)
+    events = rng.random((n, 4)) < P.LIFE_EVENT_RATE
+    shock = rng.normal(0, P.SHOCK_SD, (n, 4))
+    state.x, state.ewma = latent_step(state.x, state.ewma, pop.mu + shift, shock, events[:, 0])
+    x, exited, streak = state.x, state.exited, state.streak
+    # This week's draws, one per student (see simulate's docstring).
+    u_full, u_resp, u_talk, u_exit, u_grad = rng.random((5, n))
+    answer_noise = rng.normal(0, 0.7, (n, chunk.n_items))
+
+    time = school_time(pop, t)
+    started = time.started
+    active = started & ~exited
+    if t % WEEKS_PER_YEAR == 0:
+        state.cum_exp[:] = 0.0
+        state.cum_obt[:] = 0.0
+    deficit = credit_deficit(state.cum_exp, state.cum_obt)
+    h_untreated, h_switch, multi = weekly_hazards(pop, x, time.year1, deficit, streak)
+    if staff is not None:
+        log_effect, touched = staff.week(t, active, exited, streak, deficit, time.age)
+        h_vsv = treated_hazard(h_untreated, log_effect, touched)
+    else:
+        touched = np.zeros(n, dtype=bool)
+        h_vsv = h_untreated
+    h_grad = graduation_hazard(time.final_week, state.cum_exp, state.cum_obt)
+
+    keep = started & ((state.exit_week < 0) | (t <= state.exit_week + WEEKS_PER_YEAR))
+    idx = np.flatnonzero(keep)
+    record.truth.add(
+        s=idx,
+        w=np.full(len(idx), t),
+        hv=h_vsv[idx],
+        hs=h_switch[idx],
+        hg=h_grad[idx],
+        hu=np.where(touched[idx], h_untreated[idx], np.nan),
+        mp=multi[idx],
+    )
+
+    p_full = full_week_probability(state.ewma, streak, extra_absence)
+    u_rate, a_rate = hour_absence_rates(state.ewma, time.age >= 18, extra_absence)
+    full_all = u_full < p_full
+    # Hour by hour (a binomial draw would take a varying number of random values, shifting the draws
+    # of every later student when one student's state changes): unauthorised with u_rate, and of the
+    # other hours authorised with a_rate.
+    sched, scheduled_hour = chunk.sched, chunk.scheduled_hour
+    u_hours = rng.random((2, n, chunk.max_hours))
+    away = (u_hours[0] < u_rate[:, None]) & scheduled_hour
+    excused = (u_hours[1] < a_rate[:, None]) & scheduled_hour & ~away
+    unauth_all = np.where(full_all, sched, away.sum(axis=1))
+    auth_all = np.where(full_all, 0, excused.sum(axis=1))
+    p_pass_draw = rng.random((n, P.UNITS_PER_PERIOD)) if is_period_end(t) else None
+
+    a_idx = np.flatnonzero(active)
+    full = full_all[a_idx]
+    s = sched[a_idx]
+    unauth = unauth_all[a_idx]
+    auth = auth_all[a_idx]
+    present = s - unauth - auth
+    streak[a_idx] = np.where(full, streak[a_idx] + 1, 0)
+    record.att.add(s=a_idx, w=np.full(len(a_idx), t), sc=s, pr=present, au=auth, un=unauth)
+    state.per_sched[a_idx] += s
+    state.per_present[a_idx] += present
+    state.per_fit[a_idx] += x[a_idx, 1]
+    if staff is not None:
+        staff.observed.record_attendance(t, a_idx, unauth, s)
+
+    xa = x[a_idx]
+    p_resp = _sigmoid(1.1 + 0.35 * xa[:, 1] + 0.3 * xa[:, 0] - 1.2 * full + fatigue)
+    resp = a_idx[u_resp[a_idx] < p_resp]
+    if len(resp):
+        lo, hi = chunk.lo, chunk.hi
+        signal = x[resp] @ chunk.loadings.T  # (r, items)
+        raw_answer = chunk.mid + signal + answer_noise[resp]
+        values = np.clip(np.rint(raw_answer), lo, hi)
+        # the bottom answer needs a more extreme state (see P.BOTTOM_CUT_SHIFT)
+        values = np.where((values == lo) & (raw_answer > lo + 0.5 - P.BOTTOM_CUT_SHIFT), lo + 1, values)
+        talk = u_talk[resp] < _sigmoid(P.TALK_INTERCEPT + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
+        record.qa.add(
+            s=np.repeat(resp, chunk.n_items + 1),
+            w=np.full(len(resp) * (chunk.n_items + 1), t),
+            i=np.tile(np.arange(chunk.n_items + 1), len(resp)),
+            v=np.column_stack([values, talk]).ravel().astype(np.int8),
+        )
+        if staff is not None:
+            staff.observed.record_answers(resp, values, talk)
+
+    if p_pass_draw is not None:
+        p_pass = pass_probability(
+            pop.ability[a_idx], state.per_present[a_idx], state.per_sched[a_idx], state.per_fit[a_idx]
+        )
+        passed = (p_pass_draw[a_idx] < p_pass[:, None]).sum(axis=1)
+        expected = np.full(len(a_idx), P.UNITS_PER_PERIOD * P.CREDITS_PER_UNIT)
+        obtained = passed * P.CREDITS_PER_UNIT
+        record.prog.add(
+            s=a_idx,
+            w=np.full(len(a_idx), t),
+            p=np.full(len(a_idx), t % WEEKS_PER_YEAR // WEEKS_PER_PERIOD + 1),
+            ce=expected,
+            co=obtained,
+            uf=P.UNITS_PER_PERIOD - passed,
+        )
+        state.cum_exp[a_idx] += expected
+        state.cum_obt[a_idx] += obtained
+        state.per_sched[a_idx] = 0.0
+        state.per_present[a_idx] = 0.0
+        state.per_fit[a_idx] = 0.0
+
+    u = u_exit[a_idx]
+    hv, hs = h_vsv[a_idx], h_switch[a_idx]
+    leave_vsv = u < hv
+    leave_switch = ~leave_vsv & (u < hv + hs)
+    graduate = ~leave_vsv & ~leave_switch & (u_grad[a_idx] < h_grad[a_idx])
+    for mask, label in ((leave_vsv, "vsv"), (leave_switch, "switch"), (graduate, "graduated")):
+        who = a_idx[mask]
+        exited[who] = True
+        state.exit_week[who] = t
+        state.outcome[who] = label
+    return state
+
+
 def simulate(
     pop: Population,
     config: GeneratorConfig,
@@ -338,186 +748,44 @@ def simulate(
     own) decides on placements and actions at the start of each week and gives the effect of the measures
     on the weekly vsv hazard; without it nobody is treated.
     """
-    n = len(pop)
-    n_items = len(questionnaire.items)
-    loadings = np.array(
-        [[item.loadings.get(name, 0.0) for name in P.LATENT] for item in questionnaire.items]
-    )  # (items, 4)
-    lo, hi = questionnaire.scale_min, questionnaire.scale_max
-    mid = (lo + hi) / 2.0
-    sched = np.where(pop.bbl, P.HOURS_BBL, P.HOURS_BOL)
-    max_hours = max(P.HOURS_BBL, P.HOURS_BOL)
-    scheduled_hour = np.arange(max_hours)[None, :] < sched[:, None]  # (n, hours)
-    stat_sd = P.SHOCK_SD / np.sqrt(1 - P.PHI**2)
-    x = pop.mu + rng.normal(0, stat_sd, (n, 4))
-    ewma = x.copy()  # attendance follows this lagged state
-    exited = np.zeros(n, dtype=bool)
-    exit_week = np.full(n, -1)
-    outcome = np.full(n, "", dtype=object)
-    streak = np.zeros(n)
-    cum_exp = np.zeros(n)
-    cum_obt = np.zeros(n)
-    per_sched = np.zeros(n)
-    per_present = np.zeros(n)
-    per_fit = np.zeros(n)
-    att, qa, prog, truth = _Collector.new(), _Collector.new(), _Collector.new(), _Collector.new()
+    tables, _ = simulate_states(pop, config, questionnaire, rng, staff)
+    return tables
 
+
+def simulate_states(
+    pop: Population,
+    config: GeneratorConfig,
+    questionnaire: Questionnaire,
+    rng: np.random.Generator,
+    staff: StaffDesk | None = None,
+    capture_weeks: Collection[int] = (),
+) -> tuple[dict[str, pd.DataFrame], dict[int, StudentStates]]:
+    """:func:`simulate`, and a copy of the simulator's state at the end of each of ``capture_weeks``.
+
+    Capturing only copies arrays: the tables are the same with or without it.
+    """
+    chunk = _Chunk.of(pop, config, questionnaire)
+    state = WorldState.initial(pop, rng)
+    record = _Record.new()
+    wanted = set(capture_weeks)
+    captured: dict[int, StudentStates] = {}
     for t in range(config.n_weeks):
-        shift, extra_absence, fatigue = _scenario_shift(config, pop, t)
-        events = rng.random((n, 4)) < P.LIFE_EVENT_RATE
-        jump = np.zeros((n, 4))
-        life = events[:, 0]
-        jump[life, 2] = 1.2
-        jump[life, 0] = -0.6
-        m = pop.mu + shift
-        ewma = 0.75 * ewma + 0.25 * x
-        x = m + P.PHI * (x - m) + rng.normal(0, P.SHOCK_SD, (n, 4)) + jump
-        # This week's draws, one per student (see the docstring).
-        u_full, u_resp, u_talk, u_exit, u_grad = rng.random((5, n))
-        answer_noise = rng.normal(0, 0.7, (n, n_items))
+        state = _week(t, state, chunk, rng, staff, record)
+        if t in wanted:
+            captured[t] = StudentStates(t, pop, state.copy(), Treatment.of(staff, len(pop)))
 
-        since_start = t - pop.start_week
-        started = since_start >= 0
-        active = started & ~exited
-        yos = np.minimum(since_start // WEEKS_PER_YEAR + 1, pop.duration)
-        year1 = (yos == 1).astype(float)
-        age = pop.age_at_start + since_start / WEEKS_PER_YEAR
-        week_of_year = t % WEEKS_PER_YEAR
-        if week_of_year == 0:
-            cum_exp[:] = 0.0
-            cum_obt[:] = 0.0
-        deficit = np.clip((cum_exp - cum_obt) / np.maximum(cum_exp, 1.0), 0.0, 1.0)
-        h_untreated, h_switch, multi = _hazards(pop, x, year1, deficit, streak)
-        if staff is not None:
-            log_effect, touched = staff.week(t, active, exited, streak, deficit, age)
-            h_vsv = np.where(touched, np.minimum(h_untreated * np.exp(log_effect), HAZARD_CAP), h_untreated)
-        else:
-            touched = np.zeros(n, dtype=bool)
-            h_vsv = h_untreated
-        final_week = (week_of_year == WEEKS_PER_YEAR - 1) & (
-            since_start // WEEKS_PER_YEAR + 1 >= pop.duration
-        )
-        ratio = np.where(cum_exp > 0, cum_obt / np.maximum(cum_exp, 1.0), 1.0)
-        h_grad = np.where(final_week, _sigmoid(8.0 * (ratio - 0.7)), 0.0)
-
-        keep = started & ((exit_week < 0) | (t <= exit_week + WEEKS_PER_YEAR))
-        idx = np.flatnonzero(keep)
-        truth.add(
-            s=idx,
-            w=np.full(len(idx), t),
-            hv=h_vsv[idx],
-            hs=h_switch[idx],
-            hg=h_grad[idx],
-            hu=np.where(touched[idx], h_untreated[idx], np.nan),
-            mp=multi[idx],
-        )
-
-        over18 = age >= 18
-        p_full = _sigmoid(
-            -5.2
-            + 0.9 * -ewma[:, 1]
-            + 0.7 * ewma[:, 3]
-            + 0.5 * ewma[:, 2]
-            + 2.6 * (streak > 0)
-            + extra_absence
-        )
-        full_all = u_full < p_full
-        u_rate = _sigmoid(
-            -3.2
-            + 0.7 * -ewma[:, 1]
-            + 0.5 * ewma[:, 3]
-            + 0.4 * ewma[:, 2]
-            + 0.3 * -ewma[:, 0]
-            + 0.25 * over18
-            + extra_absence
-        )
-        a_rate = _sigmoid(-3.3 + 0.5 * -ewma[:, 0] + 0.3 * ewma[:, 2] + 0.5 * extra_absence)
-        # Hour by hour (a binomial draw would take a varying number of random values, shifting the draws
-        # of every later student when one student's state changes): unauthorised with u_rate, and of the
-        # other hours authorised with a_rate.
-        u_hours = rng.random((2, n, max_hours))
-        away = (u_hours[0] < u_rate[:, None]) & scheduled_hour
-        excused = (u_hours[1] < a_rate[:, None]) & scheduled_hour & ~away
-        unauth_all = np.where(full_all, sched, away.sum(axis=1))
-        auth_all = np.where(full_all, 0, excused.sum(axis=1))
-        p_pass_draw = (
-            rng.random((n, P.UNITS_PER_PERIOD)) if (t % WEEKS_PER_PERIOD) == WEEKS_PER_PERIOD - 1 else None
-        )
-
-        a_idx = np.flatnonzero(active)
-        full = full_all[a_idx]
-        s = sched[a_idx]
-        unauth = unauth_all[a_idx]
-        auth = auth_all[a_idx]
-        present = s - unauth - auth
-        streak[a_idx] = np.where(full, streak[a_idx] + 1, 0)
-        att.add(s=a_idx, w=np.full(len(a_idx), t), sc=s, pr=present, au=auth, un=unauth)
-        per_sched[a_idx] += s
-        per_present[a_idx] += present
-        per_fit[a_idx] += x[a_idx, 1]
-        if staff is not None:
-            staff.observed.record_attendance(t, a_idx, unauth, s)
-
-        xa = x[a_idx]
-        p_resp = _sigmoid(1.1 + 0.35 * xa[:, 1] + 0.3 * xa[:, 0] - 1.2 * full + fatigue)
-        resp = a_idx[u_resp[a_idx] < p_resp]
-        if len(resp):
-            signal = x[resp] @ loadings.T  # (r, items)
-            raw_answer = mid + signal + answer_noise[resp]
-            values = np.clip(np.rint(raw_answer), lo, hi)
-            # the bottom answer needs a more extreme state (see P.BOTTOM_CUT_SHIFT)
-            values = np.where((values == lo) & (raw_answer > lo + 0.5 - P.BOTTOM_CUT_SHIFT), lo + 1, values)
-            talk = u_talk[resp] < _sigmoid(P.TALK_INTERCEPT + 1.0 * x[resp, 2] - 0.8 * x[resp, 0])
-            qa.add(
-                s=np.repeat(resp, n_items + 1),
-                w=np.full(len(resp) * (n_items + 1), t),
-                i=np.tile(np.arange(n_items + 1), len(resp)),
-                v=np.column_stack([values, talk]).ravel().astype(np.int8),
-            )
-            if staff is not None:
-                staff.observed.record_answers(resp, values, talk)
-
-        if p_pass_draw is not None:
-            r = per_present[a_idx] / np.maximum(per_sched[a_idx], 1.0)
-            fit_mean = per_fit[a_idx] / WEEKS_PER_PERIOD
-            p_pass = _sigmoid(0.8 + 0.9 * pop.ability[a_idx] + 5.0 * (r - 0.85) + 0.3 * fit_mean)
-            passed = (p_pass_draw[a_idx] < p_pass[:, None]).sum(axis=1)
-            expected = np.full(len(a_idx), P.UNITS_PER_PERIOD * P.CREDITS_PER_UNIT)
-            obtained = passed * P.CREDITS_PER_UNIT
-            prog.add(
-                s=a_idx,
-                w=np.full(len(a_idx), t),
-                p=np.full(len(a_idx), week_of_year // WEEKS_PER_PERIOD + 1),
-                ce=expected,
-                co=obtained,
-                uf=P.UNITS_PER_PERIOD - passed,
-            )
-            cum_exp[a_idx] += expected
-            cum_obt[a_idx] += obtained
-            per_sched[a_idx] = 0.0
-            per_present[a_idx] = 0.0
-            per_fit[a_idx] = 0.0
-
-        u = u_exit[a_idx]
-        hv, hs = h_vsv[a_idx], h_switch[a_idx]
-        leave_vsv = u < hv
-        leave_switch = ~leave_vsv & (u < hv + hs)
-        graduate = ~leave_vsv & ~leave_switch & (u_grad[a_idx] < h_grad[a_idx])
-        for mask, label in ((leave_vsv, "vsv"), (leave_switch, "switch"), (graduate, "graduated")):
-            who = a_idx[mask]
-            exited[who] = True
-            exit_week[who] = t
-            outcome[who] = label
-
-    tables = _tables(pop, questionnaire, att, qa, prog, truth, exit_week, outcome)
+    tables = _tables(
+        pop, questionnaire, record.att, record.qa, record.prog, record.truth, state.exit_week, state.outcome
+    )
     last_week = config.n_weeks - 1
     if staff is not None:
-        tables["coachklas_placements"] = staff.placements(pop.number, exit_week, outcome, last_week)
-        tables["actions"] = staff.action_table(pop.number, exit_week, last_week)
+        placements = staff.placements(pop.number, state.exit_week, state.outcome, last_week)
+        tables["coachklas_placements"] = placements
+        tables["actions"] = staff.action_table(pop.number, state.exit_week, last_week)
     else:
         tables["coachklas_placements"] = empty_placements()
         tables["actions"] = empty_actions()
-    return tables
+    return tables, captured
 
 
 def _abbrev(abbrev: dict[tuple[int, int], str], sector: int, programme: int, level: int) -> str:
@@ -689,6 +957,25 @@ def coachklas_capacity(config: GeneratorConfig) -> pd.DataFrame:
     return capacity_frame(config.coachklas_places)
 
 
+def _chunk_world(
+    config: GeneratorConfig,
+    chunk_no: int,
+    questionnaire: Questionnaire,
+    action_types: ActionTypes,
+    calendar: SchoolCalendar,
+) -> tuple[Population, np.random.Generator, StaffDesk]:
+    """The students, the simulation's random stream and the staff of chunk ``chunk_no``."""
+    first = chunk_no * config.chunk_size
+    n = config.chunk_sizes[chunk_no]
+    places = chunk_places(config.coachklas_places, config.chunk_sizes)
+    rng = np.random.default_rng([config.seed, chunk_no])
+    pop = sample_population(rng, n, first, config)
+    setup = staff_setup(config, places[chunk_no], questionnaire, action_types, calendar)
+    staff_rng = np.random.default_rng([config.seed, chunk_no, STAFF_STREAM])
+    staff = StaffDesk.new(setup, staff_rng, n, len(questionnaire.items))
+    return pop, rng, staff
+
+
 def generate_chunks(
     config: GeneratorConfig,
     questionnaire: Questionnaire | None = None,
@@ -705,20 +992,34 @@ def generate_chunks(
     q = questionnaire or cached_questionnaire()
     types = action_types or cached_action_types()
     school_calendar = calendar or cached_school_calendar()
-    total = config.n_total
-    places = chunk_places(config.coachklas_places, config.chunk_sizes)
-    starts = range(0, total, config.chunk_size)
-    for chunk_no, first in enumerate(tqdm(starts, desc="generating", unit="chunk", disable=not progress)):
-        n = min(config.chunk_size, total - first)
-        rng = np.random.default_rng([config.seed, chunk_no])
-        pop = sample_population(rng, n, first, config)
-        setup = staff_setup(config, places[chunk_no], q, types, school_calendar)
-        staff_rng = np.random.default_rng([config.seed, chunk_no, STAFF_STREAM])
-        staff = StaffDesk.new(setup, staff_rng, n, len(q.items))
+    n_chunks = len(config.chunk_sizes)
+    for chunk_no in tqdm(range(n_chunks), desc="generating", unit="chunk", disable=not progress):
+        pop, rng, staff = _chunk_world(config, chunk_no, q, types, school_calendar)
         tables = simulate(pop, config, q, rng, staff)
         names_rng = np.random.default_rng([config.seed, chunk_no, NAMES_STREAM])
         tables["identities"] = synthetic_identities(pop.number, np.array(P.GENDERS)[pop.gender], names_rng)
         yield tables
+
+
+def generate_states(
+    config: GeneratorConfig,
+    weeks: Collection[int],
+    questionnaire: Questionnaire | None = None,
+    action_types: ActionTypes | None = None,
+    calendar: SchoolCalendar | None = None,
+) -> Iterator[tuple[dict[str, pd.DataFrame], dict[int, StudentStates]]]:
+    """Chunk by chunk, the raw tables (as :func:`generate_chunks` gives them, without the identities) and
+    the simulator's state at the end of each of ``weeks`` (:class:`StudentStates`).
+
+    The same run as :func:`generate_chunks`: for the same configuration, questionnaire and action types
+    the tables are the same, so the states are those of the world the tables describe.
+    """
+    q = questionnaire or cached_questionnaire()
+    types = action_types or cached_action_types()
+    school_calendar = calendar or cached_school_calendar()
+    for chunk_no in range(len(config.chunk_sizes)):
+        pop, rng, staff = _chunk_world(config, chunk_no, q, types, school_calendar)
+        yield simulate_states(pop, config, q, rng, staff, capture_weeks=weeks)
 
 
 def generate(
