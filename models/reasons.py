@@ -157,7 +157,7 @@ def _item_scale(code: str, q: Questionnaire) -> _Scale | None:
     return _Scale(item.description, item.higher_is_better, 1.0, 0.0)
 
 
-def _split_item_feature(feature: str) -> tuple[str, str] | None:
+def split_item_feature(feature: str) -> tuple[str, str] | None:
     """``q_{code}_{stat}`` -> ``(code, stat)`` for the per-item and composite statistics."""
     if not feature.startswith("q_"):
         return None
@@ -313,7 +313,7 @@ def reason_text(feature: str, row: Mapping[str, float], questionnaire: Questionn
     value = row.get(feature)
     if value is None or not math.isfinite(value):
         return None
-    item = _split_item_feature(feature)
+    item = split_item_feature(feature)
     if item is not None:
         return _questionnaire_text(item[0], item[1], value, row, questionnaire)
     if feature.startswith("q_"):

@@ -16,13 +16,12 @@ from markupsafe import Markup
 
 from data.questionnaire import Item, Questionnaire
 from features.leading import INDEX_NAME, QUESTIONNAIRE_WINDOW
-from models.reasons import LEVEL_NAMES, dutch_number, format_value
+from models.reasons import LEVEL_NAMES, dutch_number, format_value, split_item_feature
 
 CHART_ROWS = 12
 # The bar of one contribution: a small SVG around a zero line (attributes only: the pages' CSP allows no
 # inline style).
 BAR_WIDTH, BAR_HEIGHT = 160, 14
-ITEM_STATS = ("latest", "mean_4w", "trend_6w", "change")
 
 
 @dataclass(frozen=True)
@@ -37,16 +36,6 @@ class FeatureRow:
     @property
     def raises(self) -> bool:
         return self.contribution >= 0
-
-
-def _split_item(feature: str) -> tuple[str, str] | None:
-    """``q_{code}_{stat}`` -> ``(code, stat)`` for the per-item and composite statistics."""
-    if not feature.startswith("q_"):
-        return None
-    for stat in ITEM_STATS:
-        if feature.endswith(f"_{stat}") and len(feature) > len(stat) + 3:
-            return feature[2 : -len(stat) - 1], stat
-    return None
 
 
 def _scale_words(q: Questionnaire, item: Item | None) -> str:
@@ -93,7 +82,7 @@ def value_text(feature: str, value: float | None, questionnaire: Questionnaire) 
     goed)", "niveau 2", "ja"; "onbekend" for a missing value."""
     if value is None or not math.isfinite(value):
         return "onbekend"
-    item = _split_item(feature)
+    item = split_item_feature(feature)
     if item is not None:
         shown = _item_value(item[0], item[1], value, questionnaire)
         if shown is not None:
