@@ -86,3 +86,13 @@ BAND_CSS_UNKNOWN = "onbekend"
 def band_css(band: str | None) -> str:
     """The CSS class of a band (``onbekend`` for no band or too little data)."""
     return BAND_CSS.get(band or "", BAND_CSS_UNKNOWN)
+
+
+# The audit attributes and their groups in words (fairness tables, the monitoring report, the model card).
+ATTRIBUTE_NL: dict[str, str] = {
+    "gender": "geslacht",
+    "migration_background": "migratieachtergrond",
+    "level": "niveau",
+    "age_group": "leeftijdsgroep",
+}
+GROUP_NL: dict[str, str] = {"niet_westers": "niet-westers"}

@@ -20,12 +20,11 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.ticker import MaxNLocator
 
+from data.vocabulary import ATTRIBUTE_NL, GROUP_NL
 from monitoring.drift import column_label, line_of
 from monitoring.status import (
-    ATTRIBUTE_NL,
     CHECK_NL,
     FAMILY_NL,
-    GROUP_NL,
     METRIC_NL,
     STATUS_MEANING_NL,
     STATUS_NL,

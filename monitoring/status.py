@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from data.vocabulary import ATTRIBUTE_NL, GROUP_NL
 from monitoring.config import Check, StatusConfig
 from monitoring.drift import FEATURE_FAMILIES, DriftResult, Family, column_label, line_of
 
@@ -51,13 +52,6 @@ METRIC_NL = {
     "precision": "precisie",
     "calibration": "kalibratie",
 }
-ATTRIBUTE_NL = {
-    "gender": "geslacht",
-    "migration_background": "migratieachtergrond",
-    "level": "niveau",
-    "age_group": "leeftijdsgroep",
-}
-GROUP_NL = {"niet_westers": "niet-westers"}
 NAMES_PER_FAMILY = 3
 ANSWER_FAMILIES: tuple[Family, ...] = ("answers", "answer_history")
 SELECTION_NL = (

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.vocabulary import ATTRIBUTE_NL, GROUP_NL
 from features.register import Feature, excluded_features
 from models.evaluation import Evaluation
 
@@ -183,12 +184,6 @@ def _table_md(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-ATTRIBUTE_NL = {
-    "gender": "gender",
-    "migration_background": "migratieachtergrond",
-    "level": "niveau",
-    "age_group": "leeftijd",
-}
 METRIC_NL = {
     "selection_rate": "kans om in 'hoog' te staan",
     "false_positive_rate": "kans om onterecht in 'hoog' te staan (blijft wel)",
@@ -223,7 +218,8 @@ def group_nl(attribute: str, group: str) -> str:
 
 def value_nl(group: str) -> str:
     """A group value as people write it: ``4`` not ``4.0``, ``niet-westers`` not ``niet_westers``."""
-    return (group[:-2] if group.endswith(".0") else group).replace("_", "-")
+    shown = group[:-2] if group.endswith(".0") else group
+    return GROUP_NL.get(shown, shown.replace("_", "-"))
 
 
 def conditional_line(row: dict[Any, Any]) -> str:
