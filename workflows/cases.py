@@ -169,12 +169,17 @@ def find_action(session: Session, student_id: str, action_id: int) -> StudentAct
 
 
 def open_follow_ups(
-    session: Session, teams: Sequence[str] | None, today: date
+    session: Session, teams: Sequence[str] | None, today: date, current_week: int | None = None
 ) -> list[tuple[StudentAction, str]]:
     """The open follow-ups due up to the end of ``today``'s week, oldest date first, with each student's
-    current team; ``teams`` None means every team. Students who are no longer enrolled (an outcome row)
-    have nothing left to follow up: their actions stay in the timeline, not on the list."""
+    current team; ``teams`` None means every team. Students who are no longer enrolled (an outcome row in
+    or before ``current_week``, the school week of ``today``; any outcome row when it is None) have nothing
+    left to follow up: their actions stay in the timeline, not on the list. An outcome recorded for a later
+    week (a store whose data run ahead of the day judged, as a generated school's do) does not hide them."""
     sunday = today - timedelta(days=today.weekday()) + timedelta(days=6)
+    left = Outcome.student_id == StudentAction.student_id
+    if current_week is not None:
+        left = left & (Outcome.week <= current_week)
     query = (
         select(StudentAction, Student.team)
         .join(Student, Student.student_id == StudentAction.student_id)
@@ -182,7 +187,7 @@ def open_follow_ups(
             StudentAction.follow_up_on.is_not(None),
             StudentAction.follow_up_on <= sunday,
             (StudentAction.outcome.is_(None)) | (StudentAction.outcome == "ongoing"),
-            ~exists().where(Outcome.student_id == StudentAction.student_id),
+            ~exists().where(left),
         )
         .order_by(StudentAction.follow_up_on, StudentAction.action_id)
     )

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, status
 from sqlalchemy import select
 
 from data.action_types import ActionTypes
+from data.calendar import week_of_date
 from data.schema import (
     AlertEvent,
     BandOverride,
@@ -244,7 +245,7 @@ def follow_ups(
     if teams is None and guard.user.role == Role.MENTOR:
         teams = sorted(guard.user.teams)
     today = cases.store_today(ctx.calendar, ctx.latest_week(), datetime.now(UTC).date())
-    rows = cases.open_follow_ups(session, teams, today)
+    rows = cases.open_follow_ups(session, teams, today, week_of_date(ctx.calendar, today))
     names = display_names(session, guard.user, [a.student_id for a, _ in rows])
     items = [
         FollowUpOut(
