@@ -50,6 +50,9 @@ class Folds:
     test: tuple[int, ...]
     test_all_year: tuple[int, ...]  # every as-of week of the test year, for lead times
     years: int
+    # Every as-of week of the calibration year: the band cuts need scores, not labels, so they are cut on
+    # the whole year (the calibration fold ends a horizon before the year does).
+    calibration_all_year: tuple[int, ...] = ()
 
 
 def year_as_of_weeks(year: int, config: TrainingConfig) -> list[int]:
@@ -76,7 +79,7 @@ def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
     calibration = fold(range(cal_year, test_year), test_year * WEEKS_PER_YEAR - 1)
     test = fold(range(test_year, years), max_week)
     test_all = tuple(year_as_of_weeks(test_year, config))
-    return Folds(train, calibration, test, test_all, years)
+    return Folds(train, calibration, test, test_all, years, tuple(year_as_of_weeks(cal_year, config)))
 
 
 def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig) -> None:
@@ -195,8 +198,11 @@ def fit_risk_model(
     metadata: dict[str, Any] | None = None,
     questionnaire: Questionnaire | None = None,
     params: Mapping[str, Any] | None = None,
+    band_rows: pd.DataFrame | None = None,
 ) -> RiskModel:
-    """Fit LightGBM on ``train``; calibrate and set band thresholds on the later ``calibration`` fold.
+    """Fit LightGBM on ``train``; calibrate on the later ``calibration`` fold and cut the bands per week
+    on ``band_rows`` (the calibration year's rows of every week; default the calibration fold): cuts need
+    scores, not labels, so a late week is cut on its own rows rather than on the weeks before it.
     The model keeps ``questionnaire`` (the deployment's) for its reasons' scales and directions.
     ``params`` (e.g. a search's result) replace the configuration's ``lgbm``; :func:`model_params` adds
     the monotone constraints either way."""
@@ -211,9 +217,12 @@ def fit_risk_model(
         config.calibration,
         groups=calibration["student_id"].to_numpy(),
     )
-    p = fitted.predict_proba(calibration)
+    cut_on = calibration if band_rows is None or band_rows.empty else band_rows
     thresholds = fit_band_thresholds(
-        p, band_week(calibration[BAND_WEEK_FEATURE].to_numpy()), config.elevated_share, config.capacity_share
+        fitted.predict_proba(cut_on),
+        band_week(cut_on[BAND_WEEK_FEATURE].to_numpy()),
+        config.elevated_share,
+        config.capacity_share,
     )
     meta = {**(metadata or {}), "calibration": fitted.method, "calibration_brier": fitted.calibration_brier}
     return RiskModel(

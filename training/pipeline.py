@@ -75,6 +75,8 @@ class Prepared:
     test: pd.DataFrame
     test_all_year: pd.DataFrame
     max_week: int
+    # Every week of the calibration year (labels not all closed): what the band cuts are set on.
+    calibration_all_year: pd.DataFrame | None = None
 
 
 def fingerprint(tables: RawTables) -> str:
@@ -101,18 +103,21 @@ def prepare(
         raise TrainingDataError("there is no attendance data: import or generate data first")
     max_week = int(tables.attendance_weeks["week"].max())
     folds = temporal_folds(max_week, config)
-    weeks = sorted(set(folds.train) | set(folds.calibration) | set(folds.test_all_year))
+    weeks = sorted(
+        set(folds.train) | set(folds.calibration) | set(folds.calibration_all_year) | set(folds.test_all_year)
+    )
     rows = build_training_set(
         tables, weeks, config.horizon, questionnaire, progress=progress, max_week=max_week
     )
     rows["week_in_year"] = rows["as_of"] % WEEKS_PER_YEAR + 1
     train = rows[rows["as_of"].isin(folds.train)].reset_index(drop=True)
     calibration = rows[rows["as_of"].isin(folds.calibration)].reset_index(drop=True)
+    calibration_all = rows[rows["as_of"].isin(folds.calibration_all_year)].reset_index(drop=True)
     test_all = rows[rows["as_of"].isin(folds.test_all_year)].reset_index(drop=True)
     test = test_all[test_all["as_of"].isin(folds.test) & test_all["label_mature"]].reset_index(drop=True)
     for frame, name in ((train, "train"), (calibration, "calibration"), (test, "test")):
         check_fold(frame, name, config)
-    return Prepared(folds, train, calibration, test, test_all, max_week)
+    return Prepared(folds, train, calibration, test, test_all, max_week, calibration_all)
 
 
 def oracle_column(frame: pd.DataFrame, truth: pd.DataFrame, horizon: int) -> pd.Series:
@@ -170,6 +175,7 @@ def fit_all(
         config,
         questionnaire=questionnaire,
         params=params,
+        band_rows=prepared.calibration_all_year,
     )
     if tuning is not None:
         model.metadata["tuning"] = tuning.summary()
@@ -181,6 +187,7 @@ def fit_all(
         config,
         questionnaire=questionnaire,
         params=params,
+        band_rows=prepared.calibration_all_year,
     )
     logistic = fit_logistic(prepared.train, features, config)
     return Fitted(model, ablation, logistic, tuning)
@@ -312,6 +319,7 @@ def proxy_ablation(
             config,
             questionnaire=questionnaire,
             params=params,
+            band_rows=prepared.calibration_all_year,
         )
         reduced = ablation_measures(prepared.test, without, audit, share)
         rows += [
@@ -384,11 +392,21 @@ def targets_table(ev: Evaluation, config: TrainingConfig, seconds: float) -> pd.
 REFERENCE_ROWS = 5000
 
 
-def reference_sample(scored: pd.DataFrame, model: RiskModel, rows: int = REFERENCE_ROWS) -> pd.DataFrame:
-    """Test-fold rows (features, label, week, probability) kept with the model for drift monitoring."""
+def reference_sample(
+    scored_all_year: pd.DataFrame, model: RiskModel, rows: int = REFERENCE_ROWS
+) -> pd.DataFrame:
+    """Test-year rows (features, label, week, probability) kept with the model for drift monitoring.
+
+    The rows come from every week of the test year, so that a week late in the school year is compared
+    with the same time of year (the test weeks alone end a horizon before the year does). ``vsv`` is
+    empty (NaN) where the row's horizon had not closed when the data ended: such rows serve drift, not
+    the reference figures (:func:`monitoring.weekly.reference_figures` reads the labelled rows only).
+    """
     columns = ["student_id", "as_of", "week_in_year", *model.features, LABEL, "model"]
-    sample = scored.sample(min(rows, len(scored)), random_state=0)[columns]
-    return sample.rename(columns={"model": "probability"}).reset_index(drop=True)
+    sample = scored_all_year.sample(min(rows, len(scored_all_year)), random_state=0)
+    out = sample[columns].rename(columns={"model": "probability"})
+    out[LABEL] = out[LABEL].astype(np.float64).where(sample["label_mature"].to_numpy(dtype=bool))
+    return out.reset_index(drop=True)
 
 
 @dataclass
@@ -503,8 +521,8 @@ def train(
     )
     present = None if present_oracle is None else present_oracle(prepared.test)
     scored = score_frame(prepared.test, fitted, truth, config.horizon, present)
-    fitted.model.reference = reference_sample(scored, fitted.model)
     scored_all = score_frame(prepared.test_all_year, fitted, None, config.horizon)
+    fitted.model.reference = reference_sample(scored_all, fitted.model)
     if truth is not None:
         scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon)
     ev = evaluate(scored, scored_all, fitted.model, tables.outcomes, audit, config)

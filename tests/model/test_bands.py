@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.isotonic import IsotonicRegression
 
 from data.calendar import WEEKS_PER_YEAR
 from data.vocabulary import BAND_ELEVATED, BAND_HIGH, BAND_LOW
-from models.risk_model import BandThresholds, band_week, fit_band_thresholds, top_cut
+from models.risk_model import BandThresholds, Calibrator, band_week, fit_band_thresholds, top_cut
 
 
 def seasonal_scores(seed: int, per_week: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -65,3 +66,32 @@ def test_the_cut_steps_over_a_tie_that_would_swallow_the_band() -> None:
 
 def test_band_week_is_the_week_of_the_programme_year() -> None:
     assert list(band_week(np.array([0.0, 1.0, 39.0, 40.0, 85.0, -3.0]))) == [0, 1, 39, 0, 5, 0]
+
+
+def test_interpolated_isotonic_ranks_every_student_and_keeps_the_fit() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.normal(-4.0, 1.0, 40_000)
+    y = (rng.random(len(raw)) < 1.0 / (1.0 + np.exp(-raw))).astype(int)
+    steps = IsotonicRegression(out_of_bounds="clip").fit(raw, y).predict(raw)
+    calibrator = Calibrator.fit(raw, y, "isotonic")
+    p = calibrator.transform(raw)
+    assert len(np.unique(steps)) < 100  # plain isotonic: whole steps of students share a probability
+    inside = (raw > calibrator.model.centres[0]) & (raw < calibrator.model.centres[-1])
+    assert len(np.unique(p[inside])) == inside.sum()  # every raw score its own probability
+    order = np.argsort(raw)
+    assert np.all(np.diff(p[order]) >= 0)  # still monotone
+    assert p.mean() == pytest.approx(y.mean(), abs=0.001)  # calibration in the large kept
+    # each isotonic block's mean is the curve's value at the block's centre
+    model = calibrator.model
+    assert np.allclose(model.predict(model.centres), model.values)
+
+
+def test_a_model_trained_before_interpolation_keeps_its_steps() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.normal(-4.0, 1.0, 5000)
+    y = (rng.random(len(raw)) < 0.05).astype(int)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    old = Calibrator(
+        method="isotonic", model=iso, bin_edges=np.array([raw.min(), raw.max()]), bin_counts=np.array([5000])
+    )
+    assert np.array_equal(old.transform(raw), np.clip(iso.predict(raw), 0.0, 1.0))  # replay unchanged

@@ -25,6 +25,9 @@ def test_folds_follow_time_and_labels_never_reach_the_next_fold() -> None:
     assert max(folds.train) + config.horizon < WEEKS_PER_YEAR
     assert max(folds.calibration) + config.horizon < 2 * WEEKS_PER_YEAR
     assert max(folds.test) + config.horizon <= 3 * WEEKS_PER_YEAR - 1
+    # the band cuts take every week of the calibration year (scores only, no label crosses into the test year)
+    assert set(folds.calibration) < set(folds.calibration_all_year)
+    assert max(folds.calibration_all_year) == 2 * WEEKS_PER_YEAR - 1 < min(folds.test)
     with pytest.raises(TrainingDataError, match="at least 3 complete school years"):
         temporal_folds(2 * WEEKS_PER_YEAR - 1, config)
 
@@ -73,18 +76,18 @@ def test_model_ranks_below_the_oracle_and_is_calibrated(trained_1000: TrainingRe
 
 
 def test_hoog_holds_about_five_percent_in_every_week_of_the_test_year(trained_1000: TrainingResult) -> None:
-    """The bands are cut per week of the programme year on the calibration year; on the test year of a
-    1,000-student school "hoog" stays within 2-9% and "verhoogd or higher" within 15-28% every week (seen:
-    17.5-27.1%, the top in the year's last week). Isotonic calibration has steps: a step of tied
-    probabilities falls wholly in or out of a band, so at about 1,200 students a week the share moves by a
-    step's size (seen: 2.7-7.9%, and once one week just outside 2.5-8% after the inputs changed); the
-    demo school's test year holds 3.6-4.9% (`make bench`)."""
+    """The bands are cut per week of the programme year on every week of the calibration year, and the
+    calibrated probabilities have no ties (isotonic read between its blocks' centres); on the test year of
+    a 1,000-student school (about 1,150 students a week) "hoog" stays within the target's 3-8% and
+    "verhoogd or higher" within 15-25% every week (seen for seeds 21 and 22: hoog 4.4-6.2% and 3.4-6.0%,
+    verhoogd or higher 18.0-23.2% and 17.3-20.4%; with step calibration and cuts on the calibration fold
+    alone it was 2.7-7.9%)."""
     shares = trained_1000.evaluation.band_shares
     assert len(shares) >= 35
     low, high = shares["high_share"].min(), shares["high_share"].max()
-    assert low >= 0.02 and high <= 0.09, (low, high)
+    assert low >= 0.03 and high <= 0.08, (low, high)
     raised = shares["elevated_or_high_share"]
-    assert raised.min() >= 0.15 and raised.max() <= 0.28, (raised.min(), raised.max())
+    assert raised.min() >= 0.15 and raised.max() <= 0.25, (raised.min(), raised.max())
     measured = trained_1000.targets.set_index("target")["measured"]
     assert measured["lowest weekly share in hoog (test year)"] == pytest.approx(low, abs=1e-4)
     assert measured["highest weekly share in hoog (test year)"] == pytest.approx(high, abs=1e-4)
