@@ -21,6 +21,7 @@ from data.tables import RawTables
 from features import build_training_set
 from models.evaluation import LABEL, overall_metrics, per_week_top
 from models.metrics import binary_metrics
+from models.risk_model import wilson_interval as score_interval
 from monitoring.config import MonitoringConfig, PerformanceConfig
 from monitoring.model import MonitoredModel, score
 
@@ -62,10 +63,8 @@ def wilson_interval(rate: float, n: float, level: float) -> tuple[float, float]:
     """Wilson's score interval for a proportion ``rate`` observed on ``n`` (possibly effective) rows."""
     if n <= 0 or not math.isfinite(rate):
         return float("nan"), float("nan")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return max(centre - half, 0.0), min(centre + half, 1.0)
+    low, high = score_interval(np.array([rate]), np.array([n]), NormalDist().inv_cdf(0.5 + level / 2))
+    return float(low[0]), float(high[0])
 
 
 def effective_rows(frame: pd.DataFrame) -> float:
