@@ -177,6 +177,14 @@ def train_command(
             help="search the LightGBM parameters first with this many trials, on the training years only",
         ),
     ] = None,
+    generator_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--generator-config",
+            help="the GENERATOR_CONFIG.json `vsv generate` wrote beside a synthetic world (or its folder): "
+            "adds the present-knowledge oracle (oracle_present) to the evaluation",
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate beside the oracle and the baselines, log to MLflow and register as challenger."""
     from datetime import UTC, datetime
@@ -190,7 +198,10 @@ def train_command(
     try:
         config = load_config(config_path, None if tune is None else {"tune_trials": tune})
         tables, truth, audit = _load_training_data(ctx)
-    except (ValueError, RuntimeError) as exc:
+        present = None
+        if generator_config is not None:
+            present = _present_oracle(ctx, generator_config, truth, config.horizon)
+    except (ValueError, RuntimeError, OSError) as exc:
         fail(str(exc))
     out_dir = out or ctx.runs_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
@@ -204,6 +215,7 @@ def train_command(
             registered_model=ctx.registry.model_name,
             questionnaire=ctx.questionnaire,
             progress=True,
+            present_oracle=present,
         )
     except TrainingDataError as exc:
         fail(f"training refused: {exc}")
@@ -215,6 +227,33 @@ def train_command(
         f"\nregistered {ctx.registry.model_name} version {result.version} as challenger "
         f"(run {result.run_id}); report in {out_dir}"
     )
+
+
+def _present_oracle(ctx: DeploymentContext, path: Path, truth: Any, horizon: int) -> Any:
+    """The ``present_oracle`` scorer for :func:`training.pipeline.train` on a stored synthetic world: the
+    world's generator configuration, matched to the store's pseudonyms with the import's key, and checked
+    against the stored ``synthetic_truth`` (a configuration of another world is refused)."""
+    import pandas as pd
+
+    from data.synthetic import load_generator_config, present_oracle_column
+
+    if truth is None:
+        raise ValueError("--generator-config needs a synthetic world in the store (no synthetic_truth)")
+    world = load_generator_config(path)
+
+    def scorer(rows: pd.DataFrame) -> pd.Series:
+        return present_oracle_column(
+            rows,
+            world,
+            horizon,
+            pseudonym_key=ctx.settings.pseudonym_key,
+            truth=truth,
+            questionnaire=ctx.questionnaire,
+            action_types=ctx.action_types,
+            workers=2,
+        )
+
+    return scorer
 
 
 def _compare_recent_weeks(ctx: DeploymentContext, tables: Any, audit: Any, models: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ def monitor(
     from monitoring.compare import compare_on_recent_weeks, write_comparison
     from monitoring.config import load_config
     from monitoring.model import MonitoredModel
+    from monitoring.status import status_nl
     from monitoring.weekly import monitor_week, report_dir
 
     ctx = context_or_fail()
@@ -71,7 +72,7 @@ def monitor(
         )
     except ValueError as exc:
         fail(str(exc))
-    typer.echo(f"week {week}, {label}: {result.status}")
+    typer.echo(f"week {week}, {label}: {status_nl(result.status)} ({result.status})")
     for reason in result.reasons:
         typer.echo(f"  - {reason}")
     for name, path in result.paths.items():

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from data.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+from monitoring.status import STATUS_NL
 from settings import get_settings
 from tests.model.test_cli_training import SMALL_LGBM
 from vroegsignaal.cli import app
@@ -68,6 +69,8 @@ def test_an_extra_item_reaches_training_scoring_and_monitoring(env: Path) -> Non
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
+    # the last command's status line says the status in the report's Dutch word, with the code beside it
+    assert any(f": {STATUS_NL[s]} ({s})" in result.output for s in STATUS_NL), result.output
 
     from data.context import registry_location
     from models.registry import load, open_registry
