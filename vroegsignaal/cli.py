@@ -235,7 +235,7 @@ def _present_oracle(ctx: DeploymentContext, path: Path, truth: Any, horizon: int
     against the stored ``synthetic_truth`` (a configuration of another world is refused)."""
     import pandas as pd
 
-    from data.synthetic import load_generator_config, present_oracle_column
+    from data.synthetic.present_oracle import load_generator_config, present_oracle_column
 
     if truth is None:
         raise ValueError("--generator-config needs a synthetic world in the store (no synthetic_truth)")

@@ -59,8 +59,11 @@ def test_train_then_promote_twice(env: Path) -> None:
     assert promoted.exit_code == 0, promoted.output
     assert "version 1 is now champion (was none)" in promoted.output
 
-    second = runner.invoke(app, ["train", "--config", str(config)])
+    # the second run also asks for the present-knowledge oracle from the world's recorded configuration
+    second = runner.invoke(app, ["train", "--config", str(config), "--generator-config", str(data)])
     assert second.exit_code == 0, second.output
+    assert "oracle_present" in second.output and "ROC-AUC gap to oracle_present" in second.output
+    assert "oracle_present" not in first.output
     compared = runner.invoke(app, ["promote", "--by", "tester", "--reason", "retrained", "--yes"])
     assert compared.exit_code == 0, compared.output
     assert "v2 (kandidaat)" in compared.output and "v1 (champion)" in compared.output
