@@ -31,6 +31,7 @@ from data.calendar import WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.vocabulary import BAND_ELEVATED, BAND_HIGH, BAND_INSUFFICIENT, BAND_LOW
 from features.register import Feature, features_by_name
+from models.fast_path import BoosterPredictor, ModelRows, booster_of, calibrated, prediction_threads
 from models.reasons import TOP_N, Reason, format_value, reasons_for_rows
 
 __all__ = [
@@ -159,9 +160,7 @@ def _bin_of(raw: FloatArray, edges: FloatArray) -> npt.NDArray[np.int64]:
     return np.clip(np.searchsorted(edges, raw, side="right") - 1, 0, len(edges) - 2).astype(np.int64)
 
 
-def wilson_interval(
-    p: FloatArray, n: npt.ArrayLike, z: float = Z_95
-) -> tuple[FloatArray, FloatArray]:
+def wilson_interval(p: FloatArray, n: npt.ArrayLike, z: float = Z_95) -> tuple[FloatArray, FloatArray]:
     """Wilson score interval for proportions ``p`` observed on ``n`` rows (possibly effective, not whole;
     fewer than one counts as one). The one implementation: scores' intervals and monitoring's."""
     n_f = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
@@ -302,6 +301,8 @@ class RiskModel:
     # The questionnaire the model was trained with: the scale and wording of questionnaire reasons. None
     # (models trained before this field, or a trainer that does not set it): the shipped questionnaire.
     questionnaire: Questionnaire | None = None
+    # The booster's prediction state (models.fast_path.BoosterPredictor), built on first use. The name is
+    # that of the SHAP explainer it replaced, which pickled models carry as None.
     _explainer: Any = field(default=None, repr=False, compare=False)
     _register: dict[str, Feature] | None = field(default=None, repr=False, compare=False)
 
@@ -332,14 +333,60 @@ class RiskModel:
         out: pd.DataFrame = selector.transform(frame)
         return out
 
-    def raw_score(self, frame: pd.DataFrame) -> FloatArray:
-        """LightGBM log-odds before calibration."""
-        x = self.model_input(frame)
-        return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+    def _rows(self, frame: pd.DataFrame | ModelRows) -> ModelRows:
+        """The model's columns of ``frame`` as one checked matrix (:mod:`models.fast_path`), selected once."""
+        columns: tuple[str, ...] = self.pipeline.named_steps["select"].columns_
+        if isinstance(frame, ModelRows):
+            if frame.columns != columns:
+                raise ValueError("model rows are not in this model's columns")
+            return frame
+        return ModelRows.from_frame(frame, columns, BAND_WEEK_FEATURE)
 
-    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+    def _predictor(self) -> BoosterPredictor:
+        """The booster's predictor, built once (again when the booster's ``n_jobs`` has changed since)."""
+        threads = prediction_threads(self.booster.n_jobs)
+        predictor: BoosterPredictor | None = self._explainer
+        if predictor is None or predictor.num_threads != threads:
+            n_features = len(self.pipeline.named_steps["select"].columns_)
+            predictor = BoosterPredictor(booster_of(self.booster), n_features, threads)
+            self._explainer = predictor
+        return predictor
+
+    def _raw(self, matrix: FloatArray) -> FloatArray:
+        return self._predictor().raw(matrix)
+
+    def _calibrate(self, raw: FloatArray) -> FloatArray:
+        """``self.calibrator.transform(raw)``, the same floats without scikit-learn's per-call validation."""
+        fast = calibrated(self.calibrator.method, self.calibrator.model, raw)
+        return self.calibrator.transform(raw) if fast is None else fast
+
+    def _contributions(self, matrix: FloatArray) -> tuple[FloatArray, float]:
+        return self._predictor().contributions(matrix)
+
+    def _band_week(self, rows: ModelRows) -> npt.NDArray[np.int64] | None:
+        """The week of the programme year of each row: the input's week column, else the model's own."""
+        source = rows.weeks_since_start
+        if source is None:
+            source = rows.column(BAND_WEEK_FEATURE)
+        return None if source is None else band_week(source)
+
+    def _reasons(self, matrix: FloatArray, shap_values: FloatArray, top_n: int) -> list[list[Reason]]:
+        return reasons_for_rows(
+            self.features,
+            matrix.tolist(),
+            np.asarray(shap_values, dtype=np.float64).tolist(),
+            self.feature_register(),
+            self.reason_questionnaire(),
+            top_n,
+        )
+
+    def raw_score(self, frame: pd.DataFrame | ModelRows) -> FloatArray:
+        """LightGBM log-odds before calibration."""
+        return self._raw(self._rows(frame).matrix)
+
+    def predict_proba(self, frame: pd.DataFrame | ModelRows) -> FloatArray:
         """Calibrated probability of vsv within the horizon."""
-        return self.calibrator.transform(self.raw_score(frame))
+        return self._calibrate(self.raw_score(frame))
 
     def band_weeks(self, frame: pd.DataFrame) -> npt.NDArray[np.int64] | None:
         """The week of the programme year of each row (for the per-week bands), or None without it."""
@@ -355,56 +402,43 @@ class RiskModel:
         """Whether each row of ``frame`` with probability ``p`` is in "hoog" in its own week."""
         return self.thresholds.is_high(p, self.band_weeks(frame))
 
-    def explainer(self) -> Any:
-        if self._explainer is None:
-            import shap
+    def explainer(self) -> BoosterPredictor:
+        """``shap_values`` and ``expected_value`` as ``shap.TreeExplainer`` has them, from LightGBM's own
+        TreeSHAP (the call that explainer makes for this model); built once, which also warms the booster."""
+        return self._predictor()
 
-            self._explainer = shap.TreeExplainer(self.booster)
-        return self._explainer
+    def explain(self, frame: pd.DataFrame | ModelRows) -> tuple[FloatArray, float]:
+        """SHAP contributions (log-odds scale) per row and feature, and the base value: LightGBM's TreeSHAP
+        (``pred_contrib``), the values ``shap.TreeExplainer`` gives for this model."""
+        return self._contributions(self._rows(frame).matrix)
 
-    def explain(self, frame: pd.DataFrame) -> tuple[FloatArray, float]:
-        """SHAP contributions (log-odds scale) per row and feature, and the base value."""
-        x = self.model_input(frame)
-        explainer = self.explainer()
-        values = explainer.shap_values(x)
-        if isinstance(values, list):  # older SHAP: one array per class
-            values = values[1]
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 3:
-            values = values[:, :, 1]
-        base = explainer.expected_value
-        base_value = float(np.asarray(base).ravel()[-1])
-        return values, base_value
-
-    def reasons(self, frame: pd.DataFrame, shap_values: FloatArray, top_n: int = TOP_N) -> list[list[Reason]]:
+    def reasons(
+        self, frame: pd.DataFrame | ModelRows, shap_values: FloatArray, top_n: int = TOP_N
+    ) -> list[list[Reason]]:
         """Per row at most ``top_n`` reasons a mentor can act on (:func:`models.reasons.top_reasons`)."""
-        return reasons_for_rows(
-            self.features,
-            self.model_input(frame).to_numpy().tolist(),
-            np.asarray(shap_values, dtype=np.float64).tolist(),
-            self.feature_register(),
-            self.reason_questionnaire(),
-            top_n,
-        )
+        return self._reasons(self._rows(frame).matrix, shap_values, top_n)
 
-    def score(self, frame: pd.DataFrame, explain: bool = True, top_n: int = TOP_N) -> Scored:
+    def score(self, frame: pd.DataFrame | ModelRows, explain: bool = True, top_n: int = TOP_N) -> Scored:
         """Score rows of a snapshot: probability, interval, band (with uncertainty), SHAP and reasons.
 
-        Rows marked ``insufficient_data`` get the band "onvoldoende gegevens" (their probability is still
-        computed and stored, but the band says it rests on too little).
+        ``frame`` is a snapshot frame or :class:`models.fast_path.ModelRows` (no DataFrame at all); the
+        model's columns are selected and checked once, and the raw score, the SHAP values and the reasons
+        all come from that one matrix. Rows marked ``insufficient_data`` get the band "onvoldoende
+        gegevens" (their probability is still computed and stored, but the band says it rests on too
+        little).
         """
-        raw = self.raw_score(frame)
-        p = self.calibrator.transform(raw)
+        rows = self._rows(frame)
+        raw = self._raw(rows.matrix)
+        p = self._calibrate(raw)
         lower, upper = wilson_interval(p, self.calibrator.support(raw))
-        week = self.band_weeks(frame)
+        week = self._band_week(rows)
         band = self.thresholds.band(p, week)
         uncertain = self.thresholds.band(lower, week) != self.thresholds.band(upper, week)
-        if "insufficient_data" in frame.columns:
-            insufficient = frame["insufficient_data"].to_numpy(dtype=bool)
-            band = np.where(insufficient, BAND_INSUFFICIENT, band).astype(object)
+        if rows.insufficient is not None:
+            band = np.where(rows.insufficient, BAND_INSUFFICIENT, band).astype(object)
         if explain:
-            shap_values, base_value = self.explain(frame)
-            reasons = self.reasons(frame, shap_values, top_n)
+            shap_values, base_value = self._contributions(rows.matrix)
+            reasons = self._reasons(rows.matrix, shap_values, top_n)
         else:
-            shap_values, base_value, reasons = np.empty((len(frame), 0)), float("nan"), []
+            shap_values, base_value, reasons = np.empty((len(rows), 0)), float("nan"), []
         return Scored(p, lower, upper, band, uncertain, raw, shap_values, base_value, reasons)

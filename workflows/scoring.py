@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.scores import ComputedScore, StoredReason, StoredScore
+from models.fast_path import ModelRows, select_columns
 from models.risk_model import Reason, RiskModel, Scored
 
 FLAGS = ("flag_leerplicht_16u", "flag_4_weeks_absent")
@@ -32,15 +33,39 @@ def _bool_column(frame: pd.DataFrame, name: str) -> list[bool]:
     return values
 
 
-def score_rows(frame: pd.DataFrame, scored: Scored, model: RiskModel) -> list[ComputedScore]:
+@dataclass(frozen=True)
+class _RowInputs:
+    """What a stored record takes from the scored input besides the scores: inputs and flags per row."""
+
+    inputs: list[list[float]]
+    leerplicht: list[bool]
+    absent: list[bool]
+    insufficient: list[bool]
+
+
+def _row_inputs(frame: pd.DataFrame | ModelRows, model: RiskModel) -> _RowInputs:
+    """The model inputs (in model order) and the flags of every row of a snapshot frame or model rows
+    (which carry no flags but ``insufficient_data``)."""
+    if isinstance(frame, ModelRows):
+        none = [False] * len(frame)
+        insufficient = none if frame.insufficient is None else frame.insufficient.tolist()
+        return _RowInputs(frame.matrix.tolist(), none, none, insufficient)
+    return _RowInputs(
+        select_columns(frame, model.features).tolist(),
+        _bool_column(frame, FLAGS[0]),
+        _bool_column(frame, FLAGS[1]),
+        _bool_column(frame, "insufficient_data"),
+    )
+
+
+def score_rows(frame: pd.DataFrame | ModelRows, scored: Scored, model: RiskModel) -> list[ComputedScore]:
     """One record per row: probability, interval, band, raw score, inputs, SHAP values, reasons, flags."""
     features = list(model.features)
-    inputs = model.model_input(frame).to_numpy().tolist()
+    rows = _row_inputs(frame, model)
+    inputs, leerplicht, absent, insufficient = rows.inputs, rows.leerplicht, rows.absent, rows.insufficient
     shap = scored.shap_values.tolist()
     probability, lower, upper = scored.probability.tolist(), scored.lower.tolist(), scored.upper.tolist()
     uncertain, raw = scored.band_uncertain.tolist(), scored.raw_score.tolist()
-    leerplicht, absent = _bool_column(frame, FLAGS[0]), _bool_column(frame, FLAGS[1])
-    insufficient = _bool_column(frame, "insufficient_data")
     return [
         ComputedScore(
             probability=probability[i],
@@ -57,14 +82,15 @@ def score_rows(frame: pd.DataFrame, scored: Scored, model: RiskModel) -> list[Co
             flag_4_weeks_absent=absent[i],
             insufficient_data=insufficient[i],
         )
-        for i in range(len(frame))
+        for i in range(len(inputs))
     ]
 
 
 def frame_from_inputs(
     model: RiskModel, feature_values: Mapping[str, float], insufficient_data: bool
 ) -> pd.DataFrame:
-    """A one-row snapshot frame from stored (or posted) feature values."""
+    """A one-row snapshot frame from stored (or posted) feature values (for callers that want a frame;
+    :func:`score_one` scores the values without one)."""
     frame = pd.DataFrame([{name: float(feature_values[name]) for name in model.features}])
     frame = frame.astype(np.float64)
     frame["insufficient_data"] = insufficient_data
@@ -74,10 +100,13 @@ def frame_from_inputs(
 def score_one(
     model: RiskModel, feature_values: Mapping[str, float], insufficient_data: bool
 ) -> ComputedScore:
-    """Score and explain one row of feature values; the same record :func:`score_rows` stores."""
-    frame = frame_from_inputs(model, feature_values, insufficient_data)
-    scored = model.score(frame)
-    return score_rows(frame, scored, model)[0]
+    """Score and explain one row of feature values; the same record :func:`score_rows` stores.
+
+    The values go straight into a one-row model matrix (:class:`models.fast_path.ModelRows`): no
+    DataFrame, the columns selected and checked once (a missing column or value is refused as for a
+    frame)."""
+    rows = ModelRows.from_values(feature_values, model.features, insufficient_data)
+    return score_rows(rows, model.score(rows), model)[0]
 
 
 REPLAYED_FIELDS = (
