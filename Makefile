@@ -37,7 +37,7 @@ run: model ## Main job on the embedded default: data, model, this week's scores,
 	$(BIN)/vsv serve
 
 model: data ## Train on the store, register as challenger, promote to champion (demo)
-	$(BIN)/vsv train
+	$(BIN)/vsv train --generator-config var/data/demo
 	$(BIN)/vsv promote --yes --by "make run" --reason "demo: model trained on the generated school"
 
 data: install ## Migrate the store, generate the demo school and import it

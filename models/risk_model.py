@@ -1,4 +1,4 @@
-"""The risk model as one artefact: feature selection, LightGBM, calibration, bands, SHAP explainer, reasons.
+"""The risk model as one artefact: feature selection, LightGBM, calibration, bands, SHAP values, reasons.
 
 What ``training`` fits is exactly what ``serving`` loads (through the MLflow registry,
 :mod:`models.registry`): one :class:`RiskModel` object that takes a feature snapshot
@@ -7,7 +7,8 @@ plain-Dutch reasons from SHAP contributions. Which contributions become reasons,
 :mod:`models.reasons` (only changeable signals the feature register allows, pushing the risk up, on the
 worrying side, at most three).
 
-SHAP contributions are computed on the LightGBM model's log-odds scale, before calibration: they rank and
+SHAP contributions (LightGBM's own TreeSHAP, :mod:`models.fast_path`) are computed on the LightGBM model's
+log-odds scale, before calibration: they rank and
 explain the inputs; the calibrated probability is the score. ``base_value + sum(contributions)`` equals
 the raw log-odds exactly, which the replay of a stored score checks.
 """
