@@ -106,10 +106,15 @@ def feature_drift_message(drift: DriftResult, response_alert: bool) -> str:
     elif response_alert and drift.drifted_in(("response",)):
         sentences.append(RESPONSE_ITSELF_NL)
     if drift.out_of_season:
+        where = (
+            f"de dichtstbijzijnde ligt {drift.season_gap} weken verderop"
+            if drift.season_gap > 0
+            else "een deel ervan ligt in een andere onderwijsperiode, van voor of na de resultaten"
+        )
         sentences.append(
-            "Let op: de trainingsreferentie heeft geen rijen uit deze tijd van het schooljaar (de "
-            f"dichtstbijzijnde ligt {drift.season_gap} weken verderop); gegevens die met het schooljaar "
-            "meelopen, zoals studievoortgang en weken sinds de start, kunnen daardoor verschoven lijken"
+            "Let op: de trainingsreferentie heeft te weinig rijen uit deze tijd van het schooljaar "
+            f"({where}); gegevens die met het schooljaar meelopen, zoals studievoortgang en weken sinds de "
+            "start, kunnen daardoor verschoven lijken"
         )
     return ". ".join(sentences)
 

@@ -389,7 +389,8 @@ def targets_table(ev: Evaluation, config: TrainingConfig, seconds: float) -> pd.
     return pd.DataFrame(rows)
 
 
-REFERENCE_ROWS = 5000
+REFERENCE_ROWS = 10_000  # about 250 a week: more than monitoring.drift.MIN_SEGMENT_ROWS even for week 40,
+# which is a period of its own (the year's last results arrive in it)
 
 
 def reference_sample(
@@ -397,13 +398,15 @@ def reference_sample(
 ) -> pd.DataFrame:
     """Test-year rows (features, label, week, probability) kept with the model for drift monitoring.
 
-    The rows come from every week of the test year, so that a week late in the school year is compared
-    with the same time of year (the test weeks alone end a horizon before the year does). ``vsv`` is
-    empty (NaN) where the row's horizon had not closed when the data ended: such rows serve drift, not
-    the reference figures (:func:`monitoring.weekly.reference_figures` reads the labelled rows only).
+    The rows come from every week of the test year, as many from each, so that a week late in the school
+    year is compared with the same time of year (the test weeks alone end a horizon before the year
+    does). ``vsv`` is empty (NaN) where the row's horizon had not closed when the data ended: such rows
+    serve drift, not the reference figures (:func:`monitoring.weekly.reference_figures` reads the
+    labelled rows only).
     """
     columns = ["student_id", "as_of", "week_in_year", *model.features, LABEL, "model"]
-    sample = scored_all_year.sample(min(rows, len(scored_all_year)), random_state=0)
+    per_week = -(-rows // max(1, scored_all_year["week_in_year"].nunique()))
+    sample = scored_all_year.sample(frac=1.0, random_state=0).groupby("week_in_year").head(per_week)
     out = sample[columns].rename(columns={"model": "probability"})
     out[LABEL] = out[LABEL].astype(np.float64).where(sample["label_mature"].to_numpy(dtype=bool))
     return out.reset_index(drop=True)
