@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -94,7 +95,24 @@ def _group_label(attribute: str, group: str) -> str:
     return f"{ATTRIBUTE_NL.get(attribute, attribute)}: {GROUP_NL.get(group, group)}"
 
 
-def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
+def short_week(label: str) -> str:
+    """A week's label for a chart's axis: "wk 47" of "wk 47, 17-21 nov" (a fallback label as it is)."""
+    return label.split(",")[0]
+
+
+def _week_ticks(ax: Any, weeks: Sequence[int], labels: Mapping[int, str], extra: Sequence[str] = ()) -> None:
+    """Tick each as-of week with its school week ("wk 47"), or its number without a calendar."""
+    names = [short_week(labels[w]) if w in labels else str(w) for w in weeks]
+    positions = [float(w) for w in weeks]
+    if extra:
+        positions.append(float(max(weeks, default=0)) + 1.5)
+    slanted = {"rotation": 45, "ha": "right"} if labels else {}
+    ax.set_xticks(positions, [*names, *extra], **slanted)
+
+
+def performance_chart(
+    by_week: pd.DataFrame, reference: dict[str, Any], labels: Mapping[int, str] | None = None
+) -> str:
     """ROC-AUC and precision at k per matured as-of week, with the reference as dashed lines (base64 PNG)."""
     fig, ax = _figure()
     for metric, label, colour in (
@@ -104,14 +122,19 @@ def performance_chart(by_week: pd.DataFrame, reference: dict[str, Any]) -> str:
         ax.plot(by_week["as_of"], by_week[metric], marker="o", label=label, color=colour)
         ax.axhline(float(reference[metric]), linestyle="--", color=colour, alpha=0.6)
     ax.set_xlabel("peilweek (labels uitgekomen)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if labels:
+        _week_ticks(ax, [int(w) for w in by_week["as_of"]], labels)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, 1)
     ax.set_title("Prestaties per week, hoger is beter (stippellijn: bij training)")
     ax.legend(loc="center right")  # between ROC-AUC (high) and precision at k (low)
     return _png(fig)
 
 
-def calibration_chart(by_week: pd.DataFrame, current: dict[str, Any], level: float) -> str:
+def calibration_chart(
+    by_week: pd.DataFrame, current: dict[str, Any], level: float, labels: Mapping[int, str] | None = None
+) -> str:
     """Per matured as-of week the observed vsv rate with its interval and the mean predicted probability;
     at the right the weeks together, the figures the status is decided on (base64 PNG)."""
     fig, ax = _figure()
@@ -140,7 +163,7 @@ def calibration_chart(by_week: pd.DataFrame, current: dict[str, Any], level: flo
             elinewidth=2.5,
         )
         ax.plot([together], [current["mean_probability"]], marker="o", markersize=8, color="#0b3d91")
-    ax.set_xticks([*weeks.tolist(), together], [*(str(w) for w in weeks), "samen"])
+    _week_ticks(ax, [int(w) for w in weeks], labels or {}, extra=("samen",))
     ax.set_xlabel("peilweek; 'samen': alle weken, daarop beslist de status")
     ax.set_ylabel("aandeel binnen de horizon")
     ax.yaxis.set_major_formatter(lambda v, _: f"{v * 100:.1f}%".replace(".", ","))
@@ -337,11 +360,16 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
         performance = {
             "first_week": weeks[0] if weeks else None,
             "last_week": weeks[-1] if weeks else None,
-            "chart": performance_chart(result.performance_by_week, result.performance["reference"]),
+            "first_label": result.week_label(weeks[0]) if weeks else None,
+            "last_label": result.week_label(weeks[-1]) if weeks else None,
+            "chart": performance_chart(
+                result.performance_by_week, result.performance["reference"], result.week_labels
+            ),
             "calibration_chart": calibration_chart(
                 result.performance_by_week,
                 result.performance["current"],
                 float(result.performance.get("calibration_level", 0.95)),
+                result.week_labels,
             ),
             "table": performance_table(result.performance),
         }
@@ -353,6 +381,7 @@ def page_context(result: WeeklyResult, drift_report: bool = True) -> dict[str, A
         }
     return {
         "week": result.week,
+        "week_label": result.week_label(),
         "model_label": result.model_label,
         "scored_students": result.scored_students,
         "status": result.status,

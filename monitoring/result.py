@@ -32,10 +32,18 @@ class WeeklyResult:
     evaluated_weeks: list[int]
     scored_students: int
     paths: dict[str, str] = field(default_factory=dict)
+    # The dated label of the week and of the evaluated weeks ("wk 47, 17-21 nov"); empty without a calendar.
+    week_labels: dict[int, str] = field(default_factory=dict)
+
+    def week_label(self, week: int | None = None) -> str:
+        """How the report names a school week: its dates, else "schoolweek N"."""
+        week = self.week if week is None else week
+        return self.week_labels.get(week, f"schoolweek {week}")
 
     def summary(self) -> dict[str, Any]:
         return {
             "week": self.week,
+            "week_label": self.week_label(),
             "model": self.model_label,
             "status": self.status,
             "status_nl": STATUS_NL[self.status],

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data.calendar import SchoolCalendar, week_label_or_fallback
 from data.questionnaire import Questionnaire
 from data.rounds import RoundResponse, total
 from data.tables import RawTables
@@ -88,6 +89,13 @@ def rounds_summary(rounds: Sequence[RoundResponse], week: int) -> dict[str, Any]
     }
 
 
+def week_labels(calendar: SchoolCalendar | None, weeks: Sequence[int]) -> dict[int, str]:
+    """The dated label of each school week ("wk 47, 17-21 nov"), for the report; none without a calendar."""
+    if calendar is None:
+        return {}
+    return {int(w): week_label_or_fallback(calendar, int(w)) for w in weeks}
+
+
 def monitor_week(
     tables: RawTables,
     model: MonitoredModel,
@@ -99,6 +107,7 @@ def monitor_week(
     model_label: str = "champion",
     progress: bool = False,
     rounds: Sequence[RoundResponse] = (),
+    calendar: SchoolCalendar | None = None,
 ) -> WeeklyResult:
     """Monitor ``week``: the checks, the status, and (with ``out_dir``) the HTML and JSON reports.
 
@@ -170,6 +179,7 @@ def monitor_week(
         stability,
         weeks,
         len(current),
+        week_labels=week_labels(calendar, [week, *weeks]),
     )
     if out_dir is not None:
         write_reports(result, out_dir)

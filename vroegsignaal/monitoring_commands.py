@@ -69,6 +69,7 @@ def monitor(
             label,
             progress=True,
             rounds=rounds,
+            calendar=ctx.calendar,
         )
     except ValueError as exc:
         fail(str(exc))

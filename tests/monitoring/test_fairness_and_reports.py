@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from data.calendar import load_school_calendar, week_label
 from data.questionnaire import load_questionnaire
 from models.risk_model import RiskModel
 from monitoring.config import MonitoringConfig
@@ -62,14 +63,25 @@ def test_reports_are_written_and_listed(
     baseline_world: World, model: RiskModel, monitoring_config: MonitoringConfig, tmp_path: Path
 ) -> None:
     out = report_dir(tmp_path, WEEK)
+    calendar = load_school_calendar()
     result = monitor_week(
-        baseline_world.tables, model, WEEK, baseline_world.audit, monitoring_config, QUESTIONNAIRE, out
+        baseline_world.tables,
+        model,
+        WEEK,
+        baseline_world.audit,
+        monitoring_config,
+        QUESTIONNAIRE,
+        out,
+        calendar=calendar,
     )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["week"] == WEEK and summary["status"] == result.status
+    assert summary["week_label"] == week_label(calendar, WEEK)  # "wk 7, 9-13 feb": dates, not an index
     assert summary["performance"]["evaluated_as_of_weeks"] == list(range(81, 89))
     page = (out / "rapport.html").read_text(encoding="utf-8")
-    assert "Monitoring week 100" in page and "Eerlijkheid" in page and "data:image/png;base64" in page
+    assert f"<h1>Monitoring {week_label(calendar, WEEK)}</h1>" in page
+    assert f"Peilweken {week_label(calendar, 81)} tot en met {week_label(calendar, 88)}" in page
+    assert "Eerlijkheid" in page and "data:image/png;base64" in page
     assert (out / "drift.html").stat().st_size > 10_000
     entries = list_reports(tmp_path)
     assert [(e.week, e.status) for e in entries] == [(WEEK, result.status)]
