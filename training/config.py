@@ -35,11 +35,25 @@ class TrainingConfig(BaseModel):
     tune_trials: int = Field(default=0, ge=0, le=1000)
     tune_timeout_s: float | None = Field(default=None, gt=0)
     logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 0.1})
+    # Where the training set is built and the booster fitted (training.dask_engine): "pandas" in this
+    # process (the default, for a single college), or "dask": partitions of as-of weeks and LightGBM's
+    # Dask estimator, on the scheduler at ``dask_scheduler`` (e.g. "tcp://10.0.0.5:8786") or, without one,
+    # on a LocalCluster of ``dask_workers`` processes bound to 127.0.0.1.
+    engine: Literal["pandas", "dask"] = "pandas"
+    dask_scheduler: str | None = None
+    dask_workers: int = Field(default=2, ge=1, le=64)
+    dask_threads_per_worker: int = Field(default=1, ge=1, le=64)
+    dask_memory_limit: str = "4GiB"  # per LocalCluster worker (Dask's spill/pause/kill thresholds)
+    dask_weeks_per_partition: int = Field(default=1, ge=1, le=40)
+    # The logistic baseline is fitted in memory: on the Dask engine on a sample of the training fold.
+    dask_logistic_rows: int = Field(default=500_000, ge=1000)
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
         if self.elevated_share <= self.capacity_share:
             raise ValueError("elevated_share must be larger than capacity_share")
+        if self.engine == "dask" and self.tune_trials > 0:
+            raise ValueError("tune_trials needs engine: pandas (the search runs in memory)")
         return self
 
 

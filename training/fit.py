@@ -7,7 +7,7 @@ so no fold's labels reach into a later fold's weeks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +41,22 @@ class TrainingDataError(ValueError):
     """The data cannot support a training run; raised before anything is logged."""
 
 
+# Fits the served model family (:func:`make_pipeline`: column selection, then LightGBM) on the training
+# fold an engine holds: (features, LightGBM parameters, seed) -> fitted pipeline. The pandas engine fits
+# on a DataFrame in memory (:func:`pandas_booster_fitter`); the Dask engine on a Dask DataFrame
+# (:mod:`training.dask_engine`). Calibration and bands are the same code after either.
+BoosterFitter = Callable[[Sequence[str], Mapping[str, Any], int], Pipeline]
+
+
+def pandas_booster_fitter(train: pd.DataFrame, train_y: np.ndarray) -> BoosterFitter:
+    """The in-memory fit: :func:`make_pipeline` fitted on ``train`` and ``train_y``."""
+
+    def fit(features: Sequence[str], params: Mapping[str, Any], seed: int) -> Pipeline:
+        return make_pipeline(features, params, seed).fit(train, train_y)
+
+    return fit
+
+
 @dataclass(frozen=True)
 class Folds:
     """As-of weeks per fold."""
@@ -53,6 +69,24 @@ class Folds:
     # Every as-of week of the calibration year: the band cuts need scores, not labels, so they are cut on
     # the whole year (the calibration fold ends a horizon before the year does).
     calibration_all_year: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The student-week frames of each fold, ready to fit and evaluate."""
+
+    folds: Folds
+    train: pd.DataFrame
+    calibration: pd.DataFrame
+    test: pd.DataFrame
+    test_all_year: pd.DataFrame
+    max_week: int
+    # Every week of the calibration year (labels not all closed): what the band cuts are set on.
+    calibration_all_year: pd.DataFrame | None = None
+    # An engine that holds the training fold elsewhere (Dask): how to fit the booster on it, and its rows
+    # (``train`` is then a sample, for the logistic baseline). None: fit on ``train`` in memory.
+    fitter: BoosterFitter | None = None
+    train_rows: int | None = None
 
 
 def year_as_of_weeks(year: int, config: TrainingConfig) -> list[int]:
@@ -84,11 +118,15 @@ def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
 
 def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig) -> None:
     """Refuse folds that are empty, single-class or too thin, with a message that says so."""
-    if frame.empty:
+    check_fold_counts(len(frame), int(frame[LABEL].sum()) if len(frame) else 0, name, config)
+
+
+def check_fold_counts(rows: int, positives: int, name: str, config: TrainingConfig) -> None:
+    """:func:`check_fold` on a fold's row and positive counts (for folds that are not in memory)."""
+    if rows == 0:
         raise TrainingDataError(f"the {name} fold has no rows")
-    positives = int(frame[LABEL].sum())
-    if positives == 0 or positives == len(frame):
-        raise TrainingDataError(f"the {name} fold has a single class ({positives} vsv of {len(frame)} rows)")
+    if positives == 0 or positives == rows:
+        raise TrainingDataError(f"the {name} fold has a single class ({positives} vsv of {rows} rows)")
     if positives < config.min_positive_rows:
         raise TrainingDataError(
             f"the {name} fold has {positives} vsv student-weeks; at least {config.min_positive_rows} are "
@@ -154,16 +192,18 @@ def fit_calibrated_booster(
     seed: int,
     method: str,
     groups: np.ndarray,
+    fitter: BoosterFitter | None = None,
 ) -> CalibratedBooster:
     """Fit the pipeline on ``train``; fit the calibrator on the held-out ``calibration`` rows.
 
     ``method`` is ``"isotonic"``, ``"sigmoid"`` or ``"auto"`` (:func:`choose_calibration` on the
-    calibration rows, split by ``groups``: rows of one group stay on one side).
+    calibration rows, split by ``groups``: rows of one group stay on one side). ``fitter`` (an engine's
+    fit on a training fold it holds, e.g. on Dask) replaces the in-memory fit on ``train``.
     """
     if method not in CALIBRATION_CHOICES:
         raise ValueError(f"calibration must be one of {CALIBRATION_CHOICES}, got {method!r}")
-    pipeline = make_pipeline(features, params, seed)
-    pipeline.fit(train, train_y)
+    fit = fitter or pandas_booster_fitter(train, train_y)
+    pipeline = fit(features, params, seed)
     raw = raw_score(pipeline, calibration)
     if method == "auto":
         method, briers = choose_calibration(raw, calibration_y, groups, seed)
@@ -199,13 +239,15 @@ def fit_risk_model(
     questionnaire: Questionnaire | None = None,
     params: Mapping[str, Any] | None = None,
     band_rows: pd.DataFrame | None = None,
+    fitter: BoosterFitter | None = None,
 ) -> RiskModel:
     """Fit LightGBM on ``train``; calibrate on the later ``calibration`` fold and cut the bands per week
     on ``band_rows`` (the calibration year's rows of every week; default the calibration fold): cuts need
     scores, not labels, so a late week is cut on its own rows rather than on the weeks before it.
     The model keeps ``questionnaire`` (the deployment's) for its reasons' scales and directions.
     ``params`` (e.g. a search's result) replace the configuration's ``lgbm``; :func:`model_params` adds
-    the monotone constraints either way."""
+    the monotone constraints either way. ``fitter`` fits the booster on an engine's training fold instead
+    of on ``train`` (:class:`BoosterFitter`); calibration and bands are the same either way."""
     fitted = fit_calibrated_booster(
         train,
         train[LABEL].to_numpy(),
@@ -216,6 +258,7 @@ def fit_risk_model(
         config.seed,
         config.calibration,
         groups=calibration["student_id"].to_numpy(),
+        fitter=fitter,
     )
     cut_on = calibration if band_rows is None or band_rows.empty else band_rows
     thresholds = fit_band_thresholds(

@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,13 @@ from models.risk_model import RiskModel
 from training.config import TrainingConfig
 from training.fit import (
     LABEL,
-    Folds,
     check_fold,
     fit_logistic,
     fit_risk_model,
     rule_baseline,
     temporal_folds,
 )
+from training.fit import Prepared as Prepared  # re-exported: it lived here before the Dask engine
 from training.report import (
     CardInputs,
     by_week_plot,
@@ -63,20 +64,6 @@ SCORERS = ["model", "oracle", "oracle_present", "logistic", "no_questionnaire", 
 # The present-knowledge oracle of a synthetic world (data.synthetic.present_oracle_column, bound to the
 # generator configuration): (student, as_of) rows -> the best probability anyone could give that week.
 PresentOracle = Callable[[pd.DataFrame], pd.Series]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The student-week frames of each fold, ready to fit and evaluate."""
-
-    folds: Folds
-    train: pd.DataFrame
-    calibration: pd.DataFrame
-    test: pd.DataFrame
-    test_all_year: pd.DataFrame
-    max_week: int
-    # Every week of the calibration year (labels not all closed): what the band cuts are set on.
-    calibration_all_year: pd.DataFrame | None = None
 
 
 def fingerprint(tables: RawTables) -> str:
@@ -176,6 +163,7 @@ def fit_all(
         questionnaire=questionnaire,
         params=params,
         band_rows=prepared.calibration_all_year,
+        fitter=prepared.fitter,
     )
     if tuning is not None:
         model.metadata["tuning"] = tuning.summary()
@@ -188,6 +176,7 @@ def fit_all(
         questionnaire=questionnaire,
         params=params,
         band_rows=prepared.calibration_all_year,
+        fitter=prepared.fitter,
     )
     logistic = fit_logistic(prepared.train, features, config)
     return Fitted(model, ablation, logistic, tuning)
@@ -320,6 +309,7 @@ def proxy_ablation(
             questionnaire=questionnaire,
             params=params,
             band_rows=prepared.calibration_all_year,
+            fitter=prepared.fitter,
         )
         reduced = ablation_measures(prepared.test, without, audit, share)
         rows += [
@@ -509,9 +499,54 @@ def train(
 ) -> TrainingResult:
     """The whole training run. With ``registered_model`` set, MLflow must be configured by the caller.
     ``present_oracle`` (synthetic worlds only) adds the present-knowledge ceiling beside the future-knowing
-    oracle on the same test rows."""
+    oracle on the same test rows. ``config.engine`` chooses where the training set is built and the
+    booster fitted (:func:`prepare_on_engine`); everything after that is the same code."""
+    with ExitStack() as stack:
+        return _train(
+            stack,
+            tables,
+            config,
+            out_dir,
+            truth,
+            audit,
+            questionnaire,
+            registered_model,
+            progress,
+            present_oracle,
+        )
+
+
+def prepare_on_engine(
+    stack: ExitStack,
+    tables: RawTables,
+    config: TrainingConfig,
+    questionnaire: Questionnaire | None,
+    progress: bool = False,
+) -> Prepared:
+    """:func:`prepare` in this process (``engine: pandas``), or on Dask (``engine: dask``,
+    :func:`training.dask_engine.prepare_dask`), whose client ``stack`` keeps open until the run ends."""
+    if config.engine == "pandas":
+        return prepare(tables, config, questionnaire, progress=progress)
+    from training.dask_engine import dask_client, prepare_dask
+
+    client = stack.enter_context(dask_client(config))
+    return prepare_dask(client, tables, config, questionnaire)
+
+
+def _train(
+    stack: ExitStack,
+    tables: RawTables,
+    config: TrainingConfig,
+    out_dir: Path,
+    truth: pd.DataFrame | None,
+    audit: pd.DataFrame | None,
+    questionnaire: Questionnaire | None,
+    registered_model: str | None,
+    progress: bool,
+    present_oracle: PresentOracle | None,
+) -> TrainingResult:
     started = time.perf_counter()
-    prepared = prepare(tables, config, questionnaire, progress=progress)
+    prepared = prepare_on_engine(stack, tables, config, questionnaire, progress)
     fitted = fit_all(prepared, config, questionnaire, progress=progress)
     data_fingerprint = fingerprint(tables)
     fitted.model.metadata.update(
@@ -535,7 +570,8 @@ def train(
     data_summary = {
         "students": len(tables.students),
         "school_years": prepared.folds.years,
-        "train_rows": len(prepared.train),
+        "train_rows": len(prepared.train) if prepared.train_rows is None else prepared.train_rows,
+        "engine": config.engine,
         "calibration_rows": len(prepared.calibration),
         "test_rows": len(prepared.test),
         "test_vsv_rate": round(float(prepared.test[LABEL].mean()), 4),
