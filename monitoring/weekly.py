@@ -19,7 +19,6 @@ from data.questionnaire import Questionnaire
 from data.rounds import RoundResponse, total
 from data.tables import RawTables
 from features import snapshot
-from models.evaluation import LABEL
 from monitoring.config import MonitoringConfig
 from monitoring.drift import (
     data_quality,
@@ -65,9 +64,8 @@ def scored_week(
 
 
 def reference_figures(reference: pd.DataFrame, share: float) -> dict[str, float]:
-    """The model card's figures, measured again on the reference rows kept with the model (those with a
-    label: a reference row whose horizon had not closed at training serves drift only)."""
-    return metrics_of(reference[reference[LABEL].notna()], share)
+    """The model card's figures, measured again on the reference rows kept with the model."""
+    return metrics_of(reference, share)
 
 
 def rounds_summary(rounds: Sequence[RoundResponse], week: int) -> dict[str, Any] | None:
