@@ -340,8 +340,14 @@ class RiskModel:
         if isinstance(frame, ModelRows):
             if frame.columns != columns:
                 raise ValueError("model rows are not in this model's columns")
-            return frame
-        return ModelRows.from_frame(frame, columns, BAND_WEEK_FEATURE)
+            rows = frame
+        else:
+            rows = ModelRows.from_frame(frame, columns, BAND_WEEK_FEATURE)
+        if len(rows) == 0:  # as scikit-learn refused it before the fast path (LightGBM divides by zero)
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape=(0, {len(columns)})) while a minimum of 1 is required."
+            )
+        return rows
 
     def _predictor(self) -> BoosterPredictor:
         """The booster's predictor, built once (again when the booster's ``n_jobs`` has changed since)."""
