@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from data.calendar import fallback_week_label
 from monitoring.drift import DriftResult
 from monitoring.status import STATUS_NL, Finding, Status
 
@@ -38,7 +39,7 @@ class WeeklyResult:
     def week_label(self, week: int | None = None) -> str:
         """How the report names a school week: its dates, else "schoolweek N"."""
         week = self.week if week is None else week
-        return self.week_labels.get(week, f"schoolweek {week}")
+        return self.week_labels.get(week) or fallback_week_label(week)
 
     def summary(self) -> dict[str, Any]:
         return {
