@@ -45,6 +45,9 @@ class TrainingConfig(BaseModel):
     dask_threads_per_worker: int = Field(default=1, ge=1, le=64)
     dask_memory_limit: str = "4GiB"  # per LocalCluster worker (Dask's spill/pause/kill thresholds)
     dask_weeks_per_partition: int = Field(default=1, ge=1, le=40)
+    # LightGBM's own network between Dask workers: how long a worker waits for the others to connect before
+    # the fit fails (LightGBM's default is 120 minutes, so a lost or refused connection looked like a hang).
+    dask_network_timeout_minutes: int = Field(default=5, ge=1, le=240)
     # The logistic baseline is fitted in memory: on the Dask engine on a sample of the training fold.
     dask_logistic_rows: int = Field(default=500_000, ge=1000)
 

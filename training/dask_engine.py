@@ -137,15 +137,17 @@ def dask_training_set(
     return dd.from_delayed(parts, verify_meta=False)
 
 
-def dask_booster_fitter(client: Client, train: DaskFrame) -> BoosterFitter:
+def dask_booster_fitter(client: Client, train: DaskFrame, network_timeout_minutes: int = 5) -> BoosterFitter:
     """Fit :func:`models.risk_model.make_pipeline`'s family on the Dask training fold with
-    ``lightgbm.DaskLGBMClassifier``; the pipeline returned holds the local booster (``.to_local()``)."""
+    ``lightgbm.DaskLGBMClassifier``; the pipeline returned holds the local booster (``.to_local()``).
+    ``network_timeout_minutes`` is LightGBM's ``time_out`` for its workers' sockets: a worker that cannot
+    reach the others fails the fit after that long instead of after LightGBM's default two hours."""
     from lightgbm import DaskLGBMClassifier
 
     def fit(features: Sequence[str], params: Mapping[str, Any], seed: int) -> Pipeline:
         pipeline = make_pipeline(features, params, seed)
         local_params = pipeline.named_steps["lgbm"].get_params()
-        estimator = DaskLGBMClassifier(client=client, **local_params)
+        estimator = DaskLGBMClassifier(client=client, time_out=network_timeout_minutes, **local_params)
         columns = list(features)
         estimator.fit(train[columns].astype("float64"), train[LABEL])
         pipeline.named_steps["select"].fit(None)
@@ -198,6 +200,6 @@ def prepare_dask(
         test_all,
         max_week,
         calibration_all,
-        fitter=dask_booster_fitter(client, train),
+        fitter=dask_booster_fitter(client, train, config.dask_network_timeout_minutes),
         train_rows=train_rows,
     )
