@@ -40,10 +40,16 @@ class TrainingConfig(BaseModel):
     # Dask estimator, on the scheduler at ``dask_scheduler`` (e.g. "tcp://10.0.0.5:8786") or, without one,
     # on a LocalCluster of ``dask_workers`` processes bound to 127.0.0.1.
     engine: Literal["pandas", "dask"] = "pandas"
+    # A last school year with fewer weeks of data than a whole year (training.fit.temporal_folds): refuse
+    # to train (the default: the message says how many weeks are missing), test on the weeks there are, or
+    # leave them out of every fold (the model card says so). Never dropped without a word.
+    incomplete_year: Literal["refuse", "test", "leave_out"] = "refuse"
     dask_scheduler: str | None = None
     dask_workers: int = Field(default=2, ge=1, le=64)
     dask_threads_per_worker: int = Field(default=1, ge=1, le=64)
-    dask_memory_limit: str = "4GiB"  # per LocalCluster worker (Dask's spill/pause/kill thresholds)
+    # Per LocalCluster worker process (Dask's spill/pause/kill thresholds); with one worker, which runs in
+    # this process, no limit is set (it would be measured on the driver's own memory).
+    dask_memory_limit: str = "4GiB"
     dask_weeks_per_partition: int = Field(default=1, ge=1, le=40)
     # LightGBM's own network between Dask workers: how long a worker waits for the others to connect before
     # the fit fails (LightGBM's default is 120 minutes, so a lost or refused connection looked like a hang).

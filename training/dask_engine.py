@@ -59,15 +59,20 @@ def dask_client(config: TrainingConfig) -> Iterator[Client]:
             with Client(config.dask_scheduler) as client:
                 yield client
             return
+        in_process = config.dask_workers == 1
         with (
             LocalCluster(
                 n_workers=config.dask_workers,
                 threads_per_worker=config.dask_threads_per_worker,
                 # One worker: threads in this process, so the raw tables are not copied to a worker; TCP on
                 # loopback either way (LightGBM's own network between workers needs host addresses).
-                processes=config.dask_workers > 1,
+                processes=not in_process,
                 protocol="tcp",
-                memory_limit=config.dask_memory_limit,
+                # A worker's memory limit is measured on its process. In this process that is the driver's
+                # own memory (the raw tables, the folds, whatever ran before): past 80% of the limit the
+                # worker pauses and the training waits for ever (CI hung so after its process had grown to
+                # 1.8 GB against 1.5 GiB). So the limit binds separate worker processes only.
+                memory_limit=0 if in_process else config.dask_memory_limit,
                 host="127.0.0.1",
                 dashboard_address=None,
             ) as cluster,

@@ -57,6 +57,18 @@ def test_the_dask_training_set_is_the_pandas_one(small_school: School) -> None:
     pd.testing.assert_frame_equal(got, expected.test_all_year)
 
 
+@pytest.mark.timeout(180)
+def test_one_worker_in_this_process_runs_whatever_this_process_holds(small_school: School) -> None:
+    """One worker runs in the driver's process, so a memory limit would be measured on everything the
+    driver holds: CI hung here after earlier tests had grown the process to 1.8 GB against 1.5 GiB (the
+    worker paused and never ran a task). A limit far below this process's size must not stop it."""
+    cfg = config(**{**DASK_ONE_WORKER, "dask_memory_limit": "32MiB"})
+    weeks = prepare(small_school.tables, cfg).folds.test[:4]
+    with dask_client(cfg) as client:
+        rows = dask_training_set(client, small_school.tables, weeks, cfg, None, max(weeks) + 12)
+        assert len(client.compute(rows).result()) > 0
+
+
 def test_a_broken_engine_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="engine"):
         load_config(overrides={"engine": "spark"})
