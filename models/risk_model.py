@@ -340,14 +340,8 @@ class RiskModel:
         if isinstance(frame, ModelRows):
             if frame.columns != columns:
                 raise ValueError("model rows are not in this model's columns")
-            rows = frame
-        else:
-            rows = ModelRows.from_frame(frame, columns, BAND_WEEK_FEATURE)
-        if len(rows) == 0:  # as scikit-learn refused it before the fast path (LightGBM divides by zero)
-            raise ValueError(
-                f"Found array with 0 sample(s) (shape=(0, {len(columns)})) while a minimum of 1 is required."
-            )
-        return rows
+            return frame
+        return ModelRows.from_frame(frame, columns, BAND_WEEK_FEATURE)
 
     def _predictor(self) -> BoosterPredictor:
         """The booster's predictor, built once (again when the booster's ``n_jobs`` has changed since)."""
@@ -360,6 +354,8 @@ class RiskModel:
         return predictor
 
     def _raw(self, matrix: FloatArray) -> FloatArray:
+        if len(matrix) == 0:  # no rows score to nothing (LightGBM's predict divides by the row count)
+            return np.empty(0, dtype=np.float64)
         return self._predictor().raw(matrix)
 
     def _calibrate(self, raw: FloatArray) -> FloatArray:
@@ -368,6 +364,9 @@ class RiskModel:
         return self.calibrator.transform(raw) if fast is None else fast
 
     def _contributions(self, matrix: FloatArray) -> tuple[FloatArray, float]:
+        if len(matrix) == 0:  # no rows: no contributions, and the base value of any row
+            _, base_value = self._predictor().contributions(np.zeros((1, matrix.shape[1])))
+            return np.empty((0, matrix.shape[1]), dtype=np.float64), base_value
         return self._predictor().contributions(matrix)
 
     def _band_week(self, rows: ModelRows) -> npt.NDArray[np.int64] | None:

@@ -116,6 +116,8 @@ def monitor_week(
     terms = model_terms(model)
     steps = tqdm(total=6, desc=f"monitoring week {week}", unit="stap", disable=not progress)
     current = scored_week(tables, model, week, questionnaire)
+    if current.empty:  # the route answers 404 with this, the command line exits with it
+        raise ValueError(f"geen ingeschreven studenten in week {week}: er is niets te bewaken")
     steps.update()
     window = reference_window(reference, week, config.drift)
     drift = detect_drift(current, window, model.features, config, week=week)

@@ -32,3 +32,10 @@ def test_report_files_outside_the_reports_folder_cannot_be_opened(api: Api) -> N
 def test_a_week_without_data_is_a_404_not_a_crash(api: Api) -> None:
     r = api.client.post("/api/v1/monitoring/run?week=9999", headers=api.headers("datateam"))
     assert r.status_code == 404 and "geen gegevens" in r.json()["detail"]
+
+
+def test_a_week_without_students_is_a_clear_404_not_a_crash(api: Api) -> None:
+    """The fuzz test found it: week 0 of a store whose students all start later has nobody enrolled."""
+    r = api.client.post("/api/v1/monitoring/run?week=-400", headers=api.headers("datateam"))
+    assert r.status_code == 404, r.text
+    assert "geen ingeschreven studenten in week -400" in r.json()["detail"]
