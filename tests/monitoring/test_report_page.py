@@ -137,7 +137,7 @@ def test_the_page_shows_the_status_reasons_tables_and_charts(tmp_path: Path) -> 
     path = write_summary_page(weekly_result(), tmp_path / "rapport.html")
     page = path.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and '<html lang="nl">' in page
-    assert "Monitoring week 100" in page and "Status: in de gaten houden" in page
+    assert "Monitoring schoolweek 100" in page and "Status: in de gaten houden" in page
     assert "vsv-risk v3 (champion)" in page and "3000 studenten gescoord" in page
     assert "vragenlijstrespons gedaald: 41% tegen 78% bij training (niveaus: 2)" in page
     # A reason is text: escaped, never markup.
@@ -154,7 +154,8 @@ def test_the_page_shows_the_status_reasons_tables_and_charts(tmp_path: Path) -> 
     assert "aanwezigheid laatste 4 weken" in page  # the feature register's description of att_rate_4w
     assert "Teams met lage respons: AUTO-2a, ZORG-3b" in page
     assert "top 300 met vorige week: 0.71" in page and "120 studenten (4%)" in page
-    assert "Peilweken 81-83" in page and "0.770" in page  # current ROC-AUC in the table
+    assert "Peilweken schoolweek 81 tot en met schoolweek 83" in page
+    assert "0.770" in page  # current ROC-AUC in the table
     assert "5,3% (99%-interval 4,1%-6,8%)" in page  # the interval the calibration check uses
     # The statuses in the one vocabulary; the drift section says how a column counts, and how many did.
     from monitoring.status import STATUS_NL
