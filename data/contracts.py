@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from data.calendar import WEEK_MAX, WEEK_MIN
-from data.vocabulary import GENDERS, MIGRATION, OUTCOMES, PRIOR_EDUCATION, ROUTES, SECTORS
+from data.vocabulary import (
+    GENDER_CODES,
+    MIGRATION_CODES,
+    OUTCOMES,
+    PRIOR_EDUCATION_CODES,
+    ROUTE_CODES,
+    SECTOR_CODES,
+    UNKNOWN,
+)
 
 Kind = Literal["int", "float", "str"]
 
@@ -31,6 +39,9 @@ class Column:
     choices: tuple[str, ...] | None = None
     max_length: int | None = None
     optional: bool = False  # an empty cell is stored as NULL instead of being refused
+    # A column the file may leave out, and an empty cell of it: both stand for this value (e.g. an audit
+    # attribute the school does not record is "onbekend"); the import report says so.
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ WEEK = Column(
     "week", "int", "global school week (0 = first week of the first school year)", min=WEEK_MIN, max=WEEK_MAX
 )
 HOURS_MAX = 60.0
+AGE_MIN, AGE_MAX = 15, 70
 STUDENT_NUMBER = "student_number"
 STUDENT_NUMBER_MAX_LENGTH = 40
 NAME_MAX_LENGTH = 200
@@ -79,11 +91,15 @@ CONTRACTS: dict[str, TableContract] = {
             "one row per enrolment",
             (
                 Column("programme", "str", "programme name", max_length=80),
-                Column("sector", "str", "sector of the programme", choices=SECTORS),
+                Column("sector", "str", "sector of the programme", choices=SECTOR_CODES),
                 Column("level", "int", "1 = entree, 2, 3, 4", min=1, max=4),
-                Column("route", "str", "BOL (school-based) or BBL (work-based)", choices=ROUTES),
+                Column(
+                    "route", "str", "BOL (school-based), BBL (work-based) or onbekend", choices=ROUTE_CODES
+                ),
                 Column("team", "str", "class or team, used for mentor lists", max_length=40),
-                Column("prior_education", "str", "education before this programme", choices=PRIOR_EDUCATION),
+                Column(
+                    "prior_education", "str", "education before this programme", choices=PRIOR_EDUCATION_CODES
+                ),
                 Column(
                     "start_week",
                     "int",
@@ -91,7 +107,8 @@ CONTRACTS: dict[str, TableContract] = {
                     min=WEEK_MIN,
                     max=WEEK_MAX,
                 ),
-                Column("age_at_start", "float", "age in years at start_week", min=12, max=40),
+                # Adult learners (BBL, second chances) start well after 27.
+                Column("age_at_start", "float", "age in years at start_week", min=AGE_MIN, max=AGE_MAX),
                 Column("expected_duration_years", "int", "nominal length of the programme", min=1, max=4),
             ),
             key=(),
@@ -100,8 +117,20 @@ CONTRACTS: dict[str, TableContract] = {
             "audit_attributes",
             "protected attributes, for audits only; never a model input",
             (
-                Column("gender", "str", "man, vrouw or x", choices=GENDERS),
-                Column("migration_background", "str", "geen, westers or niet_westers", choices=MIGRATION),
+                Column(
+                    "gender",
+                    "str",
+                    "man, vrouw, x or onbekend; may be left out (then onbekend)",
+                    choices=GENDER_CODES,
+                    default=UNKNOWN,
+                ),
+                Column(
+                    "migration_background",
+                    "str",
+                    "geen, westers, niet_westers or onbekend; may be left out (then onbekend)",
+                    choices=MIGRATION_CODES,
+                    default=UNKNOWN,
+                ),
             ),
             key=(),
         ),
@@ -155,8 +184,22 @@ CONTRACTS: dict[str, TableContract] = {
             "outcomes",
             "how and when an enrolment ended; students still enrolled have no row",
             (
-                WEEK,
-                Column("outcome", "str", "vsv, switch or graduated", choices=OUTCOMES),
+                Column(
+                    "week",
+                    "int",
+                    "global school week of the end; empty when the school has no date: the import week "
+                    "(the school calendar's week of the day of the import) stands in",
+                    min=WEEK_MIN,
+                    max=WEEK_MAX,
+                    optional=True,
+                ),
+                Column(
+                    "outcome",
+                    "str",
+                    "vsv, switch, graduated or completed_no_sq (completed without a startkwalificatie, "
+                    "then left: counted as vsv)",
+                    choices=OUTCOMES,
+                ),
             ),
             key=(),
         ),

@@ -29,6 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from data.contracts import CONTRACTS, STUDENT_NUMBER, STUDENT_NUMBER_MAX_LENGTH, TableContract, contract
+from data.file_formats import EXCEL_SUFFIXES, FileFormat, FileFormatError, read_table_file
+from data.mapping import ImportMapping, apply_mapping
 from data.pseudonym import is_pseudonym, pseudonymise_column
 from data.questionnaire import Questionnaire
 from data.schema import Base
@@ -87,6 +89,10 @@ class ImportReport:
     rows: int
     inserted: int
     updated: int
+    # What the file turned out to be ("CSV, Windows-1252, semicolon-separated, decimal comma") and what the
+    # import did that the school should know (a column left out, an undated outcome given a week).
+    file_format: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def unchanged(self) -> int:
@@ -99,54 +105,35 @@ class ParsedTable:
     file: str
     frame: pd.DataFrame
     errors: list[RowError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    file_format: FileFormat | None = None
+    # Rows (index labels of ``frame``) whose week the file left empty and the import week stands in for.
+    undated: pd.Index = field(default_factory=lambda: pd.Index([]))
 
 
-def table_from_filename(path: Path) -> str:
-    """``attendance_weeks.csv`` -> ``attendance_weeks``; a clear error for unknown names."""
+def table_from_filename(path: Path, mapping: ImportMapping | None = None) -> str:
+    """``attendance_weeks.csv`` (or ``.xlsx``) -> ``attendance_weeks``, or the table the mapping file names
+    for the file; a clear error for unknown names."""
+    mapped = mapping.table_of(path.name) if mapping is not None else None
+    if mapped is not None:
+        return mapped
     name = path.name.split(".")[0]
     if name not in CONTRACTS:
         raise ValueError(
-            f"{path}: cannot tell the table from the file name; name it <table>.csv with table one of "
-            f"{', '.join(CONTRACTS)}, or pass --table"
+            f"{path}: cannot tell the table from the file name; name it <table>.csv or <table>.xlsx with "
+            f"table one of {', '.join(CONTRACTS)}, name it under files: in a mapping file (--mapping), or "
+            "pass --table"
         )
     return name
 
 
-def _nul_line(path: Path) -> int | None:
-    """The first line holding a NUL byte, or None. The CSV reader would cut such a cell short in silence;
-    a NUL in a text export means a damaged file or another encoding (UTF-16)."""
-    line = 1
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            at = chunk.find(b"\0")
-            if at >= 0:
-                return line + chunk.count(b"\n", 0, at)
-            line += chunk.count(b"\n")
-    return None
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_file(path: Path) -> tuple[pd.DataFrame, FileFormat]:
     try:
-        nul = _nul_line(path)
+        return read_table_file(path)
     except FileNotFoundError:
         raise CsvImportError([f"{path}: file not found"]) from None
-    if nul is not None:
-        raise CsvImportError(
-            [
-                f"{path}, line {nul}: holds a NUL byte (\\0); the file is damaged or not UTF-8 text "
-                "(save it as CSV UTF-8)"
-            ]
-        )
-    try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
-        )
-    except FileNotFoundError:
-        raise CsvImportError([f"{path}: file not found"]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CsvImportError([f"{path}: not a readable CSV file ({exc})"]) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    except FileFormatError as exc:
+        raise CsvImportError([str(exc)]) from None
 
 
 def _row_errors(file: str, index: pd.Index, column: str, problem: Callable[[Any], str]) -> list[RowError]:
@@ -169,21 +156,51 @@ def _cell_errors(
     return _row_errors(file, frame.index[mask.to_numpy()], column, text)
 
 
-def parse(path: Path, table: str, key: str, questionnaire: Questionnaire) -> ParsedTable:
-    """Read and validate one file; cell values become typed columns and students become pseudonyms."""
-    return parse_frame(_read_csv(path), str(path), table, key, questionnaire)
+def parse(
+    path: Path,
+    table: str,
+    key: str,
+    questionnaire: Questionnaire,
+    mapping: ImportMapping | None = None,
+    import_week: int | None = None,
+) -> ParsedTable:
+    """Read and validate one file (CSV or ``.xlsx``, through ``mapping`` when given); cell values become
+    typed columns and students become pseudonyms."""
+    raw, file_format = _read_file(path)
+    if mapping is not None:
+        try:
+            raw = apply_mapping(raw, table, mapping, str(path))
+        except ValueError as exc:
+            raise CsvImportError([str(exc)]) from None
+    parsed = parse_frame(raw, str(path), table, key, questionnaire, import_week)
+    parsed.file_format = file_format
+    return parsed
+
+
+UNEXPECTED_HINT = (
+    "; a column under another name is renamed with a mapping file (vsv import --mapping, see the README); "
+    "school-specific signals are not part of the contract yet"
+)
 
 
 def parse_frame(
-    raw: pd.DataFrame, file: str, table: str, key: str, questionnaire: Questionnaire
+    raw: pd.DataFrame,
+    file: str,
+    table: str,
+    key: str,
+    questionnaire: Questionnaire,
+    import_week: int | None = None,
 ) -> ParsedTable:
     """Validate one table's rows given as text cells (a CSV file's, or a form's); ``file`` names them in
-    errors. The one validation of every way rows come in (files, uploads, the questionnaire page)."""
+    errors. The one validation of every way rows come in (files, uploads, the questionnaire page).
+    ``import_week`` stands in for an outcome's empty week (None: an undated outcome is refused)."""
     spec = contract(table)
     errors: list[RowError] = []
+    notes: list[str] = []
     id_columns = [c for c in ("student_number", "student_id") if c in raw.columns]
     expected = set(spec.column_names)
-    missing = sorted(expected - set(raw.columns))
+    may_be_absent = {c.name for c in spec.columns if c.default is not None}
+    missing = sorted(expected - set(raw.columns) - may_be_absent)
     unknown = sorted(set(raw.columns) - expected - {"student_number", "student_id"})
     if spec.identifying and id_columns != [STUDENT_NUMBER]:
         errors.append(
@@ -207,10 +224,25 @@ def parse_frame(
     for name in missing:
         errors.append(RowError(file, 1, name, "required column is missing"))
     for name in unknown:
-        errors.append(RowError(file, 1, name, f"unexpected column; allowed: {', '.join(spec.column_names)}"))
+        allowed = ", ".join(spec.column_names)
+        errors.append(RowError(file, 1, name, f"unexpected column; allowed: {allowed}{UNEXPECTED_HINT}"))
+    if len(raw.columns) == 1 and (missing or unknown):
+        errors.insert(
+            0,
+            RowError(
+                file,
+                1,
+                str(raw.columns[0]),
+                "the header is a single column: the file is not separated by commas, semicolons or tabs",
+            ),
+        )
     if errors:
         return ParsedTable(spec, file, pd.DataFrame(), errors)
 
+    for col in spec.columns:
+        if col.default is not None and col.name not in raw.columns:
+            raw = raw.assign(**{col.name: col.default})
+            notes.append(f"column {col.name!r} is not in the file: every row is {col.default!r}")
     frame = raw.apply(lambda s: restore(s.str.strip()))
     out = pd.DataFrame(index=frame.index)
     id_col = id_columns[0]
@@ -237,6 +269,8 @@ def parse_frame(
         if spec.identifying and col.kind == "str":
             # Names arrive from many systems: one Unicode form (NFC), so that "é" is one character.
             values = values.map(lambda v: unicodedata.normalize("NFC", v))
+        if col.default is not None:
+            values = values.mask(values.eq(""), col.default)
         empty = values.eq("")
         if not col.optional:
             errors += _cell_errors(file, frame, empty, col.name, "empty value")
@@ -269,6 +303,25 @@ def parse_frame(
         out[col.name] = parsed
 
     errors += _table_rules(spec, file, frame, out, questionnaire)
+    undated = pd.Index([])
+    if spec.name == "outcomes":
+        undated = out.index[out["week"].isna() & frame["week"].eq("")]
+        if len(undated) and import_week is None:
+            errors += _row_errors(
+                file,
+                undated,
+                "week",
+                lambda _: (
+                    "empty week, and the school calendar has no school week for today to stand in "
+                    "for it: fill in the week"
+                ),
+            )
+        elif len(undated):
+            out.loc[undated, "week"] = import_week
+            notes.append(
+                f"{len(undated):,} outcomes without a week: the import week {import_week} stands in "
+                "(a week stored earlier for the same outcome is kept)"
+            )
     key_cols = ["student_id", *spec.key]
     dupes = out.duplicated(key_cols, keep="first") & ~empty_id
     errors += _row_errors(
@@ -283,7 +336,7 @@ def parse_frame(
                 out[col.name] = out[col.name].astype("int64")
             elif col.kind == "float":
                 out[col.name] = out[col.name].astype("float64")
-    return ParsedTable(spec, file, out, sorted(errors, key=lambda e: e.line))
+    return ParsedTable(spec, file, out, sorted(errors, key=lambda e: e.line), notes, undated=undated)
 
 
 def _table_rules(
@@ -442,6 +495,8 @@ def import_files(
     questionnaire: Questionnaire,
     table: str | None = None,
     after_write: AfterWrite | None = None,
+    mapping: ImportMapping | None = None,
+    import_week: int | None = None,
 ) -> list[ImportReport]:
     """Validate every file, then write them all in one transaction (students first).
 
@@ -449,7 +504,8 @@ def import_files(
     runs inside the same transaction after the rows are written (e.g. raising safeguarding alerts) and
     is handed the validated frames by table, so what it does follows from exactly the rows imported,
     whatever the files' header layout or names; the import and what it triggers commit or roll back
-    together (an exception in the hook writes nothing).
+    together (an exception in the hook writes nothing). ``mapping`` renames a school's columns and values
+    (:mod:`data.mapping`); ``import_week`` stands in for an outcome without a week.
     """
     ensure_schema(engine)
     paths = list(paths)
@@ -459,12 +515,12 @@ def import_files(
     problems: list[RowError | str] = []
     for path in paths:
         try:
-            name = table or table_from_filename(path)
+            name = table or table_from_filename(path, mapping)
         except ValueError as exc:
             problems.append(str(exc))
             continue
         try:
-            p = parse(path, name, key, questionnaire)
+            p = parse(path, name, key, questionnaire, mapping, import_week)
         except CsvImportError as exc:
             problems += exc.errors
             continue
@@ -475,25 +531,100 @@ def import_files(
     problems += _check_students_known(engine, parsed)
     if problems:
         raise CsvImportError(problems)
+    problems += _check_across_tables(engine, parsed)
+    if problems:
+        raise CsvImportError(problems)
+    _keep_stored_weeks(engine, parsed)
     order = list(CONTRACTS)  # students first; the identity table comes after the tables of TABLE_ORDER
     parsed.sort(key=lambda p: order.index(p.table.name))
     reports: list[ImportReport] = []
     with engine.begin() as conn:
         for p in parsed:
             inserted, updated = write_frame(conn, p.table, p.frame)
-            reports.append(ImportReport(p.table.name, p.file, len(p.frame), inserted, updated))
+            described = p.file_format.describe() if p.file_format is not None else ""
+            reports.append(
+                ImportReport(p.table.name, p.file, len(p.frame), inserted, updated, described, tuple(p.notes))
+            )
         if after_write is not None:
             after_write(conn, {p.table.name: p.frame for p in parsed})
     return reports
 
 
-def table_files(directory: Path) -> list[Path]:
-    """The ``<table>.csv`` files in ``directory``, in import order (the identity table last, when the folder
-    holds it); a clear error when there are none."""
+def _start_weeks(engine: Engine, parsed: list[ParsedTable]) -> pd.Series:
+    """Each student's start week: from the batch's students file where it has the student, else stored."""
+    stored = read_table(engine, "students")[["student_id", "start_week"]]
+    batch = [p.frame[["student_id", "start_week"]] for p in parsed if p.table.name == "students"]
+    both = pd.concat([*batch, stored], ignore_index=True).drop_duplicates("student_id", keep="first")
+    return both.set_index("student_id")["start_week"]
+
+
+ROW_NOUN = {"outcomes": "outcome", "attendance_weeks": "attendance week", "progress_results": "result"}
+
+
+def _check_across_tables(engine: Engine, parsed: list[ParsedTable]) -> list[RowError]:
+    """Checks between tables, with the file, line and column of the row at fault: an outcome before the
+    student's start week; a weekly row or a result before it (a row of another enrolment, or a wrong
+    start week)."""
+    checked = [p for p in parsed if p.table.name in ROW_NOUN]
+    if not checked:
+        return []
+    start = _start_weeks(engine, parsed)
+    errors: list[RowError] = []
+    for p in checked:
+        started = p.frame["student_id"].map(start)
+        before = started.notna() & (p.frame["week"] < started)
+        if not before.any():
+            continue
+        what = ROW_NOUN[p.table.name]
+        weeks: dict[Any, int] = p.frame.loc[before, "week"].astype("int64").to_dict()
+        starts: dict[Any, int] = started[before].astype("int64").to_dict()
+
+        def problem(
+            i: Any, weeks: dict[Any, int] = weeks, starts: dict[Any, int] = starts, what: str = what
+        ) -> str:
+            return (
+                f"{what} in week {weeks[i]} is before the student's start week {starts[i]} (students table)"
+            )
+
+        errors += _row_errors(p.file, p.frame.index[before.to_numpy()], "week", problem)
+    return errors
+
+
+def _keep_stored_weeks(engine: Engine, parsed: list[ParsedTable]) -> None:
+    """An undated outcome the store already holds (same student, same outcome) keeps its stored week, so
+    that importing the same export again changes nothing."""
+    for p in parsed:
+        if p.table.name != "outcomes" or not len(p.undated):
+            continue
+        stored = read_table(engine, "outcomes").set_index("student_id")
+        rows = p.frame.loc[p.undated]
+        known = rows["student_id"].map(stored["outcome"]).eq(rows["outcome"])
+        keep = known[known].index
+        p.frame.loc[keep, "week"] = rows.loc[keep, "student_id"].map(stored["week"]).to_numpy()
+
+
+TABLE_SUFFIXES = (".csv", *EXCEL_SUFFIXES)
+
+
+def table_files(directory: Path, mapping: ImportMapping | None = None) -> list[Path]:
+    """The ``<table>.csv`` (or ``.xlsx``) files in ``directory`` and those the mapping file names, in
+    import order (the identity table last, when the folder holds it); a clear error when there are none."""
     names = [*TABLE_ORDER, *(name for name in CONTRACTS if name not in TABLE_ORDER)]
-    files = [directory / f"{name}.csv" for name in names if (directory / f"{name}.csv").exists()]
+    by_table: dict[str, list[Path]] = {name: [] for name in names}
+    for name in names:
+        candidates = [directory / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+        by_table[name] += [path for path in candidates if path.exists()]
+    if mapping is not None:
+        for file_name, name in mapping.files.items():
+            path = directory / file_name
+            if not path.exists():
+                raise CsvImportError([f"{path}: named in the mapping file {mapping.source}, but not found"])
+            by_table[name].append(path)
+    files = [path for name in names for path in by_table[name]]
     if not files:
-        raise CsvImportError([f"{directory}: no <table>.csv files found (tables: {', '.join(names)})"])
+        raise CsvImportError(
+            [f"{directory}: no <table>.csv or <table>.xlsx files found (tables: {', '.join(names)})"]
+        )
     return files
 
 
@@ -503,9 +634,19 @@ def import_directory(
     key: str,
     questionnaire: Questionnaire,
     after_write: AfterWrite | None = None,
+    mapping: ImportMapping | None = None,
+    import_week: int | None = None,
 ) -> list[ImportReport]:
-    """Import every ``<table>.csv`` found in ``directory`` as one batch."""
-    return import_files(engine, table_files(directory), key, questionnaire, after_write=after_write)
+    """Import every ``<table>.csv`` (``.xlsx``, or file the mapping names) in ``directory`` as one batch."""
+    return import_files(
+        engine,
+        table_files(directory, mapping),
+        key,
+        questionnaire,
+        after_write=after_write,
+        mapping=mapping,
+        import_week=import_week,
+    )
 
 
 def export_table(engine: Engine, table: str, path: Path) -> int:

@@ -44,7 +44,7 @@ class Student(Base):
     programme: Mapped[str] = mapped_column(String(80))
     sector: Mapped[str] = mapped_column(String(40))
     level: Mapped[int] = mapped_column(SmallInteger)
-    route: Mapped[str] = mapped_column(String(3))
+    route: Mapped[str] = mapped_column(String(10))
     team: Mapped[str] = mapped_column(String(40), index=True)
     prior_education: Mapped[str] = mapped_column(String(20))
     start_week: Mapped[int] = mapped_column(Integer)
@@ -119,7 +119,7 @@ class Outcome(Base):
 
     student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
     week: Mapped[int] = mapped_column(Integer, index=True)
-    outcome: Mapped[str] = mapped_column(String(12))
+    outcome: Mapped[str] = mapped_column(String(20))
 
 
 class SyntheticTruth(Base):

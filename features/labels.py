@@ -17,9 +17,9 @@ import pandas as pd
 
 from data.calendar import DEFAULT_HORIZON
 from data.tables import RawTables
+from data.vocabulary import OUTCOMES, VSV_OUTCOMES
 from features.population import enrolled_students
 
-OUTCOMES = ("vsv", "switch", "graduated")
 STILL_ENROLLED = "enrolled"
 
 
@@ -54,6 +54,7 @@ def labels(
     ]
     out = enrolled.merge(in_horizon, on="student_id", how="left", validate="one_to_one")
     out["outcome_in_horizon"] = out.pop("outcome").fillna(STILL_ENROLLED).astype(str)
-    out["vsv"] = (out["outcome_in_horizon"] == "vsv").astype(np.int8)
+    # Leaving without a startkwalificatie, also after completing a programme that gives none.
+    out["vsv"] = out["outcome_in_horizon"].isin(VSV_OUTCOMES).astype(np.int8)
     out["label_mature"] = as_of + horizon <= max_week
     return out[["student_id", "vsv", "outcome_in_horizon", "label_mature"]]

@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from data.calendar import WEEKS_PER_YEAR, school_year_index
+from data.vocabulary import VSV_OUTCOMES
 
 REFERENCE_WEEK_OF_YEAR = 4  # the fifth school week (counted from 0): about 1 October
 GroupKind = Literal["level", "team", "all"]
@@ -49,7 +50,8 @@ def yearly_rates(students: pd.DataFrame, outcomes: pd.DataFrame, latest_week: in
         if reference > latest_week:
             continue
         cohort = enrolled_at(students, outcomes, reference)
-        in_year = outcomes[(outcomes["outcome"] == "vsv") & (outcomes["week"].map(school_year_index) == year)]
+        left = outcomes["outcome"].isin(VSV_OUTCOMES)
+        in_year = outcomes[left & (outcomes["week"].map(school_year_index) == year)]
         cohort = cohort.assign(vsv=cohort["student_id"].isin(set(in_year["student_id"])))
         complete = latest_week >= (year + 1) * WEEKS_PER_YEAR - 1
         groups: list[tuple[GroupKind, str, pd.DataFrame]] = [("all", "alle studenten", cohort)]

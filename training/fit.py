@@ -69,6 +69,10 @@ class Folds:
     # Every as-of week of the calibration year: the band cuts need scores, not labels, so they are cut on
     # the whole year (the calibration fold ends a horizon before the year does).
     calibration_all_year: tuple[int, ...] = ()
+    # A last school year that is not complete (``incomplete_year``): the weeks of it left out of every fold
+    # (leave_out), and how many weeks of data the test year holds (test: fewer than a whole year).
+    weeks_left_out: int = 0
+    weeks_in_test_year: int = WEEKS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,37 @@ def year_as_of_weeks(year: int, config: TrainingConfig) -> list[int]:
     return list(range(start + config.first_week_in_year - 1, start + WEEKS_PER_YEAR, config.as_of_step))
 
 
+def incomplete_year_message(complete_years: int, weeks_in_last: int) -> str:
+    """Why a store whose last school year is not complete is refused, and what to do about it."""
+    missing = WEEKS_PER_YEAR - weeks_in_last
+    return (
+        f"the data ends in school week {weeks_in_last} of school year {complete_years + 1}, the year that "
+        f"would be the test year: its last {missing} of {WEEKS_PER_YEAR} weeks are missing, so its test fold "
+        "cannot close its label windows, and counting whole years only would train, calibrate and test on "
+        "the wrong years without a word. Import the rest of that year, or choose in the training "
+        "configuration (--config): incomplete_year: test (test on the weeks there are; as-of weeks whose "
+        "label window is still open are left out) or incomplete_year: leave_out (train, calibrate and test "
+        f"on the {complete_years} complete years; the model card says the weeks left out)"
+    )
+
+
 def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
-    """Train on earlier school years, calibrate on the second-to-last, test on the last."""
-    years = (max_week + 1) // WEEKS_PER_YEAR
+    """Train on earlier school years, calibrate on the second-to-last, test on the last.
+
+    A last school year with fewer than :data:`WEEKS_PER_YEAR` weeks of data is never dropped silently:
+    ``config.incomplete_year`` refuses it (the default, with a message naming the year and how many weeks
+    are missing), tests on it (``test``) or leaves it out and says so (``leave_out``)."""
+    complete, weeks_in_last = divmod(max_week + 1, WEEKS_PER_YEAR)
+    if weeks_in_last and config.incomplete_year == "refuse":
+        raise TrainingDataError(incomplete_year_message(complete, weeks_in_last))
+    test_partial = bool(weeks_in_last) and config.incomplete_year == "test"
+    years = complete + 1 if test_partial else complete
     if years < 3:
         raise TrainingDataError(
-            f"training needs at least 3 complete school years (train, calibrate, test); the data has {years} "
-            f"(last week {max_week})"
+            f"training needs at least 3 school years (train, calibrate, test); the data has {complete} "
+            f"complete {'year' if complete == 1 else 'years'}"
+            + (f" and {weeks_in_last} weeks of the next" if weeks_in_last else "")
+            + f" (last week {max_week})"
         )
     test_year, cal_year = years - 1, years - 2
 
@@ -111,9 +139,27 @@ def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
 
     train = fold(range(0, cal_year), cal_year * WEEKS_PER_YEAR - 1)
     calibration = fold(range(cal_year, test_year), test_year * WEEKS_PER_YEAR - 1)
+    # The test year's labels may read up to the last week of data (leave_out: into the weeks left out).
     test = fold(range(test_year, years), max_week)
-    test_all = tuple(year_as_of_weeks(test_year, config))
-    return Folds(train, calibration, test, test_all, years, tuple(year_as_of_weeks(cal_year, config)))
+    if not test:
+        first = min(year_as_of_weeks(test_year, config)) - test_year * WEEKS_PER_YEAR + 1
+        needed = first + config.horizon
+        raise TrainingDataError(
+            f"the test fold (school year {test_year + 1}) has no as-of week whose label window has closed: "
+            f"the data holds {weeks_in_last} of its weeks and the first as-of week (week {first}) needs "
+            f"{needed} ({needed - weeks_in_last} more); import more weeks or use incomplete_year: leave_out"
+        )
+    test_all = tuple(w for w in year_as_of_weeks(test_year, config) if w <= max_week)
+    return Folds(
+        train,
+        calibration,
+        test,
+        test_all,
+        years,
+        tuple(year_as_of_weeks(cal_year, config)),
+        weeks_left_out=weeks_in_last if weeks_in_last and not test_partial else 0,
+        weeks_in_test_year=weeks_in_last if test_partial else WEEKS_PER_YEAR,
+    )
 
 
 def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig) -> None:

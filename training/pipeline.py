@@ -23,6 +23,7 @@ from data.calendar import WEEKS_PER_YEAR
 from data.questionnaire import Questionnaire
 from data.synthetic.oracle import oracle_risk
 from data.tables import RawTables
+from data.vocabulary import VSV_OUTCOMES
 from features import build_training_set, load_register, model_features
 from models.evaluation import (
     RATIO_METRICS,
@@ -223,7 +224,7 @@ def evaluate(
     if "oracle" in flags.columns:
         flags["oracle_top"] = per_week_top(flags, "oracle", share)
         lead_flags["oracle"] = "oracle_top"
-    vsv = outcomes[outcomes["outcome"] == "vsv"]
+    vsv = outcomes[outcomes["outcome"].isin(VSV_OUTCOMES)]
     first_week = int(scored_all_year["as_of"].min())
     year_end = (first_week // WEEKS_PER_YEAR + 1) * WEEKS_PER_YEAR - 1
     exit_week = vsv[(vsv["week"] > first_week) & (vsv["week"] <= year_end)].set_index("student_id")["week"]
@@ -561,6 +562,8 @@ def _train(
     data_summary = {
         "students": len(tables.students),
         "school_years": prepared.folds.years,
+        "weeks_in_test_year": prepared.folds.weeks_in_test_year,
+        "weeks_left_out": prepared.folds.weeks_left_out,
         "train_rows": len(prepared.train) if prepared.train_rows is None else prepared.train_rows,
         "engine": config.engine,
         "calibration_rows": len(prepared.calibration),

@@ -47,7 +47,7 @@ from models.registry import (
 )
 from models.risk_model import RiskModel
 from training.config import TrainingConfig
-from training.fit import TrainingDataError, check_fold, temporal_folds, year_as_of_weeks
+from training.fit import TrainingDataError, check_fold, temporal_folds
 from training.pipeline import Prepared, fingerprint
 
 # Tag on a promoted version: the comparison its promotion was based on (JSON, rows by model label).
@@ -136,10 +136,13 @@ def load_test_tables(ctx: DeploymentContext, config: TrainingConfig) -> RawTable
     the test year's first as-of week (all a snapshot reads, see :func:`features.snapshot`), the other tables
     whole. Reads everything when the store has no test year (then :func:`comparison_rows` says why)."""
     latest = latest_week(ctx.engine)
-    years = 0 if latest is None else (latest + 1) // WEEKS_PER_YEAR
-    if years < 3:
+    if latest is None:
         return load_raw_tables(ctx.engine)
-    since = min(year_as_of_weeks(years - 1, config)) - LOOKBACK_WEEKS
+    try:
+        folds = temporal_folds(latest, config)  # the same years as training, incomplete_year included
+    except TrainingDataError:
+        return load_raw_tables(ctx.engine)
+    since = min(folds.test_all_year) - LOOKBACK_WEEKS
     tables = load_raw_tables(ctx.engine, since_week=since)
     first = _test_weeks_from(tables, config)
     if first is None or first - LOOKBACK_WEEKS < since:  # the attendance ends in another year: read it all

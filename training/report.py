@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.calendar import WEEKS_PER_YEAR
 from data.vocabulary import ATTRIBUTE_NL, GROUP_NL
 from features.register import Feature, excluded_features
 from models.evaluation import Evaluation
@@ -234,6 +235,23 @@ def conditional_line(row: dict[Any, Any]) -> str:
     )
 
 
+def data_years_note(data_summary: dict[str, Any]) -> str:
+    """What the folds did with a last school year that was not complete (``incomplete_year``)."""
+    left_out = int(data_summary.get("weeks_left_out", 0))
+    in_test = int(data_summary.get("weeks_in_test_year", WEEKS_PER_YEAR))
+    if left_out:
+        return (
+            f"The data's last school year holds only {left_out} of {WEEKS_PER_YEAR} weeks: those weeks were "
+            "left out of every fold (incomplete_year: leave_out); the test year is the last complete one."
+        )
+    if in_test < WEEKS_PER_YEAR:
+        return (
+            f"The test year holds only {in_test} of {WEEKS_PER_YEAR} weeks (incomplete_year: test): its "
+            "as-of weeks whose label window had not closed are not in the test fold."
+        )
+    return f"Every school year holds all {WEEKS_PER_YEAR} weeks."
+
+
 def summary_nl(card: CardInputs) -> str:
     """The card's opening in plain Dutch: ranking, calibration, how early against the rules at the same
     flag rate, for whom it works worse, and the known limits; every figure from the evaluation."""
@@ -319,6 +337,7 @@ def model_card_markdown(card: CardInputs) -> str:
         MISUSE,
         "## Data",
         _table_md(pd.DataFrame([card.data_summary])),
+        data_years_note(card.data_summary),
         "## Model",
         f"LightGBM on {len(card.used_features)} features from the feature register, calibrated "
         f"({card.calibration}) on a later school year. Bands: hoog from p >= {card.thresholds['high']:.3f} "

@@ -77,20 +77,46 @@ def generate(
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="CSV files named <table>.csv, or a folder of them")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="CSV or .xlsx files named <table>.csv / <table>.xlsx, or a folder of them"),
+    ],
     table: Annotated[str | None, typer.Option(help="table for files not named after it")] = None,
+    mapping_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="YAML mapping the school's file names, columns and values onto the contract (README: "
+            "'A school's own export')",
+        ),
+    ] = None,
 ) -> None:
-    """Import CSV exports into the store: validated, all-or-nothing and idempotent."""
+    """Import exports into the store: validated, all-or-nothing and idempotent. CSV in UTF-8 or
+    Windows-1252, comma-, semicolon- or tab-separated, decimal point or comma; or .xlsx workbooks."""
+    from datetime import date
+
+    from data.calendar import current_week
     from data.csv_io import CsvImportError, import_files, table_files
+    from data.mapping import load_mapping
     from workflows.safeguarding import AlertsOnImport
 
     ctx = context_or_fail()
     engine, questionnaire = ctx.engine, ctx.questionnaire
     try:
-        files = table_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else paths
+        mapping = None if mapping_file is None else load_mapping(mapping_file)
+        directory = len(paths) == 1 and paths[0].is_dir()
+        files = table_files(paths[0], mapping) if directory else paths
         alerts = AlertsOnImport(questionnaire, ctx.settings.alert_window_weeks)
         reports = import_files(
-            engine, files, ctx.settings.pseudonym_key, questionnaire, table=table, after_write=alerts
+            engine,
+            files,
+            ctx.settings.pseudonym_key,
+            questionnaire,
+            table=table,
+            after_write=alerts,
+            mapping=mapping,
+            # An outcome without a week: the school week of the day of the import stands in.
+            import_week=current_week(ctx.calendar, date.today()),
         )
     except (CsvImportError, RuntimeError, ValueError) as exc:
         fail(str(exc))
@@ -98,8 +124,10 @@ def import_(
     for r in reports:
         typer.echo(
             f"{r.table:<24} {r.rows:>10,} rows: {r.inserted:,} new, {r.updated:,} changed, "
-            f"{r.unchanged:,} unchanged"
+            f"{r.unchanged:,} unchanged" + (f"  [{r.file_format}]" if r.file_format else "")
         )
+        for note in r.notes:
+            typer.echo(f"{'':<26}note: {note}")
     if alerts.since is not None:
         typer.echo(
             f"safeguarding: {alerts.raised:,} new alerts for the zorgteam "

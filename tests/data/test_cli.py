@@ -129,3 +129,40 @@ def test_an_import_whose_alert_scan_fails_writes_nothing(env: Path, monkeypatch:
     with engine.connect() as conn:
         for table in ("students", "questionnaire_answers", "attendance_weeks", "safeguarding_alerts"):
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 0, table
+
+
+def test_import_with_a_mapping_file_states_the_format_and_what_it_filled_in(env: Path) -> None:
+    """A student-information system's semicolon export, with its own headers and codes, through
+    `vsv import --mapping`; a bad mapping file exits non-zero and names itself."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    folder = env / "sis"
+    folder.mkdir()
+    (folder / "Inschrijvingen.csv").write_bytes(
+        "Nummer;Opleiding;Sector;Niveau;Leerweg;Klas;Vooropleiding;Start;Leeftijd;Duur\n"
+        "7001;Kok (Zwolle);horeca;2;BBL;K1;VMBO-GT;0;34,5;2\n"
+        "7002;Café-medewerker;SOC;2;BOL;K1;?;0;16,2;2\n".encode("cp1252")
+    )
+    (folder / "Kenmerken.csv").write_text("Nummer;Geslacht\n7001;M\n7002;V\n", encoding="utf-8")
+    mapping = folder / "mapping.yaml"
+    mapping.write_text(
+        "files: {Inschrijvingen.csv: students, Kenmerken.csv: audit_attributes}\n"
+        "columns:\n"
+        "  students: {Nummer: student_number, Opleiding: programme, Sector: sector, Niveau: level,\n"
+        "             Leerweg: route, Klas: team, Vooropleiding: prior_education, Start: start_week,\n"
+        "             Leeftijd: age_at_start, Duur: expected_duration_years}\n"
+        "  audit_attributes: {Nummer: student_number, Geslacht: gender}\n"
+        "values:\n"
+        "  students: {sector: {SOC: overig}, prior_education: {VMBO-GT: vmbo_gt, '?': onbekend}}\n"
+        "  audit_attributes: {gender: {M: man, V: vrouw}}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["import", str(folder), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.output
+    assert "students" in result.output and "2 new" in result.output
+    assert "[CSV, Windows-1252, semicolon-separated, decimal comma]" in result.output
+    assert "note: column 'migration_background' is not in the file: every row is 'onbekend'" in result.output
+    mapping.write_text("columns:\n  students: {Nummer: studentnummer}\n", encoding="utf-8")
+    bad = runner.invoke(app, ["import", str(folder), "--mapping", str(mapping)])
+    assert bad.exit_code == 2
+    assert f"mapping file {mapping}" in bad.output and "'studentnummer', which is not a column" in bad.output

@@ -28,8 +28,37 @@ def test_folds_follow_time_and_labels_never_reach_the_next_fold() -> None:
     # the band cuts take every week of the calibration year (scores only, no label crosses into the test year)
     assert set(folds.calibration) < set(folds.calibration_all_year)
     assert max(folds.calibration_all_year) == 2 * WEEKS_PER_YEAR - 1 < min(folds.test)
-    with pytest.raises(TrainingDataError, match="at least 3 complete school years"):
+    with pytest.raises(TrainingDataError, match="at least 3 school years"):
         temporal_folds(2 * WEEKS_PER_YEAR - 1, config)
+
+
+def test_a_last_year_that_is_not_complete_is_never_dropped_without_a_word() -> None:
+    """Issue 17 point 8: the data ended in week 38 of the fourth year and training counted three years,
+    testing on the third. Now it is refused with the weeks missing, or used or left out when asked."""
+    max_week = 3 * WEEKS_PER_YEAR + 37  # school year 4 holds 38 weeks
+    with pytest.raises(TrainingDataError, match=r"week 38 of school year 4.*last 2 of 40 weeks are missing"):
+        temporal_folds(max_week, load_config())
+    tested = temporal_folds(max_week, load_config(overrides={"incomplete_year": "test"}))
+    assert (tested.years, tested.weeks_in_test_year, tested.weeks_left_out) == (4, 38, 0)
+    assert min(tested.test) >= 3 * WEEKS_PER_YEAR
+    assert max(tested.test) + load_config().horizon <= max_week
+    assert max(tested.test_all_year) == max_week
+    assert max(tested.calibration_all_year) == 3 * WEEKS_PER_YEAR - 1
+    left_out = temporal_folds(max_week, load_config(overrides={"incomplete_year": "leave_out"}))
+    assert (left_out.years, left_out.weeks_left_out, left_out.weeks_in_test_year) == (3, 38, WEEKS_PER_YEAR)
+    assert max(left_out.test_all_year) == 3 * WEEKS_PER_YEAR - 1
+    # Whole years are trained as before, with nothing to say.
+    whole = temporal_folds(3 * WEEKS_PER_YEAR - 1, load_config())
+    assert (whole.weeks_left_out, whole.weeks_in_test_year) == (0, WEEKS_PER_YEAR)
+
+
+def test_a_test_year_too_short_for_one_label_window_is_refused_with_the_weeks_it_needs() -> None:
+    config = load_config(overrides={"incomplete_year": "test"})
+    too_short = r"test fold \(school year 4\).*holds 5 of its weeks.*needs 14"
+    with pytest.raises(TrainingDataError, match=too_short):
+        temporal_folds(3 * WEEKS_PER_YEAR + 4, config)
+    with pytest.raises(ValueError, match="incomplete_year"):
+        load_config(overrides={"incomplete_year": "skip"})
 
 
 @pytest.fixture(scope="module")
