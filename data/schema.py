@@ -212,6 +212,22 @@ class AuditLog(Base):
     entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class AuditStudent(Base):
+    """The students one audit entry showed (a risk list, an export, a queue), one row per student: a
+    request that shows 71 students writes one entry, and the search by student still finds it.
+
+    Part of its entry: written in the transaction that appends the entry and covered by the entry's hash
+    (see :mod:`workflows.audit`); append-only like ``audit_log`` (triggers, migration 0010). Without a
+    foreign key to ``students``: the trail outlives them.
+    """
+
+    __tablename__ = "audit_students"
+    __table_args__ = (Index("ix_audit_students_student_id", "student_id", "audit_id"),)
+
+    audit_id: Mapped[int] = mapped_column(Integer, ForeignKey("audit_log.audit_id"), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class Score(Base):
     """One stored weekly score, with everything needed to explain and replay it."""
 

@@ -9,18 +9,23 @@ selects or labels scores by team uses ``students.team``, never ``scores.team``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Select, String, and_, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from data.schema import (
     AttendanceWeek,
     BandOverride,
     CoachklasDecision,
     CoachklasPlacement,
+    Identity,
     Outcome,
     QuestionnaireAnswer,
+    SafeguardingAlert,
     Score,
     Student,
     StudentAction,
@@ -29,6 +34,8 @@ from data.scores import ListedScore, StoredScore, listed_score
 from data.scores import stored_score as as_stored_score
 from serving.schemas import LatestActionOut, OverrideOut
 from workflows.coachklas import covers
+from workflows.identity import IDENTITY_COLUMNS, StudentName, may_see_names, student_name
+from workflows.safeguarding import OPEN_ALERT_ORDER, is_open_alert
 from workflows.users import CurrentUser
 
 # A listed score's ``team`` is the student's current team (see the module's docstring).
@@ -81,6 +88,172 @@ def team_scores(session: Session, team: str, week: int) -> list[ListedScore]:
     return [listed_score(r._mapping) for r in rows]
 
 
+# The parameters of the statements below, which are built once (building one with its aliases cost about as
+# much as running it) and then run with these values.
+TEAM = bindparam("team", type_=String)
+WEEK = bindparam("week", type_=Integer)
+LAST_WEEK = bindparam("last_week", type_=Integer)
+STUDENT = bindparam("student_id", type_=String)
+
+
+@dataclass(frozen=True)
+class TeamList:
+    """What a team's risk list of one week shows, keyed by student (see :func:`team_list`)."""
+
+    scores: list[ListedScore]  # highest first
+    override_bands: dict[str, str]  # the latest band override of the week
+    last_week: dict[str, tuple[str, str | None]]  # (model band, override band) of last week's score
+    actions: dict[str, LatestActionOut]  # the latest recorded action (any week, by anyone)
+    alerts: dict[str, list[str]]  # reasons of the open zorgmeldingen, "wil praten" first
+    names: dict[str, StudentName]  # empty for the roles that see no names
+
+
+def _latest_override_band(week: Any) -> Any:
+    """The band of the newest override of the listed student's score in ``week`` (NULL: none)."""
+    override = aliased(BandOverride)
+    return (
+        select(override.band)
+        .where(override.student_id == Score.student_id, override.week == week)
+        .order_by(override.override_id.desc())
+        .limit(1)
+        .correlate(Score)
+        .scalar_subquery()
+    )
+
+
+def _model_band(week: Any) -> Any:
+    """The model's band of the listed student's score in ``week`` (NULL: not scored then)."""
+    earlier = aliased(Score)
+    return (
+        select(earlier.band)
+        .where(earlier.student_id == Score.student_id, earlier.week == week)
+        .correlate(Score)
+        .scalar_subquery()
+    )
+
+
+# The columns of the newest action a list shows beside each student.
+LATEST_ACTION_COLUMNS = ("action", "week", "note", "user_name", "at")
+
+
+def _latest_action(column: str) -> Any:
+    """``column`` of the listed student's newest action (NULL: none). A correlated subquery per column
+    (an index look-up per student): joined instead, PostgreSQL chose to hash the whole actions table."""
+    action = aliased(StudentAction)
+    return (
+        select(getattr(action, column))
+        .where(action.student_id == Score.student_id)
+        .order_by(action.action_id.desc())
+        .limit(1)
+        .correlate(Score)
+        .scalar_subquery()
+    )
+
+
+@cache
+def _team_list_query(with_names: bool) -> Select[Any]:
+    """One row per listed student and open alert (a student without one: one row, NULL alert), for
+    :data:`TEAM`, :data:`WEEK` and :data:`LAST_WEEK`."""
+    query = (
+        _listed_scores()
+        .add_columns(
+            _latest_override_band(WEEK).label("override_band"),
+            _model_band(LAST_WEEK).label("last_band"),
+            _latest_override_band(LAST_WEEK).label("last_override_band"),
+            *(_latest_action(column).label(f"latest_{column}") for column in LATEST_ACTION_COLUMNS),
+            SafeguardingAlert.reason.label("alert_reason"),
+        )
+        .outerjoin(SafeguardingAlert, and_(SafeguardingAlert.student_id == Score.student_id, is_open_alert()))
+        .where(Score.week == WEEK, Student.team == TEAM)
+        .order_by(Score.probability.desc(), Score.student_id, *OPEN_ALERT_ORDER)
+    )
+    if with_names:
+        query = query.add_columns(*IDENTITY_COLUMNS).outerjoin(
+            Identity, Identity.student_id == Score.student_id
+        )
+    return query
+
+
+def team_list(session: Session, viewer: CurrentUser, team: str, week: int) -> TeamList:
+    """The week's scores of the students now in ``team`` (highest first) with what the list shows beside
+    them, in one round trip. Only for a team ``viewer`` may see (names and actions then belong to it)."""
+    query = _team_list_query(may_see_names(viewer))
+    rows = session.execute(query, {"team": team, "week": week, "last_week": week - 1}).all()
+    out = TeamList([], {}, {}, {}, {}, {})
+    for student_id, group in groupby(rows, key=lambda r: str(r.student_id)):
+        first, *more = list(group)
+        out.scores.append(listed_score(first._mapping))
+        if first.override_band is not None:
+            out.override_bands[student_id] = first.override_band
+        if first.last_band is not None:
+            out.last_week[student_id] = (first.last_band, first.last_override_band)
+        if first.latest_action is not None:  # NOT NULL in the table: NULL here means no action
+            out.actions[student_id] = LatestActionOut(
+                action=first.latest_action,
+                week=first.latest_week,
+                note=first.latest_note,
+                by=first.latest_user_name,
+                at=first.latest_at,
+            )
+        reasons = [r.alert_reason for r in (first, *more) if r.alert_reason is not None]
+        if reasons:
+            out.alerts[student_id] = reasons
+        if "identity_id" in first._mapping:
+            out.names[student_id] = student_name(first)
+    return out
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    """A student's current team with the stored score of one week and its latest band override."""
+
+    team: str
+    score: StoredScore | None
+    override: OverrideOut | None
+
+
+@cache
+def _score_view_query() -> Select[Any]:
+    """The student's team, score and latest override of the week, for :data:`STUDENT` and :data:`WEEK`."""
+    newest = aliased(BandOverride)
+    latest_override = (
+        select(func.max(newest.override_id))
+        .where(newest.student_id == Student.student_id, newest.week == WEEK)
+        .correlate(Student)
+        .scalar_subquery()
+    )
+    score_columns = [c.label(f"score_{c.name}") for c in Score.__table__.c]
+    override_columns = [c.label(f"override_{c.name}") for c in BandOverride.__table__.c]
+    return (
+        select(Student.team.label("current_team"), *score_columns, *override_columns)
+        .select_from(Student)
+        .outerjoin(Score, and_(Score.student_id == Student.student_id, Score.week == WEEK))
+        .outerjoin(BandOverride, BandOverride.override_id == latest_override)
+        .where(Student.student_id == STUDENT)
+    )
+
+
+def score_view(session: Session, student_id: str, week: int) -> ScoreView | None:
+    """The student's current team, the stored score of ``week`` (None: not scored) and its latest band
+    override, in one round trip; None for an unknown student."""
+    row = session.execute(_score_view_query(), {"student_id": student_id, "week": week}).first()
+    if row is None:
+        return None
+    values = row._mapping
+    score = values["score_student_id"]
+    override = values["override_override_id"]
+    return ScoreView(
+        team=str(values["current_team"]),
+        score=None if score is None else as_stored_score(_prefixed(values, "score_")),
+        override=None if override is None else override_out(BandOverride(**_prefixed(values, "override_"))),
+    )
+
+
+def _prefixed(values: Any, prefix: str) -> dict[str, Any]:
+    """The columns of ``values`` labelled ``prefix`` + name, by name."""
+    return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+
+
 def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) -> list[ListedScore]:
     """The week's highest scores over all teams, skipping ``exclude`` students."""
     query = _listed_scores().where(Score.week == week)
@@ -92,31 +265,6 @@ def top_scores(session: Session, week: int, exclude: Sequence[str], limit: int) 
 
 def week_is_scored(session: Session, week: int) -> bool:
     return session.execute(select(Score.student_id).where(Score.week == week).limit(1)).first() is not None
-
-
-def latest_actions(
-    session: Session, viewer: CurrentUser, student_ids: Sequence[str]
-) -> dict[str, LatestActionOut]:
-    """The most recent recorded action of each student (any week, by anyone), for the students ``viewer``
-    may see now (their current team): an action and its note never reach anyone else."""
-    if not student_ids:
-        return {}
-    latest = (
-        select(StudentAction.student_id, func.max(StudentAction.action_id).label("action_id"))
-        .where(StudentAction.student_id.in_(list(student_ids)))
-        .group_by(StudentAction.student_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(StudentAction, Student.team)
-        .join(latest, StudentAction.action_id == latest.c.action_id)
-        .join(Student, Student.student_id == StudentAction.student_id)
-    ).all()
-    return {
-        a.student_id: LatestActionOut(action=a.action, week=a.week, note=a.note, by=a.user_name, at=a.at)
-        for a, team in rows
-        if viewer.may_see_team(team)
-    }
 
 
 def override_out(o: BandOverride) -> OverrideOut:

@@ -698,6 +698,8 @@ class AuditEntryOut(Frozen):
     team: str | None
     week: int | None
     allowed: bool
+    # Every student a view of many showed (one entry per view; empty for an entry about one student).
+    students: list[str] = []
 
 
 # --- ingest ---------------------------------------------------------------------------------------------

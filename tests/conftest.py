@@ -358,16 +358,16 @@ def _postgres_engine() -> Iterator[Engine]:
         admin.dispose()
 
 
-def new_store(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """An empty, migrated store on ``backend``."""
+def new_store(backend: str, tmp_path: Path, revision: str = "head") -> Iterator[Engine]:
+    """An empty store on ``backend``, migrated to ``revision`` (default: the newest)."""
     if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'vsv.db'}")
-        upgrade(engine)
+        upgrade(engine, revision)
         yield engine
         engine.dispose()
     else:
         for engine in _postgres_engine():
-            upgrade(engine)
+            upgrade(engine, revision)
             yield engine
 
 

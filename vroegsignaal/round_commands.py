@@ -159,6 +159,7 @@ def rounds_open(
                         None,
                         week,
                         f"{len(report.issued)} persoonlijke links naar {out}",
+                        students=[link.student_id for link in report.issued],
                     )
                 )
             append_rows(

@@ -5,13 +5,19 @@ request still leaves its trace, and an entry is committed *before* data are retu
 trail. The service writes through :class:`AuditWriter`, which commits the entries of concurrent requests
 together (group commit); the command line and tests use :func:`write_audit`.
 
+A request that shows many students (a risk list, an export, a queue) writes one entry naming all of them
+(:attr:`AuditEntry.students`): rows of ``audit_students`` (audit_id, student_id), indexed by student and
+inserted in the entry's transaction, so the search by student (:func:`concerning`) finds the entry as it
+found the one-entry-per-student rows before (migration 0010).
+
 Integrity: the entries form a hash chain. Entry ``seq`` n carries ``prev_hash`` (the ``entry_hash`` of
 entry n-1; :data:`GENESIS` for the first) and ``entry_hash`` = SHA-256 of its canonical content (every
-column but the key, plus ``seq`` and ``prev_hash``; see :func:`canonical`). Writers are serialised
+column but the key, the sorted students it names when it names any, plus ``seq`` and ``prev_hash``; see
+:func:`canonical`): a student added to or removed from an entry breaks its hash. Writers are serialised
 (PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE``, the database write lock)
 so the chain never forks, and the entry is hashed in the transaction that inserts it.
 :func:`verify_chain` (``vsv audit verify``) recomputes the chain and names the first entry that was
-edited, or that follows a deleted one. Database triggers (migration 0002) refuse UPDATE and DELETE;
+edited, or that follows a deleted one. Database triggers (migrations 0002, 0010) refuse UPDATE and DELETE;
 the chain detects what someone with the power to switch the triggers off did anyway. Deleting the
 newest entries leaves a valid shorter chain: compare the head that ``vsv audit verify`` prints with one
 recorded elsewhere (``--expect-head``) to detect that too.
@@ -30,15 +36,16 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, insert, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, String, insert, or_, select, text
+from sqlalchemy.orm import Session
 
-from data.schema import AuditLog
+from data.schema import AuditLog, AuditStudent
 from workflows.users import CurrentUser
 
 GENESIS = "0" * 64
@@ -63,8 +70,8 @@ HASHED_FIELDS = (
 # The user name and role of an entry written for a request without a valid token (no user, so no role).
 ANONYMOUS = "(anoniem)"
 NO_ROLE = "-"
-# ``detail`` is TEXT; the largest legitimate value, one view of 1,000 students of 32 characters
-# (:func:`shown_students_detail`), is about 33,000 characters.
+# ``detail`` is TEXT. Entries written before migration 0010 carry a view's students in it (one view of
+# 1,000 students of 32 characters is about 33,000 characters); newer ones name them in ``audit_students``.
 MAX_DETAIL_CHARS = 40_000
 TRUNCATED = "…"
 # C0 control characters and DEL, except tab, line feed and carriage return.
@@ -101,22 +108,32 @@ def _fit_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """What one request did to (or asked of) one student, team or week."""
+    """What one request did to (or asked of) one student, team or week.
+
+    ``students``: every student a view of many showed (a risk list, an export, a queue), for one entry per
+    view instead of one per student; stored in ``audit_students`` and covered by the entry's hash.
+    """
 
     action: str
     student_id: str | None = None
     team: str | None = None
     week: int | None = None
     detail: str | None = None
+    students: Sequence[str] = ()
 
 
-SHOWN_PREFIX = "leerlingen: "
+# The key of an audit row (:func:`audit_row`) that holds its students; not a column of ``audit_log``.
+STUDENTS = "students"
+# ``audit_students.student_id`` is declared as ``audit_log.student_id`` is.
+STUDENT_ID_LENGTH = COLUMN_LENGTHS["student_id"]
+# Entries whose students are read in one query while the chain is verified.
+VERIFY_BATCH = 1000
 
 
-def shown_students_detail(student_ids: Sequence[str]) -> str:
-    """The ``detail`` of one audit entry for a view of many students: every student shown, so that one
-    entry per view is enough and a search by student still finds it (see :func:`mentions_student`)."""
-    return SHOWN_PREFIX + ",".join(student_ids) if student_ids else SHOWN_PREFIX + "-"
+def listed_students(student_ids: Iterable[str]) -> tuple[str, ...]:
+    """Students as an entry holds them: each fitted to the column (:func:`fit`), once, sorted (the order
+    its hash covers)."""
+    return tuple(sorted({fit(s, STUDENT_ID_LENGTH) for s in student_ids}))
 
 
 def _timestamp(value: object) -> str:
@@ -137,6 +154,11 @@ def canonical(row: Mapping[Any, Any], seq: int, prev_hash: str) -> bytes:
     content["allowed"] = bool(row["allowed"])
     content["seq"] = seq
     content["prev_hash"] = prev_hash
+    # An entry that names students covers them too; one without (every entry written before migration
+    # 0010) is hashed exactly as before, so old chains still verify.
+    students = row.get(STUDENTS)
+    if students:
+        content[STUDENTS] = sorted(students)
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -168,7 +190,8 @@ def chain_head(conn: Connection) -> tuple[int, str]:
 
 
 def append_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append ``rows`` (AuditLog columns, without the chain) to the chain, inside ``conn``'s transaction."""
+    """Append ``rows`` (AuditLog columns, without the chain, and their :data:`STUDENTS`) to the chain,
+    inside ``conn``'s transaction: the entries and the students they name, together or not at all."""
     if not rows:
         return
     _lock(conn)
@@ -177,9 +200,52 @@ def append_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         seq += 1
         digest = entry_hash(row, seq, head)
-        chained.append({**row, "seq": seq, "prev_hash": head, "entry_hash": digest})
+        columns = {k: v for k, v in row.items() if k != STUDENTS}
+        chained.append({**columns, "seq": seq, "prev_hash": head, "entry_hash": digest})
         head = digest
-    conn.execute(insert(AuditLog), chained)
+    named = [tuple(row.get(STUDENTS) or ()) for row in rows]
+    if not any(named):
+        conn.execute(insert(AuditLog), chained)
+        return
+    inserted = insert(AuditLog).returning(AuditLog.audit_id, sort_by_parameter_order=True)
+    ids = conn.execute(inserted, chained).scalars().all()
+    conn.execute(
+        insert(AuditStudent),
+        [
+            {"audit_id": audit_id, "student_id": s}
+            for audit_id, students in zip(ids, named, strict=True)
+            for s in students
+        ],
+    )
+
+
+def _batches(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def students_of(db: Connection | Session, audit_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The students each of ``audit_ids`` names (sorted; entries that name none are left out)."""
+    found: dict[int, list[str]] = {}
+    for batch in _batches(audit_ids, VERIFY_BATCH):
+        rows = db.execute(
+            select(AuditStudent.audit_id, AuditStudent.student_id).where(AuditStudent.audit_id.in_(batch))
+        )
+        for audit_id, student_id in rows:
+            found.setdefault(int(audit_id), []).append(str(student_id))
+    return {audit_id: tuple(sorted(students)) for audit_id, students in found.items()}
+
+
+def concerning(student_id: str) -> ColumnElement[bool]:
+    """The audit entries about ``student_id``: the student of the entry, one of the students a view
+    named (``audit_students``, by its index), or named in the detail of a view logged before migration
+    0010 (which listed its students there)."""
+    shown = select(AuditStudent.audit_id).where(AuditStudent.student_id == student_id)
+    return or_(
+        AuditLog.student_id == student_id,
+        AuditLog.audit_id.in_(shown),
+        AuditLog.detail.contains(student_id, autoescape=True),
+    )
 
 
 def audit_row(
@@ -208,6 +274,7 @@ def audit_row(
             "week": entry.week,
             "allowed": allowed,
             "detail": entry.detail,
+            STUDENTS: listed_students(entry.students),
         }
     )
 
@@ -378,13 +445,17 @@ def verify_chain(engine: Engine, expect_head: str | None = None) -> ChainReport:
     count = 0
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(AuditLog.seq.is_(None), AuditLog.seq, AuditLog.audit_id))
-        for row in rows.mappings():
-            count += 1
-            reason = _check(row, expected_seq, head)
-            if reason is not None:
-                return ChainReport(count, expected_seq - 1, head, int(row["audit_id"]), row["seq"], reason)
-            head = str(row["entry_hash"])
-            expected_seq += 1
+        for batch in rows.mappings().partitions(VERIFY_BATCH):
+            named = students_of(conn, [int(row["audit_id"]) for row in batch])
+            for row in batch:
+                count += 1
+                entry = {**row, STUDENTS: named.get(int(row["audit_id"]), ())}
+                reason = _check(entry, expected_seq, head)
+                if reason is not None:
+                    broken = int(row["audit_id"])
+                    return ChainReport(count, expected_seq - 1, head, broken, row["seq"], reason)
+                head = str(row["entry_hash"])
+                expected_seq += 1
     report = ChainReport(count, expected_seq - 1, head)
     if expect_head is not None and expect_head != head:
         return ChainReport(

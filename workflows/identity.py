@@ -85,7 +85,7 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
 
 
 # The identity's columns, selected beside the student (outer join: None when there is no identity row).
-_IDENTITY_COLUMNS = (
+IDENTITY_COLUMNS = (
     Identity.student_id.label("identity_id"),
     Identity.student_number,
     Identity.given_name,
@@ -95,7 +95,8 @@ _IDENTITY_COLUMNS = (
 )
 
 
-def _student_name(row: Any) -> StudentName:
+def student_name(row: Any) -> StudentName:
+    """How to show the student of ``row`` (``student_id`` and :data:`IDENTITY_COLUMNS`, outer-joined)."""
     if row.identity_id is None:
         return StudentName(row.student_id, "", True)
     name = full_name(row.given_name, row.name_prefix, row.family_name)
@@ -120,13 +121,13 @@ def display_names(
     out: dict[str, StudentName] = {}
     for chunk in _chunks(wanted):
         rows = session.execute(
-            select(Student.student_id, Student.team, *_IDENTITY_COLUMNS)
+            select(Student.student_id, Student.team, *IDENTITY_COLUMNS)
             .outerjoin(Identity, Identity.student_id == Student.student_id)
             .where(Student.student_id.in_(chunk))
         ).all()
         for row in rows:
             if viewer.may_see_team(row.team):
-                out[row.student_id] = _student_name(row)
+                out[row.student_id] = student_name(row)
     return out
 
 
@@ -155,7 +156,7 @@ def auditor_lookup(
     if len(reason) < MIN_REASON_LENGTH:
         raise ValueError(f"a lookup needs a reason of at least {MIN_REASON_LENGTH} characters")
     row = session.execute(
-        select(Student.student_id, Student.team, *_IDENTITY_COLUMNS)
+        select(Student.student_id, Student.team, *IDENTITY_COLUMNS)
         .outerjoin(Identity, Identity.student_id == Student.student_id)
         .where(Student.student_id == student_id)
     ).first()

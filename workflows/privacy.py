@@ -7,7 +7,8 @@ here. That includes the identity table (``identities``: the school's student num
 and retention removes them with the rest of an enrolment that ended long ago. The audit log is the
 exception: it is append-only and is never touched by retention or erasure
 (entries keep the pseudonym, which is meaningless without the pseudonym key); an erasure and every
-retention run are themselves written to it, in the same transaction as the deletion.
+retention run are themselves written to it, in the same transaction as the deletion. The same holds for
+``audit_students``, the students a logged view showed: part of the audit log, not a student table.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
 from data.schema import (
     AuditLog,
+    AuditStudent,
     Base,
     LinkToken,
     OutboxMessage,
@@ -32,11 +34,15 @@ from data.schema import (
 )
 from data.store import latest_week
 from settings import Settings
-from workflows.audit import AuditEntry, append_rows, audit_row
+from workflows.audit import AuditEntry, append_rows, audit_row, concerning
 
 # Raw weekly data (the school's exports) and the scores derived from them, with their retention setting.
 RAW_WEEKLY = ("questionnaire_answers", "attendance_weeks", "progress_results", "synthetic_truth")
 SCORE_WEEKLY = ("scores", "band_overrides")
+
+
+# The audit trail: append-only, never erased, and read for an export only through :func:`audit_entries`.
+AUDIT_TABLES = frozenset({AuditLog.__tablename__, AuditStudent.__tablename__})
 
 
 def operator() -> str:
@@ -50,9 +56,7 @@ def operator() -> str:
 def student_tables() -> list[Table]:
     """Every table holding rows about a student, children first (the order to delete in); the identity
     table among them."""
-    tables = [
-        t for t in Base.metadata.sorted_tables if "student_id" in t.c and t.name != AuditLog.__tablename__
-    ]
+    tables = [t for t in Base.metadata.sorted_tables if "student_id" in t.c and t.name not in AUDIT_TABLES]
     return list(reversed(tables))
 
 
@@ -86,7 +90,7 @@ def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
                 result = conn.execute(select(child).where(column.in_(keys)).order_by(*order))
                 rows = [{k: _jsonable(v) for k, v in row.items()} for row in result.mappings()]
                 tables.setdefault(child.name, []).extend(rows)
-        audit = _rows(conn, AuditLog.__table__, student_id)  # type: ignore[arg-type]
+        audit = audit_entries(conn, student_id)
     if not any(tables.values()) and not audit:
         raise LookupError(f"the store holds no data about student {student_id!r}")
     return {
@@ -99,6 +103,21 @@ def export_subject(engine: Engine, student_id: str) -> dict[str, object]:
         "tables": tables,
         "audit_log": audit,
     }
+
+
+def audit_entries(conn: Connection, student_id: str) -> list[dict[str, object]]:
+    """Who accessed the student's data: every audit entry about them (:func:`workflows.audit.concerning`:
+    also the views that showed them among others), oldest first. Such a view's detail is left out (before
+    migration 0010 it listed the other students), and no other student is named."""
+    table = AuditLog.__table__
+    result = conn.execute(select(table).where(concerning(student_id)).order_by(AuditLog.audit_id))
+    entries = []
+    for row in result.mappings():
+        entry = {k: _jsonable(v) for k, v in row.items()}
+        if row["student_id"] != student_id:
+            entry.update(student_id=None, detail=None, shown_among_others=True)
+        entries.append(entry)
+    return entries
 
 
 def dependants(table: Table) -> list[tuple[Table, Column[Any], Column[Any]]]:

@@ -502,14 +502,23 @@ def student_alerts(session: Session, student_id: str) -> list[SafeguardingAlert]
     )
 
 
+# The order in which a student's open alerts are shown to mentors: "wil praten" first, newest first.
+OPEN_ALERT_ORDER = (SafeguardingAlert.severity, SafeguardingAlert.week.desc(), SafeguardingAlert.alert_id)
+
+
+def is_open_alert() -> ColumnElement[bool]:
+    """An alert that is not closed (what a mentor's list marks)."""
+    return SafeguardingAlert.status != CLOSED
+
+
 def open_alert_reasons(session: Session, student_ids: Sequence[str]) -> dict[str, list[str]]:
     """For mentors: the reasons of each student's alerts that are not closed (never the zorgteam's notes)."""
     if not student_ids:
         return {}
     rows = session.execute(
         select(SafeguardingAlert.student_id, SafeguardingAlert.reason)
-        .where(SafeguardingAlert.student_id.in_(list(student_ids)), SafeguardingAlert.status != CLOSED)
-        .order_by(SafeguardingAlert.severity, SafeguardingAlert.week.desc())
+        .where(SafeguardingAlert.student_id.in_(list(student_ids)), is_open_alert())
+        .order_by(*OPEN_ALERT_ORDER)
     ).all()
     out: dict[str, list[str]] = {}
     for student_id, reason in rows:

@@ -94,7 +94,8 @@ def aware(value: datetime) -> datetime:
 def find_user(conn: Connection, token: str, now: datetime | None = None) -> CurrentUser | None:
     """The active, unexpired, unrevoked user holding ``token``, or None."""
     digest = hash_token(token)
-    row = conn.execute(
+    # One round trip: the user with each of their teams (one row per team; one row, NULL team, for none).
+    rows = conn.execute(
         select(
             User.user_id,
             User.name,
@@ -103,16 +104,22 @@ def find_user(conn: Connection, token: str, now: datetime | None = None) -> Curr
             User.active,
             User.expires_at,
             User.revoked_at,
-        ).where(User.token_hash == digest)
-    ).first()
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
+            UserTeam.team,
+        )
+        .outerjoin(UserTeam, UserTeam.user_id == User.user_id)
+        .where(User.token_hash == digest)
+    ).all()
+    if not rows:
+        return None
+    row = rows[0]
+    if not hmac.compare_digest(row.token_hash, digest):
         return None
     if not row.active or row.revoked_at is not None:
         return None
     if row.expires_at is not None and aware(row.expires_at) <= (now or datetime.now(UTC)):
         return None
-    teams = conn.execute(select(UserTeam.team).where(UserTeam.user_id == row.user_id)).scalars().all()
-    return CurrentUser(row.user_id, row.name, Role(row.role), frozenset(teams))
+    teams = frozenset(str(r.team) for r in rows if r.team is not None)
+    return CurrentUser(row.user_id, row.name, Role(row.role), teams)
 
 
 def _validate(name: str, role: str, teams: list[str]) -> Role:

@@ -37,7 +37,7 @@ from serving.schemas import (
     TimelineEventOut,
 )
 from workflows import cases, timeline
-from workflows.audit import AuditEntry, shown_students_detail
+from workflows.audit import AuditEntry
 from workflows.coachklas import placement_history
 from workflows.identity import display_names, name_fields
 from workflows.users import READ_STUDENTS, SAFEGUARDING_READ, WRITE_ACTIONS, Role
@@ -256,15 +256,7 @@ def follow_ups(
         )
         for a, t in rows
     ]
-    guard.allow(
-        [
-            AuditEntry(
-                "read_follow_ups",
-                team=team,
-                detail=shown_students_detail([i.action.student_id for i in items]),
-            )
-        ]
-    )
+    guard.allow([AuditEntry("read_follow_ups", team=team, students=[i.action.student_id for i in items])])
     return FollowUpsOut(
         today=today,
         overdue=sum(i.state == "overdue" for i in items),

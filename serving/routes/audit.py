@@ -6,13 +6,13 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from data.schema import AuditLog
 from serving.deps import Guard, SessionDep, require
 from serving.routes.common import api_router
 from serving.schemas import AuditEntryOut, Day, StudentId, UserName
-from workflows.audit import AuditEntry
+from workflows.audit import AuditEntry, concerning, students_of
 from workflows.users import AUDIT_LOG_READ
 
 router = api_router("/api/v1/audit", ["audit"])
@@ -36,9 +36,7 @@ def audit_log(
     guard.allow([AuditEntry("read_audit_log", student_id=student_id, detail=user_name)])
     query = select(AuditLog)
     if student_id is not None:  # also the views that showed the student among others
-        query = query.where(
-            or_(AuditLog.student_id == student_id, AuditLog.detail.contains(student_id, autoescape=True))
-        )
+        query = query.where(concerning(student_id))
     if user_name is not None:
         query = query.where(AuditLog.user_name == user_name)
     # The day filters are part of the query, before the limit (a filter after it would hide older days).
@@ -46,5 +44,11 @@ def audit_log(
         query = query.where(AuditLog.at >= datetime.combine(since, time.min, tzinfo=UTC))
     if until is not None:
         query = query.where(AuditLog.at < datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
-    rows = session.execute(query.order_by(AuditLog.audit_id.desc()).limit(limit)).scalars()
-    return [AuditEntryOut.model_validate(r, from_attributes=True) for r in rows]
+    rows = list(session.execute(query.order_by(AuditLog.audit_id.desc()).limit(limit)).scalars())
+    named = students_of(session, [r.audit_id for r in rows])
+    return [
+        AuditEntryOut.model_validate(r, from_attributes=True).model_copy(
+            update={"students": list(named.get(r.audit_id, ()))}
+        )
+        for r in rows
+    ]

@@ -28,7 +28,7 @@ from serving.schemas import (
     from_record,
 )
 from workflows import coachklas as rules
-from workflows.audit import AuditEntry, shown_students_detail
+from workflows.audit import AuditEntry
 from workflows.coachklas import candidates_to_show
 from workflows.identity import display_names, name_fields
 from workflows.users import COACHKLAS_READ, COACHKLAS_WRITE, CurrentUser
@@ -71,7 +71,7 @@ def candidates(
     overrides = latest_overrides(session, ids, week)
     decisions = latest_decisions(session, ids)
     names = display_names(session, guard.user, ids)  # empty for the roles that see no names
-    guard.allow([AuditEntry("read_coachklas_candidates", r.student_id, r.team, week) for r in rows])
+    guard.allow([AuditEntry("read_coachklas_candidates", week=week, students=ids)])
     out = [
         from_record(
             CandidateOut,
@@ -202,15 +202,7 @@ def placements_out(
 )
 def placements(session: SessionDep, guard: Reader, week: OptionalWeekQuery = None) -> list[PlacementOut]:
     rows = rules.placements_at(session, week) if week is not None else rules.placement_history(session)
-    guard.allow(
-        [
-            AuditEntry(
-                "read_coachklas_placements",
-                week=week,
-                detail=shown_students_detail([p.student_id for p in rows]),
-            )
-        ]
-    )
+    guard.allow([AuditEntry("read_coachklas_placements", week=week, students=[p.student_id for p in rows])])
     return placements_out(session, guard.user, rows, week)
 
 
@@ -258,6 +250,9 @@ def intake(week: WeekQuery, session: SessionDep, guard: Reader) -> IntakeOut:
     decisions = decisions_of_week(week, session, guard)
     cap = rules.capacity_at(session, week)
     in_class = rules.placements_at(session, week)
+    # Who is in the class is shown too: one entry naming them (the candidates and decisions log their own).
+    shown = [p.student_id for p in in_class]
+    guard.allow([AuditEntry("read_coachklas_placements", week=week, students=shown)])
     free = max(cap.places - len(in_class), 0)
     ranked = candidates(week, candidates_to_show(free), session, guard)
     return IntakeOut(
@@ -280,5 +275,5 @@ def decisions_of_week(week: WeekQuery, session: SessionDep, guard: Reader) -> li
             .order_by(CoachklasDecision.decision_id)
         ).scalars()
     )
-    guard.allow([AuditEntry("read_coachklas_decisions", d.student_id, None, week) for d in rows])
+    guard.allow([AuditEntry("read_coachklas_decisions", week=week, students=[d.student_id for d in rows])])
     return [_decision_out(d) for d in rows]

@@ -91,7 +91,11 @@ def student_in_reach(session: Session, guard: Guard, student_id: str, action: st
     """The student's *current* team (``students.team``): 404 for an unknown student, 403 (logged) when a
     mentor may not see it. Every read or write of one student's data, in any week, passes here: access
     follows the team the student is in now, never the team stored with an old score."""
-    team = student_team(session, student_id)
+    return in_reach(guard, student_id, student_team(session, student_id), action, week)
+
+
+def in_reach(guard: Guard, student_id: str, team: str | None, action: str, week: int | None) -> str:
+    """:func:`student_in_reach` for a student whose current team (None: unknown) was read already."""
     if team is None:
         raise not_found(f"Student {student_id} is onbekend.")
     guard.check_team(AuditEntry(action, student_id, team, week), team)
@@ -99,7 +103,11 @@ def student_in_reach(session: Session, guard: Guard, student_id: str, action: st
 
 
 def score_or_404(session: Session, student_id: str, week: int) -> StoredScore:
-    score = stored_score(session, student_id, week)
+    return found_score(stored_score(session, student_id, week), student_id, week)
+
+
+def found_score(score: StoredScore | None, student_id: str, week: int) -> StoredScore:
+    """``score``, or 404 when the student has no score in ``week``."""
     if score is None:
         raise not_found(f"Geen score van student {student_id} in week {week}.")
     return score

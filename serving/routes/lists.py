@@ -8,13 +8,12 @@ from fastapi import Depends, Query
 
 from models.reasons import questionnaire_signals
 from serving.deps import ContextDep, Guard, SessionDep, require
-from serving.queries import latest_actions, latest_overrides, team_scores
+from serving.queries import team_list
 from serving.routes.common import api_router, errors, not_found
 from serving.schemas import BandName, RiskListItemOut, RiskListOut, TeamName, Week, from_record
 from workflows.audit import AuditEntry
-from workflows.identity import display_names, name_fields
+from workflows.identity import name_fields
 from workflows.risk_list import alerts_first, filtered, new_this_week, shown_band, visible_to
-from workflows.safeguarding import open_alert_reasons
 from workflows.users import READ_STUDENTS
 
 router = api_router("/api/v1/risk-lists", ["risk lists"])
@@ -41,40 +40,32 @@ def risk_list(
 ) -> RiskListOut:
     # The team asked for must be the user's; its rows are the students *now* in that team (in any week).
     guard.check_team(AuditEntry("read_risk_list", team=team, week=week), team)
-    rows = visible_to(guard.user, team_scores(session, team, week))
+    listed = team_list(session, guard.user, team, week)  # one round trip
+    rows = visible_to(guard.user, listed.scores)
     if not rows:
         raise not_found(f"Geen scores voor team {team} in week {week}.")
-    ids = [r.student_id for r in rows]
-    actions = latest_actions(session, guard.user, ids)
-    overrides = latest_overrides(session, ids, week)
-    alerts = open_alert_reasons(session, ids)
-    before = latest_overrides(session, ids, week - 1)
-    names = display_names(session, guard.user, ids)  # empty for the roles that see no names
-    last_week = {
-        r.student_id: shown_band(r.band, o.band if (o := before.get(r.student_id)) else None)
-        for r in team_scores(session, team, week - 1)
-    }
+    last_week = {sid: shown_band(band, override) for sid, (band, override) in listed.last_week.items()}
     items = []
     for rank, row in enumerate(rows, start=1):
-        override = overrides.get(row.student_id)
-        shown = shown_band(row.band, override.band if override else None)
+        override_band = listed.override_bands.get(row.student_id)
+        shown = shown_band(row.band, override_band)
         items.append(
             from_record(
                 RiskListItemOut,
                 row,
                 rank=rank,
-                override_band=override.band if override else None,
-                latest_action=actions.get(row.student_id),
+                override_band=override_band,
+                latest_action=listed.actions.get(row.student_id),
                 shown_band=shown,
                 new_this_week=new_this_week(shown, last_week.get(row.student_id)),
-                open_alert=row.student_id in alerts,
-                alert_reasons=alerts.get(row.student_id, []),
+                open_alert=row.student_id in listed.alerts,
+                alert_reasons=listed.alerts.get(row.student_id, []),
                 signals=questionnaire_signals(row.feature_values, ctx.questionnaire),
-                **name_fields(names, row.student_id),
+                **name_fields(listed.names, row.student_id),
             )
         )
     items = filtered(items, band, new_only)
     if order == "alerts_first":
         items = alerts_first(items)
-    guard.allow([AuditEntry("read_risk_list", item.student_id, team, week) for item in items])
+    guard.allow([AuditEntry("read_risk_list", team=team, week=week, students=[i.student_id for i in items])])
     return RiskListOut(team=team, week=week, model_version=rows[0].model_version, students=items)

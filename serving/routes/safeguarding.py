@@ -27,7 +27,7 @@ from serving.schemas import (
     UserName,
     from_record,
 )
-from workflows.audit import AuditEntry, shown_students_detail
+from workflows.audit import AuditEntry
 from workflows.identity import StudentName, display_names, name_fields
 from workflows.safeguarding import (
     ACKNOWLEDGED,
@@ -122,7 +122,7 @@ def queue(
     shown = [q.alert.student_id for q in found.alerts]
     names = display_names(session, guard.user, shown)  # empty for the roles that see no names
     # One entry per view, naming every student shown (the audit log's student search finds it).
-    guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
+    guard.allow([AuditEntry("read_alerts", students=shown)])
     return AlertQueueOut(
         total=found.total,
         page=found.page,
@@ -147,7 +147,7 @@ def list_alerts(
     found = alert_queue(session, QueueFilter(status=alert_status), 1, limit, now)
     shown = [q.alert.student_id for q in found.alerts]
     names = display_names(session, guard.user, shown)
-    guard.allow([AuditEntry("read_alerts", detail=shown_students_detail(shown))])
+    guard.allow([AuditEntry("read_alerts", students=shown)])
     return [_out(q.alert, q.team, now, names=names) for q in found.alerts]
 
 

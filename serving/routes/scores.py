@@ -13,8 +13,8 @@ from data.scores import StoredScore
 from features.register import features_by_name
 from models.reasons import domain_summary, questionnaire_signals
 from serving.deps import ContextDep, Guard, ModelDep, SessionDep, require
-from serving.queries import latest_overrides
-from serving.routes.common import api_router, errors, score_or_404, student_in_reach
+from serving.queries import score_view
+from serving.routes.common import api_router, errors, found_score, in_reach, not_found, student_in_reach
 from serving.schemas import (
     DomainOut,
     FeatureRowIn,
@@ -100,14 +100,18 @@ def _domains(score: StoredScore, questionnaire: Questionnaire) -> list[DomainOut
 def student_score(
     student_id: StudentId, week: Week, session: SessionDep, ctx: ContextDep, guard: Reader
 ) -> StudentScoreOut:
-    team = student_in_reach(session, guard, student_id, "read_score", week)
-    score = score_or_404(session, student_id, week)
+    # One round trip: the student's current team, the score and its override (404, 403, 404 as before).
+    view = score_view(session, student_id, week)
+    if view is None:
+        raise not_found(f"Student {student_id} is onbekend.")
+    team = in_reach(guard, student_id, view.team, "read_score", week)
+    score = found_score(view.score, student_id, week)
     guard.allow([AuditEntry("read_score", student_id, team, week)])
     return from_record(
         StudentScoreOut,
         score,
         team=team,
-        override=latest_overrides(session, [student_id], week).get(student_id),
+        override=view.override,
         signals=questionnaire_signals(score.feature_values, ctx.questionnaire),
         domains=_domains(score, ctx.questionnaire),
     )

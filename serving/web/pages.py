@@ -80,7 +80,7 @@ from serving.web.session import (
     protect_forms,
     start_session,
 )
-from workflows.audit import AuditEntry, shown_students_detail
+from workflows.audit import AuditEntry
 from workflows.cases import OPEN_OUTCOMES, follow_up_state, store_today
 from workflows.identity import display_names
 from workflows.risk_list import filtered
@@ -717,7 +717,10 @@ def risk_list_page(
         }
         for s in view.items
     ]
-    leaver_names = display_names(session, user, [sid for sid, _, _ in view.leavers])
+    leavers = [sid for sid, _, _ in view.leavers]
+    if leavers:  # shown by name beside the list (the list's own entry names the listed students)
+        guard.allow([AuditEntry("read_leavers", team=view.team, week=view.week, students=leavers)])
+    leaver_names = display_names(session, user, leavers)
     query = {
         k: v
         for k, v in request.query_params.items()
@@ -804,7 +807,8 @@ def risk_list_export(
                 "export_risk_list",
                 team=view.team,
                 week=view.week,
-                detail=f"{fmt}; " + shown_students_detail([s.student_id for s in view.items]),
+                detail=fmt,
+                students=[s.student_id for s in view.items],
             )
         ]
     )

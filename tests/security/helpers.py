@@ -14,25 +14,32 @@ from settings import get_settings
 from vroegsignaal.cli import app
 
 SQLITE_TRIGGER = (
-    "CREATE TRIGGER audit_log_no_{op} BEFORE {OP} ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+    "CREATE TRIGGER {table}_no_{op} BEFORE {OP} ON {table} "
+    "BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
 )
+# The append-only tables of the audit trail: the entries and the students they name.
+AUDIT_TABLES = ("audit_log", "audit_students")
 
 
 @contextmanager
 def triggers_off(engine: Engine) -> Iterator[Connection]:
-    """A transaction in which the append-only triggers are off (as a superuser or file owner could)."""
+    """A transaction in which the append-only triggers of the audit trail are off (as a superuser or file
+    owner could)."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+            for table in AUDIT_TABLES:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
             yield conn
-            conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+            for table in AUDIT_TABLES:
+                conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
         else:
-            for name in ("update", "delete"):
-                conn.execute(text(f"DROP TRIGGER audit_log_no_{name}"))
+            for table in AUDIT_TABLES:
+                for name in ("update", "delete"):
+                    conn.execute(text(f"DROP TRIGGER {table}_no_{name}"))
             yield conn
-            for name in ("update", "delete"):
-                conn.execute(text(SQLITE_TRIGGER.format(op=name, OP=name.upper())))
+            for table in AUDIT_TABLES:
+                for name in ("update", "delete"):
+                    conn.execute(text(SQLITE_TRIGGER.format(table=table, op=name, OP=name.upper())))
 
 
 def vsv(engine: Engine, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

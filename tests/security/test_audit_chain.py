@@ -6,21 +6,28 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from data.schema import AuditLog
+from data.schema import AuditLog, AuditStudent
 from data.store import make_engine, upgrade
+from tests.conftest import BACKENDS, new_store
 from tests.security.helpers import triggers_off, vsv
 from workflows.audit import (
     GENESIS,
+    STUDENTS,
     AuditEntry,
     AuditWriter,
+    append_rows,
+    audit_row,
     chain_head,
+    concerning,
     entry_hash,
     request_rows,
+    students_of,
     verify_chain,
     write_audit,
 )
@@ -261,3 +268,161 @@ def test_the_migrations_frozen_hash_matches_the_applications() -> None:
     assert migration.HASHED_FIELDS == audit.HASHED_FIELDS and migration.GENESIS == audit.GENESIS
     assert migration.entry_hash(row, 7, audit.GENESIS) == audit.entry_hash(row, 7, audit.GENESIS)
     assert migration.entry_hash(row, 8, audit.GENESIS) != audit.entry_hash(row, 7, audit.GENESIS)
+
+
+# --- one entry per view, naming every student it showed (audit_students, migration 0010) ---------------
+
+SHOWN = ["s-c", "s-a", "s-b", "s-a"]  # as a view lists them (a student twice is named once)
+
+
+def _write_view(engine: Engine, students: list[str], action: str = "read_risk_list") -> int:
+    """One entry for a view of ``students``; returns its audit_id."""
+    entry = AuditEntry(action, team="T1", week=100, students=students)
+    write_audit(engine, AUDITOR, "GET", "/api/v1/risk-lists/T1/100", [entry], allowed=True)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(AuditLog.audit_id))).scalar_one())
+
+
+def _listed(engine: Engine, audit_id: int) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditStudent.student_id).where(AuditStudent.audit_id == audit_id).order_by("student_id")
+        )
+        return list(rows.scalars())
+
+
+def test_a_view_of_many_students_is_one_entry_naming_each_of_them(store: Engine) -> None:
+    _write(store, 2)
+    audit_id = _write_view(store, SHOWN)
+    _write(store, 1)
+    with store.connect() as conn:
+        row = conn.execute(select(AuditLog.__table__).where(AuditLog.audit_id == audit_id)).mappings().one()
+        assert students_of(conn, [audit_id]) == {audit_id: ("s-a", "s-b", "s-c")}
+    assert row["student_id"] is None and row["action"] == "read_risk_list"
+    assert _listed(store, audit_id) == ["s-a", "s-b", "s-c"]
+    # The stored hash covers the students: without them, or with another list, it is another hash.
+    named = {**row, STUDENTS: ("s-a", "s-b", "s-c")}
+    assert row["entry_hash"] == entry_hash(named, row["seq"], row["prev_hash"])
+    assert row["entry_hash"] != entry_hash(row, row["seq"], row["prev_hash"])
+    assert row["entry_hash"] != entry_hash({**row, STUDENTS: ("s-a", "s-b")}, row["seq"], row["prev_hash"])
+    report = verify_chain(store)
+    assert report.ok and report.entries == 4
+
+
+def test_the_student_list_is_append_only(store: Engine) -> None:
+    _write_view(store, SHOWN)
+    for statement in ("UPDATE audit_students SET student_id = 'x'", "DELETE FROM audit_students"):
+        with pytest.raises(DBAPIError, match="append-only"), store.begin() as conn:
+            conn.execute(text(statement))
+
+
+@pytest.mark.parametrize("tamper", ["remove", "add", "rename", "add_to_an_entry_about_one_student"])
+def test_a_tampered_student_list_is_found_and_named(
+    store: Engine, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    """Someone who can switch the triggers off hides (or invents) that a view showed a student."""
+    _write(store, 2)
+    audit_id = _write_view(store, SHOWN)
+    _write(store, 2)
+    target = _ids(store)[0] if tamper == "add_to_an_entry_about_one_student" else audit_id
+    statement = {
+        "remove": "DELETE FROM audit_students WHERE audit_id = :id AND student_id = 's-b'",
+        "add": "INSERT INTO audit_students (audit_id, student_id) VALUES (:id, 's-z')",
+        "rename": "UPDATE audit_students SET student_id = 's-z' WHERE audit_id = :id AND student_id = 's-a'",
+        "add_to_an_entry_about_one_student": "INSERT INTO audit_students VALUES (:id, 's-z')",
+    }[tamper]
+    assert verify_chain(store).ok
+    with triggers_off(store) as conn:
+        conn.execute(text(statement), {"id": target})
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == target and "edited" in (report.reason or "")
+    result = vsv(store, monkeypatch, "audit", "verify")
+    assert result.exit_code == 1 and f"audit_id={target}" in result.output
+
+
+def test_removing_every_student_of_an_entry_is_found(store: Engine) -> None:
+    audit_id = _write_view(store, SHOWN)
+    with triggers_off(store) as conn:
+        conn.execute(text("DELETE FROM audit_students WHERE audit_id = :id"), {"id": audit_id})
+    report = verify_chain(store)
+    assert not report.ok and report.broken_audit_id == audit_id
+
+
+def test_the_service_writer_names_the_students_of_each_request(store: Engine) -> None:
+    """Group commit of views and single-student entries: each view's students stay with its own entry."""
+    writer = AuditWriter(store)
+
+    def request(i: int) -> None:
+        view = AuditEntry("read_risk_list", team=f"T{i}", students=[f"s{i}-{k}" for k in range(i % 4)])
+        writer.write(AUDITOR, "GET", f"/api/v1/risk-lists/T{i}/1", [view, AuditEntry("x", f"s{i}")], True)
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(request, range(120)))
+    finally:
+        writer.close()
+    with store.connect() as conn:
+        query = select(AuditLog.audit_id, AuditLog.team).where(AuditLog.action == "read_risk_list")
+        views = conn.execute(query)
+        teams = {int(a): str(t) for a, t in views}
+        named = students_of(conn, list(teams))
+    assert len(teams) == 120
+    for audit_id, team in teams.items():
+        i = int(team[1:])
+        assert named.get(audit_id, ()) == tuple(sorted(f"s{i}-{k}" for k in range(i % 4)))
+    assert verify_chain(store).ok
+
+
+def test_an_entry_without_students_hashes_as_before_migration_0010() -> None:
+    """Entries written before the student lists (and every entry that names none) keep their hash."""
+    import importlib.util
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from workflows import audit
+
+    path = next((Path(__file__).parents[2] / "data" / "alembic" / "versions").glob("0003_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    row: dict[str, object] = {name: f"x-{name}" for name in audit.HASHED_FIELDS}
+    row |= {"at": datetime(2026, 11, 30, 9, 5, tzinfo=UTC), "allowed": 1, "week": 47, "user_id": 3}
+    old = migration.entry_hash(row, 7, audit.GENESIS)
+    assert audit.entry_hash({**row, STUDENTS: ()}, 7, audit.GENESIS) == old
+    assert audit.entry_hash({**row, STUDENTS: ("s1",)}, 7, audit.GENESIS) != old
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_0010_keeps_the_chain_of_a_store_with_old_entries(backend: str, tmp_path: Path) -> None:
+    """A store at 0009 with entries of both kinds written then (one per student, and a view listing its
+    students in the detail): after the upgrade the old chain verifies, new views extend it, the auditor's
+    search finds the student in old and new entries alike, and the new table is append-only."""
+    for engine in new_store(backend, tmp_path, "0009"):
+        old = [
+            audit_row(7, "old-auditor", "auditor", "GET", "/api/v1/risk-lists/T1/99", e, True)
+            for e in (
+                AuditEntry("read_risk_list", "s-old", "T1", 99),
+                AuditEntry("read_alerts", detail="leerlingen: s-legacy,s-other"),
+            )
+        ]
+        with engine.begin() as conn:  # as the code of 0009 wrote them: the audit_log columns only
+            append_rows(conn, [{k: v for k, v in row.items() if k != STUDENTS} for row in old])
+        upgrade(engine)
+        before = verify_chain(engine)
+        assert before.ok and before.entries == 2
+        new_view = _write_view(engine, ["s-new", "s-old"])
+        report = verify_chain(engine)
+        assert report.ok and report.entries == 3 and report.head_seq == 3
+        with engine.connect() as conn:
+
+            def found(student_id: str) -> list[str]:
+                query = select(AuditLog.action).where(concerning(student_id)).order_by(AuditLog.seq)
+                return list(conn.execute(query).scalars())
+
+            assert found("s-old") == ["read_risk_list", "read_risk_list"]
+            assert found("s-legacy") == ["read_alerts"]
+            assert found("s-new") == ["read_risk_list"] and found("s-nobody") == []
+        assert _listed(engine, new_view) == ["s-new", "s-old"]
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_students"))

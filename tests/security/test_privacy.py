@@ -117,6 +117,35 @@ def test_export_holds_every_row_about_the_student_and_nothing_else(
     assert vsv(school_store, monkeypatch, "subject", "export", "nobody", "--out", str(out)).exit_code == 2
 
 
+def test_export_names_the_views_that_showed_the_student_and_no_other_student(
+    school_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list that showed the student among others is one entry: the export holds it (who, when, what),
+    never the others it showed; an erasure leaves it in the audit trail and the chain verifies."""
+    student, other = _scored_student(school_store)
+    view = AuditEntry("read_risk_list", team="T", week=WEEK, students=[other, student])
+    write_audit(school_store, MENTOR, "GET", f"/api/v1/risk-lists/T/{WEEK}", [view], True)
+    unrelated = AuditEntry("read_risk_list", team="T", week=WEEK, students=[other])
+    write_audit(school_store, MENTOR, "GET", f"/api/v1/risk-lists/T/{WEEK}", [unrelated], True)
+    out = tmp_path / "export.json"
+    assert vsv(school_store, monkeypatch, "subject", "export", student, "--out", str(out)).exit_code == 0
+    audit = json.loads(out.read_text(encoding="utf-8"))["audit_log"]
+    assert [(e["action"], e.get("shown_among_others", False)) for e in audit] == [
+        ("read_scores", False),
+        ("read_risk_list", True),
+    ]
+    assert audit[1]["user_name"] == "test-mentor" and audit[1]["student_id"] is None
+    assert other not in out.read_text(encoding="utf-8")
+    assert "audit_students" not in {t.name for t in student_tables()}
+    result = vsv(school_store, monkeypatch, "subject", "erase", student, "--reason", "AVG-verzoek 2026-18")
+    assert result.exit_code == 0, result.output
+    with school_store.connect() as conn:
+        kept = conn.execute(
+            text("SELECT COUNT(*) FROM audit_students WHERE student_id = :s"), {"s": student}
+        ).scalar_one()
+    assert kept == 1 and verify_chain(school_store).ok
+
+
 def test_erase_deletes_the_student_everywhere_and_logs_it(
     school_store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
