@@ -57,25 +57,22 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def encoding_of(path: Path) -> tuple[str, str]:
-    """The codec and name of the encoding ``path`` is in, read in chunks (never the whole file at once):
-    UTF-8 (with or without a byte-order mark) when every byte decodes as UTF-8, else Windows-1252, which is
-    what Excel writes for "CSV" on a Dutch Windows. A file that is neither is refused with its line."""
-    for codec, name in ENCODINGS:
-        decoder = codecs.getincrementaldecoder(codec)()
-        lines = 0
+def undecodable(path: Path) -> FileFormatError:
+    """The error for a file that is neither UTF-8 nor Windows-1252: the line of the first byte that
+    Windows-1252 (the last encoding tried) cannot decode either, read in chunks."""
+    decoder = codecs.getincrementaldecoder(ENCODINGS[-1][0])()
+    lines = 0
+    for chunk in _chunks(path):
         try:
-            for chunk in _chunks(path):
-                decoder.decode(chunk)
-                lines += chunk.count(b"\n")
-            decoder.decode(b"", final=True)
-            return codec, name
+            decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            error, at_line = exc, lines + exc.object[: exc.start].count(b"\n") + 1
-    raise FileFormatError(
-        f"{path}, line {at_line}: byte 0x{error.object[error.start]:02x} is neither UTF-8 nor Windows-1252 "
-        "text; save the file as 'CSV UTF-8 (door komma's gescheiden)'"
-    )
+            line = lines + exc.object[: exc.start].count(b"\n") + 1
+            return FileFormatError(
+                f"{path}, line {line}: byte 0x{exc.object[exc.start]:02x} is neither UTF-8 nor Windows-1252 "
+                "text; save the file as 'CSV UTF-8 (door komma's gescheiden)'"
+            )
+        lines += chunk.count(b"\n")
+    return FileFormatError(f"{path}: neither UTF-8 nor Windows-1252 text; save the file as 'CSV UTF-8'")
 
 
 def _header_line(path: Path, codec: str) -> str:
@@ -128,18 +125,22 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, FileFormat]:
             f"{path}, line {nul}: holds a NUL byte (\\0); the file is damaged or saved as UTF-16 "
             "(save it as 'CSV UTF-8')"
         )
-    codec, encoding = encoding_of(path)
-    separator = detect_separator(_header_line(path, codec))
-    try:
-        frame = pd.read_csv(
-            path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True, encoding=codec
-        )
-    except pd.errors.EmptyDataError:
-        raise FileFormatError(f"{path}: the file is empty (no header line)") from None
-    except pd.errors.ParserError as exc:
-        raise _parser_error(str(path), exc, separator) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, FileFormat("csv", encoding, SEPARATORS[separator], _decimal(frame))
+    # The reader itself decodes: UTF-8 first (one pass over a UTF-8 file), Windows-1252 when that fails.
+    for codec, encoding in ENCODINGS:
+        try:
+            separator = detect_separator(_header_line(path, codec))
+            frame = pd.read_csv(
+                path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True, encoding=codec
+            )
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise FileFormatError(f"{path}: the file is empty (no header line)") from None
+        except pd.errors.ParserError as exc:
+            raise _parser_error(str(path), exc, separator) from None
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame, FileFormat("csv", encoding, SEPARATORS[separator], _decimal(frame))
+    raise undecodable(path)
 
 
 def read_excel(path: Path) -> tuple[pd.DataFrame, FileFormat]:
