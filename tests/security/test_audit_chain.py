@@ -7,6 +7,7 @@ import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -249,12 +250,11 @@ def test_a_request_the_store_refuses_does_not_fail_the_others_in_its_batch(store
     assert verify_chain(store).ok
 
 
-def test_the_migrations_frozen_hash_matches_the_applications() -> None:
-    """Migration 0003 chains existing entries with its own frozen copy of the hash (migrations never
-    import application code); the copy must hash exactly as ``workflows.audit`` does."""
+def _migration_0003_and_a_row() -> tuple[Any, dict[str, object]]:
+    """Migration 0003 loaded as a module (it holds its own frozen copy of the hash) and an audit row with
+    every hashed field filled."""
     import importlib.util
     from datetime import UTC, datetime
-    from pathlib import Path
 
     from workflows import audit
 
@@ -265,6 +265,15 @@ def test_the_migrations_frozen_hash_matches_the_applications() -> None:
     spec.loader.exec_module(migration)
     row: dict[str, object] = {name: f"x-{name}" for name in audit.HASHED_FIELDS}
     row |= {"at": datetime(2026, 11, 30, 9, 5, tzinfo=UTC), "allowed": 1, "week": 47, "user_id": 3}
+    return migration, row
+
+
+def test_the_migrations_frozen_hash_matches_the_applications() -> None:
+    """Migration 0003 chains existing entries with its own frozen copy of the hash (migrations never
+    import application code); the copy must hash exactly as ``workflows.audit`` does."""
+    from workflows import audit
+
+    migration, row = _migration_0003_and_a_row()
     assert migration.HASHED_FIELDS == audit.HASHED_FIELDS and migration.GENESIS == audit.GENESIS
     assert migration.entry_hash(row, 7, audit.GENESIS) == audit.entry_hash(row, 7, audit.GENESIS)
     assert migration.entry_hash(row, 8, audit.GENESIS) != audit.entry_hash(row, 7, audit.GENESIS)
@@ -375,19 +384,9 @@ def test_the_service_writer_names_the_students_of_each_request(store: Engine) ->
 
 def test_an_entry_without_students_hashes_as_before_migration_0010() -> None:
     """Entries written before the student lists (and every entry that names none) keep their hash."""
-    import importlib.util
-    from datetime import UTC, datetime
-    from pathlib import Path
-
     from workflows import audit
 
-    path = next((Path(__file__).parents[2] / "data" / "alembic" / "versions").glob("0003_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0003", path)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    row: dict[str, object] = {name: f"x-{name}" for name in audit.HASHED_FIELDS}
-    row |= {"at": datetime(2026, 11, 30, 9, 5, tzinfo=UTC), "allowed": 1, "week": 47, "user_id": 3}
+    migration, row = _migration_0003_and_a_row()
     old = migration.entry_hash(row, 7, audit.GENESIS)
     assert audit.entry_hash({**row, STUDENTS: ()}, 7, audit.GENESIS) == old
     assert audit.entry_hash({**row, STUDENTS: ("s1",)}, 7, audit.GENESIS) != old
