@@ -12,6 +12,7 @@ week its dates, and :func:`week_label` its Dutch label ("wk 47, 17-21 nov"). Not
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from datetime import date, timedelta
 from functools import lru_cache
@@ -234,6 +235,11 @@ class SchoolCalendar(BaseModel):
         index = bisect_left(self._mondays, monday)
         return index if index < len(self._mondays) and self._mondays[index] == monday else None
 
+    def first_from(self, monday: date) -> int:
+        """The first school week whose Monday is on or after ``monday`` (the week after the last one when
+        there is none)."""
+        return bisect_left(self._mondays, monday)
+
     def latest_started(self, day: date) -> int | None:
         """The last school week whose Monday is on or before ``day`` (None before week 0)."""
         index = bisect_right(self._mondays, day) - 1
@@ -322,6 +328,86 @@ def week_of_date(calendar: SchoolCalendar, day: date) -> int | None:
     """The school week that ``day`` falls in (its Monday-Sunday week), or None when that week is no school
     week: a holiday, a niet_geteld week, the zomervakantie, or outside the configured years."""
     return calendar.week_starting(_monday_of(day))
+
+
+# How a date in an export becomes a school week (data.contracts.Column.dates):
+#   in_school_week  the date must fall in a school week (a weekly row: answers, attendance)
+#   on_or_before    the last school week that began by the date (an end, a result): a date in a holiday
+#                   counts in the school week before it
+#   on_or_after     the school week the date falls in or, in a holiday, the next one (a start)
+# The last two also place a date outside the configured years (a start years ago, an expected end years
+# ahead): it is counted as the same date in the nearest configured school year, that many school years
+# (of WEEKS_PER_YEAR weeks) earlier or later. A start in September 2021 in a calendar that begins with
+# 2023-2024 is week (its week in 2023-2024) - 80.
+DateRule = Literal["in_school_week", "on_or_before", "on_or_after"]
+# A school year, for placing dates outside the calendar, runs from 1 August.
+_SCHOOL_YEAR_FIRST_MONTH = 8
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?$")
+_DUTCH_DAY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+
+
+def looks_like_day(text: str) -> bool:
+    """True for text written as a date: ISO ``2024-09-02`` (an Excel cell's ``2024-09-02 00:00:00`` too)
+    or Dutch ``2-9-2024`` / ``02/09/2024`` (day first)."""
+    return bool(_ISO_DAY.match(text) or _DUTCH_DAY.match(text))
+
+
+def parse_day(text: str) -> date:
+    """The date that :func:`looks_like_day` text stands for; :class:`ValueError` for text that is no date
+    (``2024-02-30``, ``13-13-2024``)."""
+    iso = _ISO_DAY.match(text)
+    dutch = _DUTCH_DAY.match(text)
+    if iso is not None:
+        year, month, day = (int(g) for g in iso.groups())
+    elif dutch is not None:
+        day, month, year = (int(g) for g in dutch.groups())
+    else:
+        raise ValueError(f"{text!r} is not a date (write 2024-09-02 or 2-9-2024)")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date that exists") from None
+
+
+def _school_year_of(day: date) -> int:
+    return day.year if day.month >= _SCHOOL_YEAR_FIRST_MONTH else day.year - 1
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without it
+        return day.replace(year=day.year + years, day=28)
+
+
+def school_week_of(calendar: SchoolCalendar, day: date, rule: DateRule) -> int | None:
+    """The school week that ``day`` stands for under ``rule`` (see :data:`DateRule`); None only for
+    ``in_school_week`` when the date is in no school week of the calendar (a holiday, a niet_geteld week,
+    the zomervakantie, or outside the configured years)."""
+    if rule == "in_school_week":
+        return week_of_date(calendar, day)
+    first, last = calendar.years[0].start_year, calendar.years[-1].start_year
+    year = _school_year_of(day)
+    shift = first - year if year < first else (last - year if year > last else 0)
+    moved = _add_years(day, shift)
+    if rule == "on_or_before":
+        started = calendar.latest_started(moved)
+        week = -1 if started is None else started
+    else:
+        week = calendar.first_from(_monday_of(moved))
+    return week - shift * WEEKS_PER_YEAR
+
+
+def no_school_week(calendar: SchoolCalendar, day: date) -> str:
+    """Why ``day`` is in no school week, for messages: "in the herfstvakantie of 2023-2024", "outside the
+    school calendar, which covers weeks 0-119 (...)"."""
+    for year in calendar.years:
+        for holiday in (*year.holidays, year.summer_holiday):
+            monday = _monday_of(day)
+            if any(holiday.covers(monday + timedelta(days=i)) for i in range(_SCHOOL_DAYS)):
+                what = "a week the college does not count" if holiday.kind == "niet_geteld" else "the"
+                return f"in {what} {holiday.name} of {year.name}"
+    return f"outside the school calendar, which covers {calendar.covered}"
 
 
 def current_week(calendar: SchoolCalendar, today: date) -> int | None:

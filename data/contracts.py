@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from data.calendar import WEEK_MAX, WEEK_MIN
+from data.calendar import WEEK_MAX, WEEK_MIN, DateRule
 from data.vocabulary import (
     GENDER_CODES,
     MIGRATION_CODES,
@@ -42,6 +42,11 @@ class Column:
     # A column the file may leave out, and an empty cell of it: both stand for this value (e.g. an audit
     # attribute the school does not record is "onbekend"); the import report says so.
     default: str | None = None
+    # A column the file may leave out altogether (an optional column: every row is then NULL).
+    may_be_left_out: bool = False
+    # A week column that also takes a date (ISO 2024-09-02 or Dutch 2-9-2024), turned into a school week
+    # through the school calendar by this rule (data.calendar.DateRule); None: week numbers only.
+    dates: DateRule | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,20 @@ class TableContract:
 
 
 WEEK = Column(
-    "week", "int", "global school week (0 = first week of the first school year)", min=WEEK_MIN, max=WEEK_MAX
+    "week",
+    "int",
+    "global school week (0 = first week of the first school year), or a date in that school week",
+    min=WEEK_MIN,
+    max=WEEK_MAX,
+    dates="in_school_week",
+)
+RESULT_WEEK = Column(
+    "week",
+    "int",
+    "global school week of the result, or its date (a date in a holiday counts in the school week before)",
+    min=WEEK_MIN,
+    max=WEEK_MAX,
+    dates="on_or_before",
 )
 HOURS_MAX = 60.0
 AGE_MIN, AGE_MAX = 15, 70
@@ -103,13 +121,26 @@ CONTRACTS: dict[str, TableContract] = {
                 Column(
                     "start_week",
                     "int",
-                    "week the programme started (may be before week 0)",
+                    "week the programme started (may be before week 0), or the start date (a date in a "
+                    "holiday counts in the school week after it)",
                     min=WEEK_MIN,
                     max=WEEK_MAX,
+                    dates="on_or_after",
                 ),
                 # Adult learners (BBL, second chances) start well after 27.
                 Column("age_at_start", "float", "age in years at start_week", min=AGE_MIN, max=AGE_MAX),
                 Column("expected_duration_years", "int", "nominal length of the programme", min=1, max=4),
+                Column(
+                    "expected_end_week",
+                    "int",
+                    "the student's own expected last week (a programme of 30 weeks, a later intake), or "
+                    "its date; may be empty or left out: then start_week + expected_duration_years * 40 - 1",
+                    min=WEEK_MIN,
+                    max=WEEK_MAX,
+                    optional=True,
+                    may_be_left_out=True,
+                    dates="on_or_before",
+                ),
             ),
             key=(),
         ),
@@ -172,7 +203,7 @@ CONTRACTS: dict[str, TableContract] = {
             "progress_results",
             "credits per period, recorded in the period's last week",
             (
-                WEEK,
+                RESULT_WEEK,
                 Column("period", "int", "period of the school year, 1-4", min=1, max=4),
                 Column("credits_expected", "float", "credits planned in the period", min=0, max=200),
                 Column("credits_obtained", "float", "credits obtained in the period", min=0, max=200),
@@ -187,11 +218,13 @@ CONTRACTS: dict[str, TableContract] = {
                 Column(
                     "week",
                     "int",
-                    "global school week of the end; empty when the school has no date: the import week "
-                    "(the school calendar's week of the day of the import) stands in",
+                    "global school week of the end, or its date (a date in a holiday counts in the school "
+                    "week before); empty when the school has no date: the import week (the school "
+                    "calendar's week of the day of the import) stands in",
                     min=WEEK_MIN,
                     max=WEEK_MAX,
                     optional=True,
+                    dates="on_or_before",
                 ),
                 Column(
                     "outcome",

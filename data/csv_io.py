@@ -28,7 +28,15 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from data.contracts import CONTRACTS, STUDENT_NUMBER, STUDENT_NUMBER_MAX_LENGTH, TableContract, contract
+from data.calendar import DateRule, SchoolCalendar, looks_like_day, no_school_week, parse_day, school_week_of
+from data.contracts import (
+    CONTRACTS,
+    STUDENT_NUMBER,
+    STUDENT_NUMBER_MAX_LENGTH,
+    Column,
+    TableContract,
+    contract,
+)
 from data.file_formats import EXCEL_SUFFIXES, FileFormat, FileFormatError, read_table_file
 from data.mapping import ImportMapping, apply_mapping
 from data.pseudonym import is_pseudonym, pseudonymise_column
@@ -163,6 +171,7 @@ def parse(
     questionnaire: Questionnaire,
     mapping: ImportMapping | None = None,
     import_week: int | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> ParsedTable:
     """Read and validate one file (CSV or ``.xlsx``, through ``mapping`` when given); cell values become
     typed columns and students become pseudonyms."""
@@ -172,7 +181,7 @@ def parse(
             raw = apply_mapping(raw, table, mapping, str(path))
         except ValueError as exc:
             raise CsvImportError([str(exc)]) from None
-    parsed = parse_frame(raw, str(path), table, key, questionnaire, import_week)
+    parsed = parse_frame(raw, str(path), table, key, questionnaire, import_week, calendar)
     parsed.file_format = file_format
     return parsed
 
@@ -190,16 +199,18 @@ def parse_frame(
     key: str,
     questionnaire: Questionnaire,
     import_week: int | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> ParsedTable:
     """Validate one table's rows given as text cells (a CSV file's, or a form's); ``file`` names them in
     errors. The one validation of every way rows come in (files, uploads, the questionnaire page).
-    ``import_week`` stands in for an outcome's empty week (None: an undated outcome is refused)."""
+    ``import_week`` stands in for an outcome's empty week (None: an undated outcome is refused);
+    ``calendar`` reads dates in week columns (None: a date is refused, with a message)."""
     spec = contract(table)
     errors: list[RowError] = []
     notes: list[str] = []
     id_columns = [c for c in ("student_number", "student_id") if c in raw.columns]
     expected = set(spec.column_names)
-    may_be_absent = {c.name for c in spec.columns if c.default is not None}
+    may_be_absent = {c.name for c in spec.columns if c.default is not None or c.may_be_left_out}
     missing = sorted(expected - set(raw.columns) - may_be_absent)
     unknown = sorted(set(raw.columns) - expected - {"student_number", "student_id"})
     if spec.identifying and id_columns != [STUDENT_NUMBER]:
@@ -243,6 +254,8 @@ def parse_frame(
         if col.default is not None and col.name not in raw.columns:
             raw = raw.assign(**{col.name: col.default})
             notes.append(f"column {col.name!r} is not in the file: every row is {col.default!r}")
+        elif col.may_be_left_out and col.name not in raw.columns:
+            raw = raw.assign(**{col.name: ""})
     frame = raw.apply(lambda s: restore(s.str.strip()))
     out = pd.DataFrame(index=frame.index)
     id_col = id_columns[0]
@@ -285,6 +298,14 @@ def parse_frame(
                 bad = values.str.len() > col.max_length
                 errors += _cell_errors(file, frame, bad, col.name, f"longer than {col.max_length} characters")
         else:
+            if col.dates is not None:
+                values, date_errors, converted = _dates_as_weeks(file, frame, col, values, calendar)
+                errors += date_errors
+                if converted:
+                    notes.append(
+                        f"column {col.name!r}: {converted:,} dates read as school weeks through the school "
+                        f"calendar ({DATE_RULE_NOTES[col.dates]})"
+                    )
             parsed = pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce")
             not_number = ~empty & parsed.isna()
             errors += _cell_errors(file, frame, not_number, col.name, "'{value}' is not a number")
@@ -333,10 +354,55 @@ def parse_frame(
     if not errors:
         for col in spec.columns:
             if col.kind == "int":
-                out[col.name] = out[col.name].astype("int64")
+                # An optional whole number may be empty: pandas' nullable integer (NULL in the store).
+                nullable = col.optional and bool(out[col.name].isna().any())
+                out[col.name] = out[col.name].astype("Int64" if nullable else "int64")
             elif col.kind == "float":
                 out[col.name] = out[col.name].astype("float64")
     return ParsedTable(spec, file, out, sorted(errors, key=lambda e: e.line), notes, undated=undated)
+
+
+DATE_RULE_NOTES: dict[DateRule, str] = {
+    "in_school_week": "each date must fall in a school week",
+    "on_or_before": "a date in a holiday counts in the school week before it",
+    "on_or_after": "a date in a holiday counts in the school week after it",
+}
+
+
+def _dates_as_weeks(
+    file: str, frame: pd.DataFrame, col: Column, values: pd.Series, calendar: SchoolCalendar | None
+) -> tuple[pd.Series, list[RowError], int]:
+    """``values`` with every date cell replaced by its school week (as text), the errors of the dates that
+    are none, and how many cells were dates. Dates repeat (a weekly file holds a few hundred): each
+    distinct text is read once."""
+    assert col.dates is not None
+    days = [cell for cell in pd.unique(values) if isinstance(cell, str) and looks_like_day(cell)]
+    if not days:
+        return values, [], 0
+    weeks: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for cell in days:
+        if calendar is None:
+            problems[cell] = f"'{cell}' is a date, and there is no school calendar to read it: give the week"
+            continue
+        try:
+            day = parse_day(cell)
+        except ValueError as exc:
+            problems[cell] = str(exc)
+            continue
+        week = school_week_of(calendar, day, col.dates)
+        if week is None:
+            problems[cell] = (
+                f"'{cell}' is in no school week: {no_school_week(calendar, day)} (a weekly row needs a "
+                "date in a school week)"
+            )
+        else:
+            weeks[cell] = str(week)
+    is_day = values.isin(days)
+    bad = values.isin(list(problems))
+    errors = _row_errors(file, frame.index[bad.to_numpy()], col.name, lambda i: problems[str(values.at[i])])
+    converted = values.map(weeks)
+    return converted.fillna(values).astype(str), errors, int(is_day.sum())
 
 
 def _table_rules(
@@ -425,6 +491,14 @@ def _copy_rows(conn: Connection, table: str, columns: Sequence[str], frame: pd.D
                 while chunk := buffer.read(1 << 20):
                     copy.write(chunk)
         else:
+            nullable = [c for c in columns if isinstance(frame[c].dtype, pd.Int64Dtype)]
+            if nullable:  # sqlite3 binds None, not pandas' NA
+                cells = frame[nullable].astype(object).mask(frame[nullable].isna(), None)
+                rows = (
+                    frame[list(columns)]
+                    .assign(**{c: cells[c] for c in nullable})
+                    .itertuples(index=False, name=None)
+                )
             marks = ", ".join("?" for _ in columns)
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
     finally:
@@ -432,8 +506,12 @@ def _copy_rows(conn: Connection, table: str, columns: Sequence[str], frame: pd.D
 
 
 def write_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> tuple[int, int]:
-    """Upsert ``frame`` into its table inside the caller's transaction; returns (inserted, updated)."""
+    """Upsert ``frame`` into its table inside the caller's transaction; returns (inserted, updated). A
+    column the contract lets a file leave out (:attr:`Column.may_be_left_out`) may be absent: NULL."""
     columns = spec.all_columns
+    absent = {c.name: None for c in spec.columns if c.may_be_left_out and c.name not in frame.columns}
+    if absent:
+        frame = frame.assign(**absent)
     stage = f"stage_{spec.name}"
     conn.execute(text(f"DROP TABLE IF EXISTS {stage}"))
     if conn.dialect.name == "postgresql":
@@ -497,6 +575,7 @@ def import_files(
     after_write: AfterWrite | None = None,
     mapping: ImportMapping | None = None,
     import_week: int | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> list[ImportReport]:
     """Validate every file, then write them all in one transaction (students first).
 
@@ -505,7 +584,8 @@ def import_files(
     is handed the validated frames by table, so what it does follows from exactly the rows imported,
     whatever the files' header layout or names; the import and what it triggers commit or roll back
     together (an exception in the hook writes nothing). ``mapping`` renames a school's columns and values
-    (:mod:`data.mapping`); ``import_week`` stands in for an outcome without a week.
+    (:mod:`data.mapping`); ``import_week`` stands in for an outcome without a week; ``calendar`` reads
+    dates where weeks are expected (:attr:`data.contracts.Column.dates`).
     """
     ensure_schema(engine)
     paths = list(paths)
@@ -520,7 +600,7 @@ def import_files(
             problems.append(str(exc))
             continue
         try:
-            p = parse(path, name, key, questionnaire, mapping, import_week)
+            p = parse(path, name, key, questionnaire, mapping, import_week, calendar)
         except CsvImportError as exc:
             problems += exc.errors
             continue
@@ -636,6 +716,7 @@ def import_directory(
     after_write: AfterWrite | None = None,
     mapping: ImportMapping | None = None,
     import_week: int | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> list[ImportReport]:
     """Import every ``<table>.csv`` (``.xlsx``, or file the mapping names) in ``directory`` as one batch."""
     return import_files(
@@ -646,6 +727,7 @@ def import_directory(
         after_write=after_write,
         mapping=mapping,
         import_week=import_week,
+        calendar=calendar,
     )
 
 

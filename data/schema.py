@@ -50,6 +50,7 @@ class Student(Base):
     start_week: Mapped[int] = mapped_column(Integer)
     age_at_start: Mapped[float] = mapped_column(Float)
     expected_duration_years: Mapped[int] = mapped_column(SmallInteger)
+    expected_end_week: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AuditAttributes(Base):

@@ -117,6 +117,7 @@ def import_(
             mapping=mapping,
             # An outcome without a week: the school week of the day of the import stands in.
             import_week=current_week(ctx.calendar, date.today()),
+            calendar=ctx.calendar,
         )
     except (CsvImportError, RuntimeError, ValueError) as exc:
         fail(str(exc))

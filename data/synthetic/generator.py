@@ -858,6 +858,9 @@ def _tables(
             "start_week": pop.start_week,
             "age_at_start": pop.age_at_start,
             "expected_duration_years": pop.duration,
+            # What a school's export holds as the expected end ("verwachte einddatum"), here the rule the
+            # store applies to an empty cell: the last week of the programme's nominal length.
+            "expected_end_week": pop.start_week + pop.duration * WEEKS_PER_YEAR - 1,
         }
     )
     audit = pd.DataFrame(

@@ -168,7 +168,12 @@ def _import(paths: list[Path], folder: str, ctx: DeploymentContext, guard: Guard
     alerts = AlertsOnImport(ctx.questionnaire, ctx.settings.alert_window_weeks)
     try:
         reports = import_files(
-            ctx.engine, paths, ctx.settings.pseudonym_key, ctx.questionnaire, after_write=alerts
+            ctx.engine,
+            paths,
+            ctx.settings.pseudonym_key,
+            ctx.questionnaire,
+            after_write=alerts,
+            calendar=ctx.calendar,
         )
     except CsvImportError as exc:
         _refused(guard, f"{', '.join(p.name for p in paths)}: {exc.total} problemen, niets geschreven")
