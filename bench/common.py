@@ -107,6 +107,8 @@ def seed_store(url: str, n_students: int, week: int = WEEK_OF_YEAR) -> None:
     upgrade(engine)
     with engine.begin() as conn:
         for name in TABLE_ORDER:
+            if name not in frames:
+                continue
             frame = frames[name]
             if "week" in frame.columns and name != "outcomes":
                 frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]

@@ -100,6 +100,7 @@ STUDENT_NUMBER_MAX_LENGTH = 40
 NAME_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 254
 IDENTITIES = "identities"
+SCHOOL_SIGNALS = "school_signals"
 
 CONTRACTS: dict[str, TableContract] = {
     c.name: c
@@ -235,6 +236,29 @@ CONTRACTS: dict[str, TableContract] = {
                 ),
             ),
             key=(),
+        ),
+        TableContract(
+            SCHOOL_SIGNALS,
+            "a college's own signals, declared in the extension register (data/extensions.py)",
+            (
+                Column(
+                    "week",
+                    "int",
+                    "global school week the value was known from, or its date (a date in a holiday counts "
+                    "in the school week before)",
+                    min=WEEK_MIN,
+                    max=WEEK_MAX,
+                    dates="on_or_before",
+                ),
+                Column(
+                    "feature",
+                    "str",
+                    "the name of a declared extension (features/extensions.yaml)",
+                    max_length=40,
+                ),
+                Column("value", "float", "the value; within the extension's min and max when declared"),
+            ),
+            key=("week", "feature"),
         ),
         TableContract(
             "synthetic_truth",

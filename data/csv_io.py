@@ -37,6 +37,7 @@ from data.contracts import (
     TableContract,
     contract,
 )
+from data.extensions import DECLARE_HINT, Extension, cached_extensions
 from data.file_formats import EXCEL_SUFFIXES, FileFormat, FileFormatError, read_table_file
 from data.mapping import ImportMapping, apply_mapping
 from data.pseudonym import is_pseudonym, pseudonymise_column
@@ -117,6 +118,8 @@ class ParsedTable:
     file_format: FileFormat | None = None
     # Rows (index labels of ``frame``) whose week the file left empty and the import week stands in for.
     undated: pd.Index = field(default_factory=lambda: pd.Index([]))
+    # Declared extensions given as columns of the students file, as school_signals rows (at the start week).
+    signals: pd.DataFrame | None = None
 
 
 def table_from_filename(path: Path, mapping: ImportMapping | None = None) -> str:
@@ -188,7 +191,7 @@ def parse(
 
 UNEXPECTED_HINT = (
     "; a column under another name is renamed with a mapping file (vsv import --mapping, see the README); "
-    "school-specific signals are not part of the contract yet"
+    "a school-specific signal is used once declared: " + DECLARE_HINT
 )
 
 
@@ -209,6 +212,9 @@ def parse_frame(
     errors: list[RowError] = []
     notes: list[str] = []
     id_columns = [c for c in ("student_number", "student_id") if c in raw.columns]
+    declared = cached_extensions().by_name()
+    wide = [c for c in raw.columns if spec.name == "students" and c in declared]
+    wide_cells, raw = raw[wide], raw.drop(columns=wide)
     expected = set(spec.column_names)
     may_be_absent = {c.name for c in spec.columns if c.default is not None or c.may_be_left_out}
     missing = sorted(expected - set(raw.columns) - may_be_absent)
@@ -324,6 +330,11 @@ def parse_frame(
         out[col.name] = parsed
 
     errors += _table_rules(spec, file, frame, out, questionnaire)
+    signals = None
+    if wide:
+        cells = wide_cells.apply(lambda c: restore(c.str.strip()))
+        signals, signal_errors = _wide_signals(file, cells, out, [declared[c] for c in wide])
+        errors += signal_errors
     undated = pd.Index([])
     if spec.name == "outcomes":
         undated = out.index[out["week"].isna() & frame["week"].eq("")]
@@ -359,7 +370,57 @@ def parse_frame(
                 out[col.name] = out[col.name].astype("Int64" if nullable else "int64")
             elif col.kind == "float":
                 out[col.name] = out[col.name].astype("float64")
-    return ParsedTable(spec, file, out, sorted(errors, key=lambda e: e.line), notes, undated=undated)
+    if signals is not None and not errors:
+        notes.append(
+            f"{len(signals):,} values of school-specific signals ({', '.join(wide)}) stored in "
+            "school_signals at each student's start week"
+        )
+    return ParsedTable(
+        spec, file, out, sorted(errors, key=lambda e: e.line), notes, undated=undated, signals=signals
+    )
+
+
+def _signal_errors(
+    file: str, cells: pd.DataFrame, column: str, values: pd.Series, extension: Extension
+) -> list[RowError]:
+    """A declared extension's values within its min and max."""
+    errors: list[RowError] = []
+    for bound, op, word in ((extension.min, values.lt, "below"), (extension.max, values.gt, "above")):
+        if bound is not None:
+            errors += _cell_errors(
+                file,
+                cells,
+                values.notna() & op(bound),
+                column,
+                f"'{{value}}' is {word} the allowed {bound:g} of the extension {extension.name}",
+            )
+    return errors
+
+
+def _wide_signals(
+    file: str, cells: pd.DataFrame, students: pd.DataFrame, extensions: list[Extension]
+) -> tuple[pd.DataFrame, list[RowError]]:
+    """Declared extensions given as columns of the students file: school_signals rows at the start week
+    (an empty cell: no value)."""
+    errors: list[RowError] = []
+    parts = []
+    for extension in extensions:
+        values = pd.to_numeric(cells[extension.name].str.replace(",", ".", regex=False), errors="coerce")
+        not_number = cells[extension.name].ne("") & values.isna()
+        errors += _cell_errors(file, cells, not_number, extension.name, "'{value}' is not a number")
+        errors += _signal_errors(file, cells, extension.name, values, extension)
+        given = values.notna()
+        parts.append(
+            pd.DataFrame(
+                {
+                    "student_id": students.loc[given, "student_id"],
+                    "week": students.loc[given, "start_week"],
+                    "feature": extension.name,
+                    "value": values[given].astype("float64"),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True), errors
 
 
 DATE_RULE_NOTES: dict[DateRule, str] = {
@@ -444,6 +505,17 @@ def _table_rules(
         )
         bad_help = is_help & value.notna() & ~value.isin([0, 1])
         errors += _cell_errors(file, frame, bad_help, "value", "'{value}' must be 0 (no) or 1 (yes)")
+    if spec.name == "school_signals":
+        declared = cached_extensions().by_name()
+        feature = frame["feature"]
+        undeclared = feature.ne("") & ~feature.isin(list(declared))
+        errors += _cell_errors(
+            file, frame, undeclared, "feature", "'{value}' is not a declared extension; " + DECLARE_HINT
+        )
+        for extension in declared.values():
+            mine = feature.eq(extension.name)
+            if mine.any():
+                errors += _signal_errors(file, frame.loc[mine], "value", out.loc[mine, "value"], extension)
     if spec.identifying and "email" in frame:
         email = frame["email"]
         bad_email = email.ne("") & ~email.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -606,6 +678,8 @@ def import_files(
             continue
         parsed.append(p)
         problems += p.errors
+        if p.signals is not None and not p.errors:
+            parsed.append(ParsedTable(contract("school_signals"), p.file, p.signals))
     if problems:
         raise CsvImportError(problems)
     problems += _check_students_known(engine, parsed)

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from data.contracts import CONTRACTS, STUDENT_NUMBER
+from data.extensions import cached_extensions
 
 STUDENT_COLUMNS = (STUDENT_NUMBER, "student_id")
 
@@ -59,6 +60,8 @@ def _problems(mapping: ImportMapping) -> list[str]:
         if table not in CONTRACTS:
             continue
         allowed = set(CONTRACTS[table].column_names) | set(STUDENT_COLUMNS)
+        if table == "students":  # a declared extension may come as a column of the students file
+            allowed |= set(cached_extensions().by_name())
         for school, ours in renames.items():
             if ours not in allowed:
                 problems.append(

@@ -113,6 +113,17 @@ class ProgressResult(Base):
     units_failed: Mapped[int] = mapped_column(SmallInteger)
 
 
+class SchoolSignal(Base):
+    """One value of a college's own declared signal (data.extensions), known from ``week`` on."""
+
+    __tablename__ = "school_signals"
+
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
+    week: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
 class Outcome(Base):
     """How an enrolment ended: vsv, switch or graduated, in its last week."""
 

@@ -7,13 +7,33 @@ audit-only table ``audit_attributes`` and are loaded only by auditing code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from data.pseudonym import pseudonymise_column
 
-MODEL_TABLES = ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes")
+MODEL_TABLES = (
+    "students",
+    "questionnaire_answers",
+    "attendance_weeks",
+    "progress_results",
+    "outcomes",
+    "school_signals",
+)
+SIGNAL_COLUMNS = ("student_id", "week", "feature", "value")
+
+
+def no_signals() -> pd.DataFrame:
+    """An empty ``school_signals`` table: a college without declared extensions."""
+    return pd.DataFrame(
+        {
+            "student_id": pd.Series(dtype=object),
+            "week": pd.Series(dtype="int64"),
+            "feature": pd.Series(dtype=object),
+            "value": pd.Series(dtype="float64"),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,8 @@ class RawTables:
       unauthorised_absence_hours
     * progress_results: student_id, week, period, credits_expected, credits_obtained, units_failed
     * outcomes: student_id, week (last week enrolled), outcome (vsv / switch / graduated)
+    * school_signals: student_id, week, feature, value (a college's declared extensions, data.extensions;
+      empty when it has none)
     """
 
     students: pd.DataFrame
@@ -36,6 +58,7 @@ class RawTables:
     attendance_weeks: pd.DataFrame
     progress_results: pd.DataFrame
     outcomes: pd.DataFrame
+    school_signals: pd.DataFrame = field(default_factory=no_signals)
 
     def latest_week(self) -> int | None:
         """The latest week with attendance or answers (the same fact as :func:`data.store.latest_week`)."""
@@ -59,6 +82,7 @@ class RawTables:
             attendance_weeks=upto(self.attendance_weeks, "week"),
             progress_results=upto(self.progress_results, "week"),
             outcomes=upto(self.outcomes, "week"),
+            school_signals=upto(self.school_signals, "week"),
         )
 
 
@@ -72,5 +96,5 @@ def from_generated(tables: dict[str, pd.DataFrame], key: str) -> tuple[RawTables
         out = frame.copy()
         out.insert(0, "student_id", pseudonymise_column(out.pop("student_number"), key))
         converted[name] = out
-    raw = RawTables(**{name: converted.pop(name) for name in MODEL_TABLES})
+    raw = RawTables(**{name: converted.pop(name) for name in MODEL_TABLES if name in converted})
     return raw, converted

@@ -34,7 +34,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from data.extensions import cached_extensions
 from data.questionnaire import Questionnaire, cached_questionnaire
+from features.school_signals import model_extensions
 
 DEFAULT_REGISTER_PATH = Path(__file__).with_name("register.yaml")
 PROTECTED_ATTRIBUTES = ("gender", "migration_background")
@@ -215,7 +217,9 @@ def read_register_file(path: Path | None = None) -> RegisterFile:
 def load_register(
     questionnaire: Questionnaire | None = None, path: Path | None = None
 ) -> tuple[Feature, ...]:
-    """Every model feature in model order: per-item features first, then the listed ones."""
+    """Every model feature in model order: per-item features first, then the listed ones, then the
+    college's declared extensions (:mod:`data.extensions`; their proxy check is measured when a model is
+    trained on them, :func:`training.pipeline.checked_features`)."""
     q = questionnaire or cached_questionnaire()
     register = read_register_file(path)
     entries: list[FeatureEntry] = [
@@ -229,6 +233,11 @@ def load_register(
         )
         for e in register.features
         if e.input
+    )
+    # A college's own declared signals (the extension register) come last; a proxy by its decision never.
+    entries.extend(
+        _resolved(x.name, x.family, x.description_nl, x.justification, x.domain, None, False, x.monotone)
+        for x in model_extensions(cached_extensions().extensions)
     )
     names = [e.name for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})

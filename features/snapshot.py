@@ -10,7 +10,8 @@ Columns of the result, in order:
 * ``student_id``;
 * the model inputs, :func:`features.register.model_features` (float64, never NaN: every family documents
   its neutral fill and has ``has_*`` missing-value indicators; see :mod:`features.leading`,
-  :mod:`features.lagging`, :mod:`features.context`);
+  :mod:`features.lagging`, :mod:`features.context`), ending with the college's declared extensions
+  (:mod:`features.school_signals`);
 * ``flag_leerplicht_16u``, ``flag_4_weeks_absent``: the legal reporting thresholds (bool), shown next to
   the model, not inputs of it;
 * ``insufficient_data`` (bool), see :func:`insufficient_data`.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.extensions import cached_extensions
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.tables import RawTables
 from features.context import age_at, context_features
@@ -32,6 +34,7 @@ from features.lagging import ATTENDANCE_WINDOW, attendance_features, legal_flags
 from features.leading import QUESTIONNAIRE_WINDOW, leading_features
 from features.population import enrolled_students
 from features.register import excluded_features, model_features
+from features.school_signals import extension_features
 
 FLAG_COLUMNS = ("flag_leerplicht_16u", "flag_4_weeks_absent")
 # How far back a snapshot reads weekly answers and attendance: loading only weeks after
@@ -64,6 +67,7 @@ def snapshot(tables: RawTables, as_of: int, questionnaire: Questionnaire | None 
         attendance_features(known.attendance_weeks, enrolled, as_of),
         progress_features(known.progress_results, enrolled, as_of),
         context_features(enrolled, as_of),
+        extension_features(known.school_signals, enrolled, cached_extensions().extensions),
     ]
     joined = pd.concat(parts, axis=1)
     columns = model_features(q)

@@ -68,6 +68,7 @@ TABLES = (
     "attendance_weeks",
     "progress_results",
     "outcomes",
+    "school_signals",
     "synthetic_truth",
     "identities",
 )
@@ -923,6 +924,15 @@ def _tables(
         "audit_attributes": audit,
         **frames,
         "outcomes": outcomes.sort_values("student_number").reset_index(drop=True),
+        # The synthetic college has no signals of its own (no declared extensions): the table is empty.
+        "school_signals": pd.DataFrame(
+            {
+                "student_number": pd.Series(dtype=object),
+                "week": pd.Series(dtype="int64"),
+                "feature": pd.Series(dtype=object),
+                "value": pd.Series(dtype="float64"),
+            }
+        ),
     }
 
 
