@@ -101,6 +101,7 @@ NAME_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 254
 IDENTITIES = "identities"
 SCHOOL_SIGNALS = "school_signals"
+ASSESSMENT_RESULTS = "assessment_results"
 
 CONTRACTS: dict[str, TableContract] = {
     c.name: c
@@ -205,7 +206,9 @@ CONTRACTS: dict[str, TableContract] = {
             "credits per period, recorded in the period's last week",
             (
                 RESULT_WEEK,
-                Column("period", "int", "period of the school year, 1-4", min=1, max=4),
+                Column(
+                    "period", "int", "period of the school year, 1-4; the week must lie in it", min=1, max=4
+                ),
                 Column("credits_expected", "float", "credits planned in the period", min=0, max=200),
                 Column("credits_obtained", "float", "credits obtained in the period", min=0, max=200),
                 Column("units_failed", "int", "units failed in the period", min=0, max=50),
@@ -236,6 +239,19 @@ CONTRACTS: dict[str, TableContract] = {
                 ),
             ),
             key=(),
+        ),
+        TableContract(
+            ASSESSMENT_RESULTS,
+            "one row per assessment result (toets, examen, beoordeling), for a school that has no "
+            "per-period results",
+            (
+                RESULT_WEEK,
+                Column("assessment", "str", "the assessment's code or name", max_length=80),
+                Column("credits", "float", "credits the assessment is worth (0: formative)", min=0, max=60),
+                Column("passed", "int", "1 = passed (voldaan), 0 = not passed", min=0, max=1),
+                Column("score", "float", "the mark, 1-10 (may be empty)", min=1, max=10, optional=True),
+            ),
+            key=("week", "assessment"),
         ),
         TableContract(
             SCHOOL_SIGNALS,

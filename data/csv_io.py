@@ -28,7 +28,16 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from data.calendar import DateRule, SchoolCalendar, looks_like_day, no_school_week, parse_day, school_week_of
+from data.calendar import (
+    DateRule,
+    SchoolCalendar,
+    looks_like_day,
+    no_school_week,
+    parse_day,
+    period_of,
+    school_week_of,
+    school_year_index,
+)
 from data.contracts import (
     CONTRACTS,
     STUDENT_NUMBER,
@@ -505,6 +514,20 @@ def _table_rules(
         )
         bad_help = is_help & value.notna() & ~value.isin([0, 1])
         errors += _cell_errors(file, frame, bad_help, "value", "'{value}' must be 0 (no) or 1 (yes)")
+    if spec.name == "progress_results":
+        dated = out["week"].notna() & out["period"].notna()
+        in_period = _by_week(out["week"].where(dated, 0).astype("int64"), period_of)
+        wrong = dated & in_period.ne(out["period"])
+        periods: dict[Any, int] = in_period[wrong].to_dict()
+        errors += _row_errors(
+            file,
+            out.index[wrong.to_numpy()],
+            "period",
+            lambda i: (
+                f"period {frame.at[i, 'period']} does not hold week {frame.at[i, 'week']}, which is in "
+                f"period {periods[i]} of its school year: a result counts in the week it was recorded"
+            ),
+        )
     if spec.name == "school_signals":
         declared = cached_extensions().by_name()
         feature = frame["feature"]
@@ -712,7 +735,12 @@ def _start_weeks(engine: Engine, parsed: list[ParsedTable]) -> pd.Series:
     return both.set_index("student_id")["start_week"]
 
 
-ROW_NOUN = {"outcomes": "outcome", "attendance_weeks": "attendance week", "progress_results": "result"}
+ROW_NOUN = {
+    "outcomes": "outcome",
+    "attendance_weeks": "attendance week",
+    "progress_results": "result",
+    "assessment_results": "assessment result",
+}
 
 
 def _check_across_tables(engine: Engine, parsed: list[ParsedTable]) -> list[RowError]:
@@ -741,6 +769,43 @@ def _check_across_tables(engine: Engine, parsed: list[ParsedTable]) -> list[RowE
             )
 
         errors += _row_errors(p.file, p.frame.index[before.to_numpy()], "week", problem)
+    return errors + _check_one_kind_of_results(engine, parsed)
+
+
+def _by_week(weeks: pd.Series, of: Callable[[int], int]) -> pd.Series:
+    """``of`` (a fact of data.calendar) for every week, computed once per distinct week."""
+    return weeks.map({int(w): of(int(w)) for w in pd.unique(weeks)})
+
+
+def _periods(frame: pd.DataFrame) -> pd.Series:
+    """(student, school year, period) of each result row, as one text key."""
+    week = frame["week"].astype("int64")
+    year, period = _by_week(week, school_year_index), _by_week(week, period_of)
+    return frame["student_id"].astype(str) + "/" + year.astype(str) + "/" + period.astype(str)
+
+
+def _check_one_kind_of_results(engine: Engine, parsed: list[ParsedTable]) -> list[RowError]:
+    """A period of a student has per-period results or per-assessment results, not both: both would count
+    the same credits twice. An assessment result in a period with a per-period result (in this batch or
+    stored) is refused."""
+    assessments = [p for p in parsed if p.table.name == "assessment_results"]
+    if not assessments:
+        return []
+    batch = [p.frame[["student_id", "week"]] for p in parsed if p.table.name == "progress_results"]
+    stored = read_table(engine, "progress_results")[["student_id", "week"]]
+    per_period = set(_periods(pd.concat([*batch, stored], ignore_index=True)))
+    errors: list[RowError] = []
+    for p in assessments:
+        both = _periods(p.frame).isin(per_period)
+        errors += _row_errors(
+            p.file,
+            p.frame.index[both.to_numpy()],
+            "week",
+            lambda _: (
+                "the student has a per-period result (progress_results) for this period: give per-period "
+                "or per-assessment results for a period, not both"
+            ),
+        )
     return errors
 
 

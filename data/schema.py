@@ -113,6 +113,19 @@ class ProgressResult(Base):
     units_failed: Mapped[int] = mapped_column(SmallInteger)
 
 
+class AssessmentResult(Base):
+    """One assessment result: credits, passed or not, and the mark when there is one."""
+
+    __tablename__ = "assessment_results"
+
+    student_id: Mapped[str] = mapped_column(String(32), ForeignKey(STUDENT_FK), primary_key=True)
+    week: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment: Mapped[str] = mapped_column(String(80), primary_key=True)
+    credits: Mapped[float] = mapped_column(Float)
+    passed: Mapped[int] = mapped_column(SmallInteger)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class SchoolSignal(Base):
     """One value of a college's own declared signal (data.extensions), known from ``week`` on."""
 

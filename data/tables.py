@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from data.contracts import contract
 from data.pseudonym import pseudonymise_column
 
 MODEL_TABLES = (
@@ -19,21 +20,27 @@ MODEL_TABLES = (
     "attendance_weeks",
     "progress_results",
     "outcomes",
+    "assessment_results",
     "school_signals",
 )
-SIGNAL_COLUMNS = ("student_id", "week", "feature", "value")
+DTYPES: dict[str, str] = {"int": "int64", "float": "float64", "str": "object"}
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty raw table with its contract's columns and types (a college without assessments or
+    declared signals has such a table)."""
+    spec = contract(name)
+    columns = {"student_id": pd.Series(dtype="object")}
+    columns |= {c.name: pd.Series(dtype=DTYPES[c.kind]) for c in spec.columns}
+    return pd.DataFrame(columns)
 
 
 def no_signals() -> pd.DataFrame:
-    """An empty ``school_signals`` table: a college without declared extensions."""
-    return pd.DataFrame(
-        {
-            "student_id": pd.Series(dtype=object),
-            "week": pd.Series(dtype="int64"),
-            "feature": pd.Series(dtype=object),
-            "value": pd.Series(dtype="float64"),
-        }
-    )
+    return empty_table("school_signals")
+
+
+def no_assessments() -> pd.DataFrame:
+    return empty_table("assessment_results")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class RawTables:
       unauthorised_absence_hours
     * progress_results: student_id, week, period, credits_expected, credits_obtained, units_failed
     * outcomes: student_id, week (last week enrolled), outcome (vsv / switch / graduated)
+    * assessment_results: student_id, week, assessment, credits, passed, score (a school without
+      per-period results; empty otherwise)
     * school_signals: student_id, week, feature, value (a college's declared extensions, data.extensions;
       empty when it has none)
     """
@@ -58,6 +67,7 @@ class RawTables:
     attendance_weeks: pd.DataFrame
     progress_results: pd.DataFrame
     outcomes: pd.DataFrame
+    assessment_results: pd.DataFrame = field(default_factory=no_assessments)
     school_signals: pd.DataFrame = field(default_factory=no_signals)
 
     def latest_week(self) -> int | None:
@@ -82,6 +92,7 @@ class RawTables:
             attendance_weeks=upto(self.attendance_weeks, "week"),
             progress_results=upto(self.progress_results, "week"),
             outcomes=upto(self.outcomes, "week"),
+            assessment_results=upto(self.assessment_results, "week"),
             school_signals=upto(self.school_signals, "week"),
         )
 

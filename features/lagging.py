@@ -9,7 +9,8 @@ Attendance (windows end at ``as_of``, at most :data:`ATTENDANCE_WINDOW` weeks ba
   without a row or without scheduled hours are skipped: they neither extend nor break the streak);
 * ``has_attendance_8w``: any scheduled hours recorded in the latest 8 weeks.
 
-Progress (period results up to ``as_of``): ``credits_ratio_year`` (obtained / expected in the current
+Progress (period results, and per-assessment results in the week of each, up to ``as_of``;
+:func:`results_as_progress`): ``credits_ratio_year`` (obtained / expected in the current
 school year), ``credits_ratio_total`` (the same over everything in the store), ``credits_behind_year``
 (expected minus obtained), ``units_failed_year`` and ``has_progress_year``.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.calendar import year_start
+from data.calendar import period_of, year_start
 from features.grid import GridRows, column_grid, weekly_positions, window_rows
 from features.windows import FloatArray, any_week, fill, indicator, trailing_streak, window_rate, window_sum
 
@@ -93,6 +94,34 @@ def attendance_features(attendance: pd.DataFrame, enrolled: pd.DataFrame, as_of:
     out["has_attendance_8w"] = indicator(any_week(counted[:, -8:]))
     out["_unauth_streak"] = trailing_streak(fully_unauthorised, counted)
     return pd.DataFrame(out, index=ids)
+
+
+def results_as_progress(progress: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFrame:
+    """Per-period results with a school's per-assessment results added as progress rows, one per student
+    and week of results: ``credits_expected`` the credits the week's assessments are worth,
+    ``credits_obtained`` those of the passed ones, ``units_failed`` the assessments not passed (the mark
+    is kept in the store, not used). The import refuses a period with both kinds of results; the features
+    then count each credit once. Without assessments, ``progress`` itself (no copy)."""
+    if assessments.empty:
+        return progress
+    passed = assessments["passed"].to_numpy(dtype=np.float64)
+    credits = assessments["credits"].to_numpy(dtype=np.float64)
+    rows = pd.DataFrame(
+        {
+            "student_id": assessments["student_id"].to_numpy(),
+            "week": assessments["week"].to_numpy(dtype=np.int64),
+            "credits_expected": credits,
+            "credits_obtained": credits * passed,
+            "units_failed": 1.0 - passed,
+        }
+    )
+    weekly = rows.groupby(["student_id", "week"], as_index=False, sort=False).sum()
+    weekly["period"] = weekly["week"].map(period_of)
+    combined = pd.concat([progress, weekly], ignore_index=True)
+    if combined.duplicated(["student_id", "week"]).any():  # in-memory tables the import did not check
+        sums = combined.groupby(["student_id", "week"], as_index=False, sort=False)[list(CREDITS)].sum()
+        combined = sums.assign(period=sums["week"].map(period_of))
+    return combined
 
 
 def progress_features(progress: pd.DataFrame, enrolled: pd.DataFrame, as_of: int) -> pd.DataFrame:

@@ -30,7 +30,13 @@ from data.extensions import cached_extensions
 from data.questionnaire import Questionnaire, cached_questionnaire
 from data.tables import RawTables
 from features.context import age_at, context_features
-from features.lagging import ATTENDANCE_WINDOW, attendance_features, legal_flags, progress_features
+from features.lagging import (
+    ATTENDANCE_WINDOW,
+    attendance_features,
+    legal_flags,
+    progress_features,
+    results_as_progress,
+)
 from features.leading import QUESTIONNAIRE_WINDOW, leading_features
 from features.population import enrolled_students
 from features.register import excluded_features, model_features
@@ -65,7 +71,9 @@ def snapshot(tables: RawTables, as_of: int, questionnaire: Questionnaire | None 
     parts = [
         leading_features(known.questionnaire_answers, enrolled, as_of, q),
         attendance_features(known.attendance_weeks, enrolled, as_of),
-        progress_features(known.progress_results, enrolled, as_of),
+        progress_features(
+            results_as_progress(known.progress_results, known.assessment_results), enrolled, as_of
+        ),
         context_features(enrolled, as_of),
         extension_features(known.school_signals, enrolled, cached_extensions().extensions),
     ]

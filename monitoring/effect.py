@@ -417,6 +417,7 @@ def load_effect_tables(engine: Engine, questionnaire: Questionnaire) -> tuple[Ra
         attendance_weeks=_read_compact(engine, "attendance_weeks", ids),
         progress_results=read_table(engine, "progress_results"),
         outcomes=read_table(engine, "outcomes"),
+        assessment_results=read_table(engine, "assessment_results"),
         school_signals=read_table(engine, "school_signals"),
     )
     return tables, _read_compact(engine, "synthetic_truth", ids)
@@ -504,6 +505,7 @@ class _WeeklyTables:
             attendance_weeks=self.attendance.iloc[self._span(self._attendance_weeks, low, as_of)],
             progress_results=self.tables.progress_results,
             outcomes=self.tables.outcomes,
+            assessment_results=self.tables.assessment_results,
             school_signals=self.tables.school_signals,
         )
 

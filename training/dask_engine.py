@@ -101,6 +101,7 @@ def tables_for_weeks(tables: RawTables, weeks: Sequence[int]) -> RawTables:
         attendance_weeks=window(tables.attendance_weeks),
         progress_results=tables.progress_results,
         outcomes=tables.outcomes,
+        assessment_results=tables.assessment_results,
         school_signals=tables.school_signals,
     )
 

@@ -58,6 +58,7 @@ from data.synthetic.staff import (
     empty_placements,
     school_places,
 )
+from data.tables import empty_table
 
 Scenario = Literal["baseline", "lockdown", "hot_labour_market", "survey_fatigue"]
 SCENARIOS: tuple[str, ...] = ("baseline", "lockdown", "hot_labour_market", "survey_fatigue")
@@ -68,6 +69,7 @@ TABLES = (
     "attendance_weeks",
     "progress_results",
     "outcomes",
+    "assessment_results",
     "school_signals",
     "synthetic_truth",
     "identities",
@@ -924,16 +926,15 @@ def _tables(
         "audit_attributes": audit,
         **frames,
         "outcomes": outcomes.sort_values("student_number").reset_index(drop=True),
-        # The synthetic college has no signals of its own (no declared extensions): the table is empty.
-        "school_signals": pd.DataFrame(
-            {
-                "student_number": pd.Series(dtype=object),
-                "week": pd.Series(dtype="int64"),
-                "feature": pd.Series(dtype=object),
-                "value": pd.Series(dtype="float64"),
-            }
-        ),
+        # The synthetic college records per-period results and declares no signals of its own: both
+        # tables are empty.
+        **{name: _empty_export(name) for name in ("assessment_results", "school_signals")},
     }
+
+
+def _empty_export(name: str) -> pd.DataFrame:
+    """A table the generator leaves empty, with its columns, by student number."""
+    return empty_table(name).rename(columns={"student_id": "student_number"})
 
 
 def staff_setup(
