@@ -398,6 +398,23 @@ def school_week_of(calendar: SchoolCalendar, day: date, rule: DateRule) -> int |
     return week - shift * WEEKS_PER_YEAR
 
 
+def date_in_week(calendar: SchoolCalendar, week: int, weekday: int = 0) -> date:
+    """A date in school week ``week`` (``weekday`` 0 = Monday to 4 = Friday), as an export writes it. A
+    week outside the configured years is placed as :func:`school_week_of` reads it back: in the nearest
+    configured year, moved that many years (so ``school_week_of`` of the date, by any rule, is ``week``)."""
+    if not 0 <= weekday < _SCHOOL_DAYS:
+        raise ValueError(f"weekday must be 0 (Monday) to 4 (Friday), got {weekday}")
+    last = calendar.last_week
+    if week < 0:
+        shift = -((WEEKS_PER_YEAR - 1 - week) // WEEKS_PER_YEAR)
+    elif week > last:
+        shift = (week - last + WEEKS_PER_YEAR - 1) // WEEKS_PER_YEAR
+    else:
+        shift = 0
+    day = calendar.monday(week - shift * WEEKS_PER_YEAR) + timedelta(days=weekday)
+    return _add_years(day, shift)
+
+
 def no_school_week(calendar: SchoolCalendar, day: date) -> str:
     """Why ``day`` is in no school week, for messages: "in the herfstvakantie of 2023-2024", "outside the
     school calendar, which covers weeks 0-119 (...)"."""

@@ -117,6 +117,8 @@ def results_as_progress(progress: pd.DataFrame, assessments: pd.DataFrame) -> pd
     )
     weekly = rows.groupby(["student_id", "week"], as_index=False, sort=False).sum()
     weekly["period"] = weekly["week"].map(period_of)
+    if progress.empty:
+        return weekly
     combined = pd.concat([progress, weekly], ignore_index=True)
     if combined.duplicated(["student_id", "week"]).any():  # in-memory tables the import did not check
         sums = combined.groupby(["student_id", "week"], as_index=False, sort=False)[list(CREDITS)].sum()

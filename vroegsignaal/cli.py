@@ -40,6 +40,17 @@ def generate(
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
     chunk_size: Annotated[int, typer.Option(help="students simulated at once (bounds memory)")] = 25_000,
+    export_style: Annotated[
+        str,
+        typer.Option(
+            help="native (the contract's tables) or school (as a college's systems hand it over: Dutch "
+            "headers and codes, semicolons, Windows-1252, dates, per-assessment results, two signals of "
+            "its own, with mapping.yaml and extensions.yaml beside it)"
+        ),
+    ] = "native",
+    february_intake_share: Annotated[
+        float, typer.Option(help="share of each later intake that starts in February (week 20)")
+    ] = 0.0,
 ) -> None:
     """Generate synthetic mbo cohorts with known true risk, as CSV exports a school would send."""
     from pydantic import ValidationError
@@ -49,6 +60,10 @@ def generate(
 
     if file_format not in ("csv", "parquet"):
         fail(f"--format must be csv or parquet, got {file_format!r}")
+    if export_style not in ("native", "school"):
+        fail(f"--export-style must be native or school, got {export_style!r}")
+    if export_style == "school" and file_format != "csv":
+        fail("--export-style school writes CSV files, as a school's system does: leave out --format")
     try:
         config = GeneratorConfig(
             seed=seed,
@@ -57,19 +72,31 @@ def generate(
             scenario=scenario,  # type: ignore[arg-type]
             scenario_start_week=scenario_start_week,
             chunk_size=chunk_size,
+            february_intake_share=february_intake_share,
         )
     except ValidationError as exc:
         fail(f"invalid generator settings:\n{exc}")
         return
     questionnaire = context_or_fail().questionnaire
     started = time.perf_counter()
-    counts = write_generated(
-        config,
-        out,
-        fmt="csv" if file_format == "csv" else "parquet",
-        questionnaire=questionnaire,
-        progress=True,
-    )
+    if export_style == "school":
+        from data.synthetic.school_export import write_school_export
+
+        try:
+            counts = write_school_export(
+                config, out, questionnaire, context_or_fail().calendar, progress=True
+            )
+        except ValueError as exc:
+            fail(str(exc))
+            return
+    else:
+        counts = write_generated(
+            config,
+            out,
+            fmt="csv" if file_format == "csv" else "parquet",
+            questionnaire=questionnaire,
+            progress=True,
+        )
     typer.echo(f"generated {config.n_total} students in {time.perf_counter() - started:.1f}s into {out}")
     for name, n in counts.items():
         typer.echo(f"  {name:<24} {n:>12,} rows")

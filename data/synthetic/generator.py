@@ -79,6 +79,10 @@ TABLES = (
 STAFF_TABLES = ("coachklas_placements", "actions")
 # The identity table's own random stream (per seed and chunk): names never move the simulation's draws.
 NAMES_STREAM = 0x6E616D6573  # "names"
+# The school-style export's extra signals have a stream of their own too.
+EXTRAS_STREAM = 0x6578747261  # "extra"
+# Not a table of the contract: what only the school-style export writes (:func:`school_extras`).
+SCHOOL_EXTRAS = "school_extras"
 # The staff's own random stream (per seed and chunk): their decisions never move the simulation's draws.
 STAFF_STREAM = 0x7374616666  # "staff"
 FIRST_STUDENT_NUMBER = 1_000_000
@@ -114,6 +118,13 @@ class GeneratorConfig(BaseModel):
     coachklas_effect: MeasureEffect = Field(
         default=MeasureEffect(log_hazard=-0.7, weeks_after=10),
         description="true effect of a placement on the weekly vsv hazard, during it and weeks after",
+    )
+    february_intake_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of each later year's intake that starts halfway the school year (week 20, "
+        "February) instead of in its first week; 0 keeps one intake a year",
     )
     action_share: float = Field(
         default=0.01, ge=0, le=1, description="weekly chance of a mentor action for a student of typical need"
@@ -222,6 +233,9 @@ def sample_population(
         w = year_weights[:d] / year_weights[:d].sum()
         yos[sel] = rng.choice(np.arange(1, d + 1), size=int(sel.sum()), p=w)
     start_week = np.where(initial, -(yos - 1) * WEEKS_PER_YEAR, intake_year * WEEKS_PER_YEAR)
+    if config.february_intake_share > 0:  # drawn only when asked, so other worlds keep their draws
+        february = ~initial & (rng.random(n) < config.february_intake_share)
+        start_week = start_week + np.where(february, WEEKS_PER_YEAR // 2, 0)
 
     newcomer = prior == P.PRIOR_EDUCATION.index("newcomer")
     vso = prior == P.PRIOR_EDUCATION.index("vso")
@@ -340,6 +354,15 @@ class SchoolTime:
     year1: np.ndarray  # 1.0 in the first year of study
     age: np.ndarray
     final_week: np.ndarray  # the last week of the last year of the programme (the diploma week)
+
+
+def expected_end_week(start_week: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """The diploma week of :func:`school_time`: the last week of the school year in which the student
+    reaches the final year of the programme (``start + duration * 40 - 1`` for a start in week 1 of a
+    year; a February starter finishes at the end of a school year too)."""
+    final_year_start = start_week + (duration - 1) * WEEKS_PER_YEAR
+    out: np.ndarray = final_year_start // WEEKS_PER_YEAR * WEEKS_PER_YEAR + WEEKS_PER_YEAR - 1
+    return out
 
 
 def school_time(pop: Population, week: int) -> SchoolTime:
@@ -861,9 +884,8 @@ def _tables(
             "start_week": pop.start_week,
             "age_at_start": pop.age_at_start,
             "expected_duration_years": pop.duration,
-            # What a school's export holds as the expected end ("verwachte einddatum"), here the rule the
-            # store applies to an empty cell: the last week of the programme's nominal length.
-            "expected_end_week": pop.start_week + pop.duration * WEEKS_PER_YEAR - 1,
+            # What a school's export holds as the expected end ("verwachte einddatum").
+            "expected_end_week": expected_end_week(pop.start_week, pop.duration),
         }
     )
     audit = pd.DataFrame(
@@ -1012,7 +1034,28 @@ def generate_chunks(
         tables = simulate(pop, config, q, rng, staff)
         names_rng = np.random.default_rng([config.seed, chunk_no, NAMES_STREAM])
         tables["identities"] = synthetic_identities(pop.number, np.array(P.GENDERS)[pop.gender], names_rng)
+        extras_rng = np.random.default_rng([config.seed, chunk_no, EXTRAS_STREAM])
+        tables[SCHOOL_EXTRAS] = school_extras(pop, extras_rng)
         yield tables
+
+
+def school_extras(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
+    """Two signals a college's own systems hold at enrolment and the contract does not name, for the
+    school-style export (:mod:`data.synthetic.school_export`): ``previous_attempts`` (earlier attempts at
+    an mbo programme: more for earlier mbo, personal problems and low ability) and ``prior_grade`` (the
+    mean mark of the prior education, 1-10: higher with ability). Both follow the student's latent traits
+    at the start, which the model otherwise only sees as the year unfolds; drawn from their own random
+    stream, so the simulation does not move."""
+    prev_mbo = pop.prior == P.PRIOR_EDUCATION.index("mbo")
+    rate = 0.12 + 0.6 * prev_mbo + 0.45 * np.maximum(pop.mu[:, 2], 0.0) + 0.25 * np.maximum(-pop.ability, 0.0)
+    grade = np.clip(6.4 + 0.55 * pop.ability + rng.normal(0.0, 0.35, len(pop)), 4.0, 9.5)
+    return pd.DataFrame(
+        {
+            "student_number": pop.number,
+            "previous_attempts": rng.poisson(rate).clip(0, 6),
+            "prior_grade": grade.round(1),
+        }
+    )
 
 
 def generate_states(

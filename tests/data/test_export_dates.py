@@ -15,6 +15,7 @@ from data.calendar import (
     WEEKS_PER_YEAR,
     DateRule,
     SchoolCalendar,
+    date_in_week,
     load_school_calendar,
     looks_like_day,
     parse_day,
@@ -196,3 +197,15 @@ def test_the_expected_end_may_be_given_empty_or_left_out(
     (report,) = import_files(store, [left_out / "students.csv"], TEST_KEY, questionnaire)
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 2)
     assert read_table(store, "students")["expected_end_week"].isna().all()
+
+
+def test_a_written_date_reads_back_as_its_week_by_every_rule(calendar: SchoolCalendar) -> None:
+    """date_in_week (the school-style export) and school_week_of (the import) are each other's inverse,
+    also for weeks before and after the configured years."""
+    rules: tuple[DateRule, ...] = ("on_or_before", "on_or_after")
+    for week in range(-3 * WEEKS_PER_YEAR, calendar.last_week + 3 * WEEKS_PER_YEAR):
+        for weekday in range(5):
+            day = date_in_week(calendar, week, weekday)
+            assert all(school_week_of(calendar, day, rule) == week for rule in rules), (week, weekday, day)
+            if 0 <= week <= calendar.last_week:
+                assert school_week_of(calendar, day, "in_school_week") == week

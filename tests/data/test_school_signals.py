@@ -113,7 +113,7 @@ def test_a_declared_column_of_the_students_file_is_stored_as_a_signal_at_the_sta
     assert (row["feature"], row["value"], row["week"]) == (
         "previous_attempts",
         2.0,
-        int(students.loc[1, "start_week"]),
+        int(str(students.loc[1, "start_week"])),
     )
     assert len(signals) == 3  # the empty cell is no value
     again = import_files(store, [path], TEST_KEY, questionnaire)
