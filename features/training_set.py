@@ -10,7 +10,7 @@ from tqdm import tqdm
 from data.calendar import DEFAULT_HORIZON
 from data.questionnaire import Questionnaire
 from data.tables import RawTables
-from features.labels import labels
+from features.labels import DEFAULT_LABEL, LabelKind, labels
 from features.snapshot import snapshot
 
 
@@ -21,16 +21,18 @@ def build_training_set(
     questionnaire: Questionnaire | None = None,
     progress: bool = False,
     max_week: int | None = None,
+    label: LabelKind = DEFAULT_LABEL,
 ) -> pd.DataFrame:
     """One row per (student enrolled at ``as_of``, ``as_of``): ``as_of``, the snapshot, then the labels.
 
     Features come from :func:`features.snapshot` (data up to ``as_of`` only) and labels from
-    :func:`features.labels` (the ``horizon`` weeks after it): both see the same enrolled students.
+    :func:`features.labels` (the window ``label`` chooses: the ``horizon`` weeks after it, or up to the
+    student's expected end): both see the same enrolled students.
     """
     parts = []
     for as_of in tqdm(list(as_of_weeks), desc="training set", unit="week", disable=not progress):
         features = snapshot(tables, as_of, questionnaire)
-        outcome = labels(tables, as_of, horizon, max_week=max_week)
+        outcome = labels(tables, as_of, horizon, max_week=max_week, label=label)
         if not features["student_id"].equals(outcome["student_id"]):
             raise RuntimeError(f"week {as_of}: features and labels cover different students")
         rows = features.merge(outcome, on="student_id", how="inner", validate="one_to_one")

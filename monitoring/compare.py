@@ -15,12 +15,11 @@ import pandas as pd
 
 from data.questionnaire import Questionnaire
 from data.tables import RawTables
-from features import build_training_set
 from models.evaluation import COMPARED, LABEL, overall_metrics
 from monitoring.config import MonitoringConfig
 from monitoring.fairness import audit_frame, fairness_check, fairness_table
 from monitoring.model import MonitoredModel, score, shared_terms
-from monitoring.performance import calibration_ratio, matured_weeks
+from monitoring.performance import calibration_ratio, closed_rows, label_kind, matured_weeks
 
 COMPARE_FILE = "vergelijking.json"
 COMPARE_HTML = "vergelijking.html"
@@ -35,13 +34,16 @@ def compare_on_recent_weeks(
     questionnaire: Questionnaire,
 ) -> pd.DataFrame:
     """One row per model: rows, vsv rows, the promotion metrics, calibration ratio and fairness alerts,
-    on the matured as-of weeks of ``week`` (the same rows for every model)."""
+    on the matured as-of weeks of ``week`` (the same rows for every model, labelled as the models were
+    trained: their label kinds must agree)."""
     terms = shared_terms(models.values())
+    kinds = {label_kind(model) for model in models.values()}
+    if len(kinds) != 1:
+        raise ValueError(f"the models were trained for different labels: {sorted(kinds)}")
     weeks = matured_weeks(week, terms.horizon, config)
     if not weeks:
         raise ValueError(f"week {week} has no as-of weeks whose {terms.horizon}-week horizon has passed")
-    rows = build_training_set(tables.until(week), weeks, terms.horizon, questionnaire, max_week=week)
-    rows = rows[rows["label_mature"]].reset_index(drop=True)
+    rows = closed_rows(tables, weeks, week, terms.horizon, kinds.pop(), questionnaire)
     table = pd.DataFrame()
     extra: dict[str, dict[str, Any]] = {}
     for name, model in models.items():

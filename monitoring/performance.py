@@ -1,5 +1,7 @@
 """Performance on matured labels: labels arrive late, so only as-of weeks whose horizon has passed by the
 monitored week are evaluated. Metrics come from :mod:`models.metrics` and :mod:`models.evaluation`.
+The labels are rebuilt as the model was trained (:func:`label_kind`): a ``programme_end`` model is judged
+on the rows of those weeks whose window (to the student's expected end) closed by the monitored week.
 
 A drop in ranking (ROC-AUC, precision in the top k) is flagged when it is both larger than the configured
 limit and larger than ``min_z`` standard errors. Calibration is off when the mean predicted probability lies
@@ -19,6 +21,7 @@ import pandas as pd
 from data.questionnaire import Questionnaire
 from data.tables import RawTables
 from features import build_training_set
+from features.labels import DEFAULT_LABEL, LABEL_KINDS, LabelKind, window_end
 from models.evaluation import LABEL, overall_metrics, per_week_top
 from models.metrics import binary_metrics
 from models.risk_model import wilson_interval as score_interval
@@ -26,6 +29,15 @@ from monitoring.config import MonitoringConfig, PerformanceConfig
 from monitoring.model import MonitoredModel, score
 
 SCORE = "probability"
+
+
+def label_kind(model: MonitoredModel) -> LabelKind:
+    """The model's label (its metadata's ``label``); models trained before it was recorded: ``horizon``."""
+    value = model.metadata.get("label", DEFAULT_LABEL)
+    for kind in LABEL_KINDS:
+        if value == kind:
+            return kind
+    raise ValueError(f"the model records label {value!r}, expected one of {LABEL_KINDS}")
 
 
 def matured_weeks(week: int, horizon: int, config: MonitoringConfig) -> list[int]:
@@ -43,14 +55,34 @@ def matured_rows(
     questionnaire: Questionnaire,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Scored student-weeks of ``weeks`` with their labels, as known by the end of ``known_until``."""
+    """Scored student-weeks of ``weeks`` with their labels, as known by the end of ``known_until``: the
+    model's label kind (:func:`label_kind`), rows whose label window closed by then."""
     if not weeks:
         return pd.DataFrame(columns=["student_id", "as_of", LABEL, SCORE, "band"])
-    rows = build_training_set(
-        tables.until(known_until), weeks, horizon, questionnaire, progress=progress, max_week=known_until
+    return score(
+        model, closed_rows(tables, weeks, known_until, horizon, label_kind(model), questionnaire, progress)
     )
-    rows = rows[rows["label_mature"]].reset_index(drop=True)
-    return score(model, rows)
+
+
+def closed_rows(
+    tables: RawTables,
+    weeks: list[int],
+    known_until: int,
+    horizon: int,
+    label: LabelKind,
+    questionnaire: Questionnaire,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """The training-set rows of ``weeks`` as known by the end of ``known_until`` whose label window closed
+    by then. ``horizon``: the mature rows. ``programme_end``: rows whose window ends by ``known_until``
+    (:func:`features.labels.window_end`), not every mature row: an outcome seen before the window ends is
+    final, but taking those rows would favour the students who left."""
+    known = tables.until(known_until)
+    rows = build_training_set(
+        known, weeks, horizon, questionnaire, progress=progress, max_week=known_until, label=label
+    )
+    closed = rows["label_mature"] & (window_end(rows, known.students, label, horizon) <= known_until)
+    return rows[closed].reset_index(drop=True)
 
 
 def calibration_ratio(y: pd.Series, p: pd.Series) -> float:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from data.calendar import DEFAULT_HORIZON
+from features.labels import DEFAULT_LABEL, LabelKind
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.yaml")
 
@@ -18,6 +19,9 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # The label window (features.labels): "horizon" = vsv in the ``horizon`` school weeks after the as-of
+    # week; "programme_end" = vsv before the student's expected end of the programme.
+    label: LabelKind = DEFAULT_LABEL
     horizon: int = Field(default=DEFAULT_HORIZON, ge=1, le=40)
     first_week_in_year: int = Field(default=2, ge=1, le=40)
     as_of_step: int = Field(default=1, ge=1, le=20)
@@ -63,6 +67,15 @@ class TrainingConfig(BaseModel):
             raise ValueError("elevated_share must be larger than capacity_share")
         if self.engine == "dask" and self.tune_trials > 0:
             raise ValueError("tune_trials needs engine: pandas (the search runs in memory)")
+        if self.label == "programme_end" and self.engine == "dask":
+            raise ValueError(
+                "label: programme_end needs engine: pandas (the Dask engine builds horizon labels)"
+            )
+        if self.label == "programme_end" and self.tune_trials > 0:
+            raise ValueError(
+                "label: programme_end needs tune_trials: 0 (the search's time folds close horizon "
+                "windows only)"
+            )
         return self
 
 

@@ -1,8 +1,9 @@
 """Temporal folds and fitting: the risk model, its calibration and bands, and the baselines.
 
 Folds are school years: the latest year is the test fold, the year before it calibrates, every earlier
-year trains. A row's label window (``as_of``, ``as_of + horizon``] must end before the next fold begins,
-so no fold's labels reach into a later fold's weeks.
+year trains. A row's label window must end before the next fold begins, so no fold's labels reach into a
+later fold's weeks: (``as_of``, ``as_of + horizon``] with ``label: horizon``, (``as_of``, the student's
+expected end] with ``label: programme_end`` (:func:`features.labels.window_end`; :func:`fold_rows`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class Folds:
     # (leave_out), and how many weeks of data the test year holds (test: fewer than a whole year).
     weeks_left_out: int = 0
     weeks_in_test_year: int = WEEKS_PER_YEAR
+    # The last week a row's label window may reach in each fold (:func:`fold_rows`): the week before the
+    # next fold begins, and for the test fold the last week of data.
+    train_until: int = -1
+    calibration_until: int = -1
+    test_until: int = -1
 
 
 @dataclass(frozen=True)
@@ -131,19 +137,21 @@ def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
             + f" (last week {max_week})"
         )
     test_year, cal_year = years - 1, years - 2
+    # The shortest label window an as-of week can have: with programme_end a row's own window decides
+    # (fold_rows), and a student past the expected end has an empty one.
+    shortest = config.horizon if config.label == "horizon" else 0
 
     def fold(year_range: range, limit: int) -> tuple[int, ...]:
-        return tuple(
-            w for y in year_range for w in year_as_of_weeks(y, config) if w + config.horizon <= limit
-        )
+        return tuple(w for y in year_range for w in year_as_of_weeks(y, config) if w + shortest <= limit)
 
-    train = fold(range(0, cal_year), cal_year * WEEKS_PER_YEAR - 1)
-    calibration = fold(range(cal_year, test_year), test_year * WEEKS_PER_YEAR - 1)
+    train_until, calibration_until = cal_year * WEEKS_PER_YEAR - 1, test_year * WEEKS_PER_YEAR - 1
+    train = fold(range(0, cal_year), train_until)
+    calibration = fold(range(cal_year, test_year), calibration_until)
     # The test year's labels may read up to the last week of data (leave_out: into the weeks left out).
     test = fold(range(test_year, years), max_week)
     if not test:
         first = min(year_as_of_weeks(test_year, config)) - test_year * WEEKS_PER_YEAR + 1
-        needed = first + config.horizon
+        needed = first + shortest
         raise TrainingDataError(
             f"the test fold (school year {test_year + 1}) has no as-of week whose label window has closed: "
             f"the data holds {weeks_in_last} of its weeks and the first as-of week (week {first}) needs "
@@ -159,24 +167,56 @@ def temporal_folds(max_week: int, config: TrainingConfig) -> Folds:
         tuple(year_as_of_weeks(cal_year, config)),
         weeks_left_out=weeks_in_last if weeks_in_last and not test_partial else 0,
         weeks_in_test_year=weeks_in_last if test_partial else WEEKS_PER_YEAR,
+        train_until=train_until,
+        calibration_until=calibration_until,
+        test_until=max_week,
     )
 
 
-def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig) -> None:
-    """Refuse folds that are empty, single-class or too thin, with a message that says so."""
-    check_fold_counts(len(frame), int(frame[LABEL].sum()) if len(frame) else 0, name, config)
+def fold_rows(
+    rows: pd.DataFrame,
+    window_ends: pd.Series,
+    weeks: Sequence[int],
+    until: int,
+    name: str,
+    config: TrainingConfig,
+) -> pd.DataFrame:
+    """The rows of the fold's as-of ``weeks`` whose label window (``window_ends``, aligned with ``rows``;
+    :func:`features.labels.window_end`) ends by ``until``, checked by :func:`check_fold`. With
+    ``label: horizon`` the fold's weeks already close every window; with ``programme_end`` rows whose
+    window does not close are left out, and a refusal says how many of the weeks' rows were left."""
+    in_weeks = rows["as_of"].isin(weeks)
+    keep = in_weeks & (window_ends <= until)
+    frame = rows[keep].reset_index(drop=True)
+    note = ""
+    if config.label == "programme_end":
+        note = (
+            f"with label: programme_end a student-week counts only when its label window (to the student's "
+            f"expected end) closes by week {until}, the fold's last: {int(keep.sum()):,} of the "
+            f"{int(in_weeks.sum()):,} student-weeks of its as-of weeks do (import more school years, or "
+            "use label: horizon)"
+        )
+    check_fold(frame, name, config, note)
+    return frame
 
 
-def check_fold_counts(rows: int, positives: int, name: str, config: TrainingConfig) -> None:
+def check_fold(frame: pd.DataFrame, name: str, config: TrainingConfig, note: str = "") -> None:
+    """Refuse folds that are empty, single-class or too thin, with a message that says so (and ``note``,
+    why rows may be missing)."""
+    check_fold_counts(len(frame), int(frame[LABEL].sum()) if len(frame) else 0, name, config, note)
+
+
+def check_fold_counts(rows: int, positives: int, name: str, config: TrainingConfig, note: str = "") -> None:
     """:func:`check_fold` on a fold's row and positive counts (for folds that are not in memory)."""
+    why = f"; {note}" if note else ""
     if rows == 0:
-        raise TrainingDataError(f"the {name} fold has no rows")
+        raise TrainingDataError(f"the {name} fold has no rows{why}")
     if positives == 0 or positives == rows:
-        raise TrainingDataError(f"the {name} fold has a single class ({positives} vsv of {rows} rows)")
+        raise TrainingDataError(f"the {name} fold has a single class ({positives} vsv of {rows} rows){why}")
     if positives < config.min_positive_rows:
         raise TrainingDataError(
             f"the {name} fold has {positives} vsv student-weeks; at least {config.min_positive_rows} are "
-            "needed (generate or import more students, or lower min_positive_rows)"
+            f"needed (generate or import more students, or lower min_positive_rows){why}"
         )
 
 

@@ -20,11 +20,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from data.calendar import WEEKS_PER_YEAR
+from data.extensions import cached_extensions
 from data.questionnaire import Questionnaire
 from data.synthetic.oracle import oracle_risk
 from data.tables import RawTables
 from data.vocabulary import VSV_OUTCOMES
 from features import build_training_set, load_register, model_features
+from features.labels import expected_end_week, window_end
+from features.register import read_register_file
+from features.school_signals import model_extensions
 from models.evaluation import (
     RATIO_METRICS,
     Evaluation,
@@ -41,11 +45,12 @@ from models.evaluation import (
 )
 from models.risk_model import RiskModel
 from training.config import TrainingConfig
+from training.extension_check import ExtensionCheck, check_extensions
 from training.fit import (
     LABEL,
-    check_fold,
     fit_logistic,
     fit_risk_model,
+    fold_rows,
     rule_baseline,
     temporal_folds,
 )
@@ -70,7 +75,17 @@ PresentOracle = Callable[[pd.DataFrame], pd.Series]
 def fingerprint(tables: RawTables) -> str:
     """A short hash of the raw tables' contents: the same data gives the same fingerprint."""
     digest = hashlib.sha256()
-    for name in ("students", "questionnaire_answers", "attendance_weeks", "progress_results", "outcomes"):
+    # A college's assessments and declared signals count when it has them (an empty table leaves the
+    # fingerprint of data without them as it was).
+    extra = [n for n in ("assessment_results", "school_signals") if len(getattr(tables, n))]
+    for name in (
+        "students",
+        "questionnaire_answers",
+        "attendance_weeks",
+        "progress_results",
+        "outcomes",
+        *extra,
+    ):
         frame = getattr(tables, name)
         digest.update(name.encode())
         digest.update(str(len(frame)).encode())
@@ -95,21 +110,35 @@ def prepare(
         set(folds.train) | set(folds.calibration) | set(folds.calibration_all_year) | set(folds.test_all_year)
     )
     rows = build_training_set(
-        tables, weeks, config.horizon, questionnaire, progress=progress, max_week=max_week
+        tables,
+        weeks,
+        config.horizon,
+        questionnaire,
+        progress=progress,
+        max_week=max_week,
+        label=config.label,
     )
     rows["week_in_year"] = rows["as_of"] % WEEKS_PER_YEAR + 1
-    train = rows[rows["as_of"].isin(folds.train)].reset_index(drop=True)
-    calibration = rows[rows["as_of"].isin(folds.calibration)].reset_index(drop=True)
+    # A row is in a fold when its own label window closes inside it (the test fold: by the last week of
+    # data, so its labels are mature); fold_rows refuses a fold that is left too thin, saying why.
+    ends = window_end(rows, tables.students, config.label, config.horizon)
+    train = fold_rows(rows, ends, folds.train, folds.train_until, "train", config)
+    calibration = fold_rows(rows, ends, folds.calibration, folds.calibration_until, "calibration", config)
     calibration_all = rows[rows["as_of"].isin(folds.calibration_all_year)].reset_index(drop=True)
     test_all = rows[rows["as_of"].isin(folds.test_all_year)].reset_index(drop=True)
-    test = test_all[test_all["as_of"].isin(folds.test) & test_all["label_mature"]].reset_index(drop=True)
-    for frame, name in ((train, "train"), (calibration, "calibration"), (test, "test")):
-        check_fold(frame, name, config)
+    test = fold_rows(rows, ends, folds.test, folds.test_until, "test", config)
     return Prepared(folds, train, calibration, test, test_all, max_week, calibration_all)
 
 
-def oracle_column(frame: pd.DataFrame, truth: pd.DataFrame, horizon: int) -> pd.Series:
-    """The oracle risk for every (student, as_of) row of ``frame``."""
+def oracle_column(
+    frame: pd.DataFrame, truth: pd.DataFrame, horizon: int, expected_end: pd.Series | None = None
+) -> pd.Series:
+    """The oracle risk for every (student, as_of) row of ``frame``: over the ``horizon`` weeks after
+    ``as_of``, or (``expected_end``: each student's expected last week, by ``student_id``; the
+    ``programme_end`` label) up to the student's expected end."""
+    if expected_end is not None:
+        truth = truth[truth["week"] <= truth["student_id"].map(expected_end)]
+        horizon = max(1, int(truth["week"].max()) - int(frame["as_of"].min())) if len(truth) else 1
     parts = []
     for as_of in sorted(frame["as_of"].unique()):
         risk = oracle_risk(truth, int(as_of), horizon)
@@ -146,13 +175,42 @@ def search(
         bar.close()
 
 
+def checked_features(
+    prepared: Prepared,
+    audit: pd.DataFrame | None,
+    questionnaire: Questionnaire | None,
+    config: TrainingConfig,
+) -> tuple[tuple[str, ...], tuple[ExtensionCheck, ...]]:
+    """The model's inputs: the register's features and, of the college's declared extensions
+    (:mod:`data.extensions`), those that pass the proxy check on the training rows
+    (:mod:`training.extension_check`); with each extension's check."""
+    features = model_features(questionnaire)
+    names = [e.name for e in model_extensions(cached_extensions().extensions)]
+    if not names:
+        return features, ()
+    if config.engine == "dask" or not isinstance(prepared.train, pd.DataFrame):
+        why = "not checked: the Dask engine does not run the extension proxy check, so it is left out"
+        checks = tuple(ExtensionCheck(name, False, why) for name in names)
+    else:
+        threshold = read_register_file().proxy_threshold
+        checks = check_extensions(prepared.train, audit, names, threshold)
+    left_out = {c.name for c in checks if not c.used}
+    return tuple(f for f in features if f not in left_out), checks
+
+
 def fit_all(
-    prepared: Prepared, config: TrainingConfig, questionnaire: Questionnaire | None, progress: bool = False
+    prepared: Prepared,
+    config: TrainingConfig,
+    questionnaire: Questionnaire | None,
+    progress: bool = False,
+    features: tuple[str, ...] | None = None,
 ) -> Fitted:
+    """The risk model on ``features`` (default the register's), the no-questionnaire ablation on its
+    lagging and context inputs, and the logistic baseline on the same inputs."""
     register = load_register(questionnaire)
     descriptions = {f.name: f.description_nl for f in register}
-    features = model_features(questionnaire)
-    lagging = [f.name for f in register if f.family != "leading"]
+    features = model_features(questionnaire) if features is None else features
+    lagging = [f.name for f in register if f.family != "leading" and f.name in features]
     tuning = search(prepared, features, config, progress)
     params = None if tuning is None else tuning.params
     model = fit_risk_model(
@@ -189,6 +247,7 @@ def score_frame(
     truth: pd.DataFrame | None,
     horizon: int,
     present: pd.Series | None = None,
+    expected_end: pd.Series | None = None,
 ) -> pd.DataFrame:
     out = frame.copy()
     if present is not None:
@@ -197,7 +256,7 @@ def score_frame(
     out["no_questionnaire"] = fitted.ablation.predict_proba(frame)
     out["logistic"] = fitted.logistic.predict_proba(frame)[:, 1]
     if truth is not None:
-        out["oracle"] = oracle_column(frame, truth, horizon)
+        out["oracle"] = oracle_column(frame, truth, horizon, expected_end)
     rules = rule_baseline(frame)
     out["rule_flag"] = rules["rule_flag"]
     out["rule_score"] = rules["rule_score"]
@@ -414,6 +473,10 @@ def write_reports(
     sample_rows: int = 2000,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
+    by_horizon = card.config.get("label", "horizon") == "horizon"
+    predicted = (
+        f"vsv ({card.config['horizon']} weken)" if by_horizon else "vsv voor het einde van de opleiding"
+    )
     paths = []
     shown = [
         s
@@ -422,7 +485,10 @@ def write_reports(
     ]
     paths.append(
         reliability_plot(
-            scored, [s for s in ("model", "logistic", "oracle") if s in shown], out_dir / "reliability.png"
+            scored,
+            [s for s in ("model", "logistic", "oracle") if s in shown],
+            out_dir / "reliability.png",
+            predicted=predicted,
         )
     )
     rule_point = (ev.same_flag_rate["rule_precision"], ev.same_flag_rate["rule_recall"])
@@ -539,23 +605,38 @@ def _train(
 ) -> TrainingResult:
     started = time.perf_counter()
     prepared = prepare_on_engine(stack, tables, config, questionnaire, progress)
-    fitted = fit_all(prepared, config, questionnaire, progress=progress)
+    inputs, extension_checks = checked_features(prepared, audit, questionnaire, config)
+    fitted = fit_all(prepared, config, questionnaire, progress=progress, features=inputs)
     data_fingerprint = fingerprint(tables)
     fitted.model.metadata.update(
         {
             "data_fingerprint": data_fingerprint,
+            "label": config.label,
             "horizon": config.horizon,
             "capacity_share": config.capacity_share,
             "trained_until_week": prepared.max_week,
+            "extension_checks": [c.as_dict() for c in extension_checks],
         }
     )
-    present = None if present_oracle is None else present_oracle(prepared.test)
-    scored = score_frame(prepared.test, fitted, truth, config.horizon, present)
+    by_horizon = config.label == "horizon"
+    # The future-knowing oracle over the same window as the label; the present-knowledge one is bound to
+    # the horizon by its caller, so it is left out of a programme_end run (the card's notes say so).
+    expected_end = None
+    if not by_horizon:
+        students = tables.students[tables.students["student_id"].isin(prepared.test_all_year["student_id"])]
+        expected_end = expected_end_week(students).set_axis(students["student_id"].to_numpy())
+    present = None if present_oracle is None or not by_horizon else present_oracle(prepared.test)
+    scored = score_frame(prepared.test, fitted, truth, config.horizon, present, expected_end)
     fitted.model.reference = reference_sample(scored, fitted.model)
     scored_all = score_frame(prepared.test_all_year, fitted, None, config.horizon)
     if truth is not None:
-        scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon)
+        scored_all["oracle"] = oracle_column(prepared.test_all_year, truth, config.horizon, expected_end)
     ev = evaluate(scored, scored_all, fitted.model, tables.outcomes, audit, config)
+    if present_oracle is not None and not by_horizon:
+        ev.notes.append(
+            "oracle_present is not computed: it answers vsv within the horizon, and this model's label is "
+            "vsv before the end of the programme (label: programme_end)"
+        )
     ev.proxy_ablation = proxy_ablation(prepared, fitted, config, audit, questionnaire)
     seconds = time.perf_counter() - started
     targets = targets_table(ev, config, seconds)
@@ -572,7 +653,12 @@ def _train(
         "fingerprint": data_fingerprint,
     }
     card = CardInputs(
-        version_note=f"Data fingerprint {data_fingerprint}; horizon {config.horizon} school weeks.",
+        version_note=f"Data fingerprint {data_fingerprint}; "
+        + (
+            f"horizon {config.horizon} school weeks."
+            if by_horizon
+            else "label to the expected end of the programme (label: programme_end)."
+        ),
         data_summary=data_summary,
         config=config.model_dump(),
         evaluation=ev,
@@ -581,6 +667,7 @@ def _train(
         thresholds={"high": fitted.model.thresholds.high, "elevated": fitted.model.thresholds.elevated},
         calibration=str(fitted.model.metadata["calibration"]),
         targets=targets,
+        extension_checks=extension_checks,
     )
     paths = write_reports(out_dir, scored, fitted, ev, card)
     version = run_id = None

@@ -14,6 +14,7 @@ from data.calendar import WEEKS_PER_YEAR
 from data.vocabulary import ATTRIBUTE_NL, GROUP_NL
 from features.register import Feature, excluded_features
 from models.evaluation import Evaluation
+from training.extension_check import ExtensionCheck
 
 SCORER_LABELS = {
     "model": "model (LightGBM, gekalibreerd)",
@@ -33,7 +34,21 @@ def _plt() -> Any:
     return plt
 
 
-def reliability_plot(frame: pd.DataFrame, scorers: list[str], path: Path, n_bins: int = 10) -> Path:
+def label_nl(config: dict[str, Any]) -> str:
+    """The training label in Dutch, from a run's configuration (``label``; absent: ``horizon``)."""
+    if config.get("label", "horizon") == "programme_end":
+        return "vertrek zonder startkwalificatie voor het einde van de opleiding"
+    return f"vsv binnen {config['horizon']} schoolweken"
+
+
+def reliability_plot(
+    frame: pd.DataFrame,
+    scorers: list[str],
+    path: Path,
+    n_bins: int = 10,
+    predicted: str = "vsv (12 weken)",
+) -> Path:
+    """Observed against predicted per bin; ``predicted`` names what the probability is of."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     top = 0.0
@@ -44,7 +59,7 @@ def reliability_plot(frame: pd.DataFrame, scorers: list[str], path: Path, n_bins
         ax.plot(grouped["p"], grouped["y"], marker="o", label=SCORER_LABELS.get(s, s))
         top = max(top, float(grouped[["p", "y"]].max().max()))
     ax.plot([0, top], [0, top], color="grey", linestyle="--", label="perfect gekalibreerd")
-    ax.set_xlabel("voorspelde kans op vsv (12 weken)")
+    ax.set_xlabel(f"voorspelde kans op {predicted}")
     ax.set_ylabel("werkelijk aandeel vsv")
     ax.set_title("Betrouwbaarheid van de kansen (testjaar)")
     ax.legend(fontsize=8)
@@ -121,6 +136,8 @@ class CardInputs:
     thresholds: dict[str, float]
     calibration: str
     targets: pd.DataFrame
+    # The proxy check of the college's declared extensions (training.extension_check), when it has any.
+    extension_checks: tuple[ExtensionCheck, ...] = ()
 
 
 INTENDED_USE = (
@@ -143,6 +160,21 @@ LIMITATIONS = [
     "Groups with few students have wide error bars; subgroup ratios on small groups are indicative only.",
     "Teachers' judgement beats models in the first weeks (Eegdeman); show both.",
 ]
+
+
+PROGRAMME_END_MATURITY = (
+    "Labels mature at the student's expected end of the programme (label: programme_end); a student-week "
+    "is trained, calibrated and tested only when its window closed inside its fold, so with few school "
+    "years of data the model learns from students near the end of their programme and is applied to "
+    "students further from it as well."
+)
+
+
+def limitations(config: dict[str, Any]) -> list[str]:
+    """:data:`LIMITATIONS` for the run's label (the maturity line differs for ``programme_end``)."""
+    if config.get("label", "horizon") != "programme_end":
+        return LIMITATIONS
+    return [PROGRAMME_END_MATURITY if item.startswith("Labels mature") else item for item in LIMITATIONS]
 
 
 def fairness_sections(ev: Evaluation) -> list[str]:
@@ -172,6 +204,31 @@ def excluded_section() -> list[str]:
     return [
         "## Left out of the inputs (register decisions)",
         *(f"- **{e.name}**: {e.decision}" for e in excluded),
+    ]
+
+
+def extensions_section(checks: tuple[ExtensionCheck, ...]) -> list[str]:
+    """The college's declared extensions (data.extensions), each with its proxy check on the training rows
+    and whether the model uses it."""
+    if not checks:
+        return []
+    rows = pd.DataFrame(
+        [
+            {
+                "extension": c.name,
+                "used": "yes" if c.used else "no",
+                "gender_auc": (c.auc or {}).get("gender", float("nan")),
+                "migration_background_auc": (c.auc or {}).get("migration_background", float("nan")),
+                "decision": c.why,
+            }
+            for c in checks
+        ]
+    )
+    return [
+        "## School-specific signals (extension register)",
+        "Each declared extension is an input only after its proxy check on this college's training rows "
+        "(folded ROC-AUC for each protected attribute, the register's threshold).",
+        _table_md(rows),
     ]
 
 
@@ -258,6 +315,9 @@ def summary_nl(card: CardInputs) -> str:
     ev = card.evaluation
     o = ev.overall
     auc = _cell(o, "model", "roc_auc")
+    by_horizon = card.config.get("label", "horizon") == "horizon"
+    departed = f"binnen {card.config['horizon']} weken" if by_horizon else "voor het einde van de opleiding"
+    window = "binnen de horizon" if by_horizon else "voor het einde van de opleiding"
     others = ", ".join(
         f"{SCORER_NL[s]} {_nl(_cell(o, s, 'roc_auc'))}" for s in SCORER_NL if s in o.index and s != "model"
     )
@@ -265,8 +325,7 @@ def summary_nl(card: CardInputs) -> str:
         "## Samenvatting",
         f"- **Rangschikken.** ROC-AUC {_nl(auc)} op het testjaar (0,5 = gokken, 1 = perfect); "
         f"ter vergelijking: {others}. In de top {_pct(card.config['capacity_share'])} per week is "
-        f"{_pct(_cell(o, 'model', 'precision_at_k'))} van de studenten binnen {card.config['horizon']} "
-        "weken voortijdig vertrokken.",
+        f"{_pct(_cell(o, 'model', 'precision_at_k'))} van de studenten {departed} voortijdig vertrokken.",
         f"- **Betrouwbaarheid van de kansen.** Gemiddeld wijkt de voorspelde kans "
         f"{_nl(100 * _cell(o, 'model', 'ece'), 1)} procentpunt af van wat er werkelijk gebeurde "
         "(ECE; doel hoogstens 2).",
@@ -276,7 +335,7 @@ def summary_nl(card: CardInputs) -> str:
         lines.append(
             f"- **Hoe vroeg.** Als het model evenveel studenten signaleert als de regels "
             f"({_pct(float(same['flag_rate']))} per week), vindt het {_pct(float(same['model_recall']))} van "
-            f"de vertrekkers binnen de horizon, de regels {_pct(float(same['rule_recall']))}. Van de "
+            f"de vertrekkers {window}, de regels {_pct(float(same['rule_recall']))}. Van de "
             f"{int(_cell(ev.lead, 'rules', 'vsv_students'))} vsv'ers van het testjaar signaleerde het model "
             f"{_pct(_cell(ev.lead, 'model_at_rule_rate', 'flagged_before_leaving'))} vóór hun vertrek "
             f"(mediaan {_nl(_cell(ev.lead, 'model_at_rule_rate', 'median_lead_weeks_flagged'), 0)} weken "
@@ -330,6 +389,7 @@ def model_card_markdown(card: CardInputs) -> str:
     parts = [
         "# Model card: Vroegsignaal vsv risk model",
         card.version_note,
+        f"**Label**: {label_nl(card.config)} (label: {card.config.get('label', 'horizon')}).",
         summary_nl(card),
         "## Intended use",
         INTENDED_USE,
@@ -380,12 +440,13 @@ def model_card_markdown(card: CardInputs) -> str:
         ),
         *fairness_sections(ev),
         *excluded_section(),
+        *extensions_section(card.extension_checks),
         "## Features",
         _table_md(features),
         "### Justifications",
         justification,
         "## Limitations",
-        "\n".join(f"- {item}" for item in LIMITATIONS),
+        "\n".join(f"- {item}" for item in limitations(card.config)),
         *(["## Notes", "\n".join(f"- {n}" for n in ev.notes)] if ev.notes else []),
     ]
     return "\n\n".join(parts) + "\n"
