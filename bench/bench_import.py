@@ -2,8 +2,9 @@
 
 The same generated school (one school year) is written three ways and imported into a fresh SQLite store,
 each in its own process: ``native`` (the contract's CSV: UTF-8, commas, decimal points, its own column
-names); ``school_csv`` (Dutch Excel CSV: Windows-1252, semicolons, decimal commas, Dutch headers and codes,
-imported through a mapping file); ``school_xlsx`` (the same through a mapping, the tables that fit a sheet
+names); ``school_csv`` (``vsv generate --export-style school``: Dutch headers and codes, semicolons,
+Windows-1252, decimal commas, dates, results per assessment, two declared signals of the school's own,
+imported through the mapping file written beside it); ``school_xlsx`` (the same, the files that fit a sheet
 as .xlsx workbooks: an .xlsx sheet holds at most 1,048,576 rows, so the weekly attendance and answers of
 30,000 students (1.2 M and 10 M rows a year) stay CSV, as a college would have to hand them over too).
 
@@ -13,6 +14,7 @@ Usage: python -m bench.bench_import [--students 30000]
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,82 +27,66 @@ from bench.common import measure_here, print_table, run_child, write_json
 
 SHAPES = ("native", "school_csv", "school_xlsx")
 XLSX_MAX_ROWS = 1_048_575  # below the header
-DUTCH = {
-    "student_number": "Studentnummer",
-    "programme": "Opleiding",
-    "sector": "Sector",
-    "level": "Niveau",
-    "route": "Leerweg",
-    "team": "Klas",
-    "prior_education": "Vooropleiding",
-    "start_week": "Startweek",
-    "age_at_start": "Leeftijd bij start",
-    "expected_duration_years": "Opleidingsduur",
-    "gender": "Geslacht",
-    "scheduled_hours": "Geroosterd",
-    "present_hours": "Aanwezig",
-    "authorised_absence_hours": "Geoorloofd afwezig",
-    "unauthorised_absence_hours": "Ongeoorloofd afwezig",
-    "week": "Week",
-    "outcome": "Uitstroom",
-}
-GENDER_CODES = {"man": "M", "vrouw": "V", "x": "X"}
 
 
-def _school_shape(native: Path, out: Path, xlsx: bool) -> Path:
-    """``native``'s tables as a school's systems hand them over, with the mapping file that imports them."""
-    out.mkdir(parents=True)
-    mapping: dict[str, Any] = {"files": {}, "columns": {}, "values": {}}
-    for csv in sorted(native.glob("*.csv")):
-        table = csv.stem
-        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
-        if table == "audit_attributes":  # the school records gender only
-            frame = frame.drop(columns=["migration_background"])
-            frame["gender"] = frame["gender"].map(GENDER_CODES)
-            mapping["values"][table] = {"gender": {v: k for k, v in GENDER_CODES.items()}}
-        renames = {c: DUTCH[c] for c in frame.columns if c in DUTCH}
-        frame = frame.rename(columns=renames)
-        for column in frame.columns:  # decimal commas
-            if frame[column].str.fullmatch(r"-?\d+\.\d+").any():
-                frame[column] = frame[column].str.replace(".", ",", regex=False)
-        name = f"{table} (export).{'xlsx' if xlsx and len(frame) <= XLSX_MAX_ROWS else 'csv'}"
-        if name.endswith(".xlsx"):
-            frame.to_excel(out / name, index=False)
-        else:
-            frame.to_csv(out / name, sep=";", index=False, encoding="cp1252")
-        mapping["files"][name] = table
-        mapping["columns"][table] = {dutch: ours for ours, dutch in renames.items()}
-    path = out / "mapping.yaml"
-    path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
-    return path
+def _as_workbooks(folder: Path) -> None:
+    """The school export's files that fit a sheet as .xlsx workbooks (cells as the CSV's text), renamed in
+    its mapping file."""
+    mapping_path = folder / "mapping.yaml"
+    mapping = yaml.safe_load(mapping_path.read_text(encoding="utf-8"))
+    files: dict[str, str] = {}
+    for name, table in mapping["files"].items():
+        frame = pd.read_csv(folder / name, sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+        if len(frame) > XLSX_MAX_ROWS:
+            files[name] = table
+            continue
+        workbook = name.replace(".csv", ".xlsx")
+        frame.to_excel(folder / workbook, index=False)
+        (folder / name).unlink()
+        files[workbook] = table
+    mapping["files"] = files
+    mapping_path.write_text(yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def _import(n_students: int, shape: str) -> dict[str, Any]:
     import time
 
+    from data.calendar import load_school_calendar
     from data.csv_io import import_directory
     from data.mapping import load_mapping
     from data.questionnaire import load_questionnaire
     from data.store import make_engine, upgrade
     from data.synthetic import GeneratorConfig
+    from data.synthetic.school_export import write_school_export
     from data.synthetic.writer import write_generated
 
     tmp = Path(tempfile.mkdtemp(prefix="vsv-bench-import-"))
     try:
-        native = tmp / "native"
-        write_generated(GeneratorConfig(seed=0, n_students=n_students, n_years=1), native, fmt="csv")
-        (native / "synthetic_truth.csv").unlink()  # a school has no truth: the same tables in every shape
-        folder, mapping = native, None
+        config = GeneratorConfig(seed=0, n_students=n_students, n_years=1)
+        folder, mapping = tmp / shape, None
         started = time.perf_counter()
-        if shape != "native":
-            mapping = load_mapping(_school_shape(native, tmp / shape, xlsx=shape == "school_xlsx"))
-            folder = tmp / shape
+        if shape == "native":
+            write_generated(config, folder, fmt="csv")
+            (folder / "synthetic_truth.csv").unlink()  # a school has no truth
+        else:
+            write_school_export(config, folder)
+            if shape == "school_xlsx":
+                _as_workbooks(folder)
+            os.environ["VSV_EXTENSIONS_CONFIG"] = str(folder / "extensions.yaml")
+            mapping = load_mapping(folder / "mapping.yaml")
         prepare_s = time.perf_counter() - started
         url = f"sqlite:///{tmp / 'vsv.db'}"
         engine = make_engine(url)
         upgrade(engine)
         started = time.perf_counter()
-        reports = import_directory(engine, folder, "bench-key", load_questionnaire(), mapping=mapping)
+        reports = import_directory(
+            engine,
+            folder,
+            "bench-key",
+            load_questionnaire(),
+            mapping=mapping,
+            calendar=load_school_calendar(),
+        )
         import_s = time.perf_counter() - started
         engine.dispose()
         return {

@@ -702,7 +702,9 @@ def import_files(
         parsed.append(p)
         problems += p.errors
         if p.signals is not None and not p.errors:
-            parsed.append(ParsedTable(contract("school_signals"), p.file, p.signals))
+            parsed.append(
+                ParsedTable(contract("school_signals"), p.file, p.signals, file_format=p.file_format)
+            )
     if problems:
         raise CsvImportError(problems)
     problems += _check_students_known(engine, parsed)
