@@ -729,12 +729,13 @@ def import_files(
     return reports
 
 
-def _start_weeks(engine: Engine, parsed: list[ParsedTable]) -> pd.Series:
-    """Each student's start week: from the batch's students file where it has the student, else stored."""
-    stored = read_table(engine, "students")[["student_id", "start_week"]]
-    batch = [p.frame[["student_id", "start_week"]] for p in parsed if p.table.name == "students"]
+def _weeks_of(engine: Engine, parsed: list[ParsedTable], table: str, column: str) -> pd.Series:
+    """Each student's ``column`` of ``table`` (start week, outcome week): from the batch's file where it has
+    the student, else stored."""
+    stored = read_table(engine, table)[["student_id", column]]
+    batch = [p.frame[["student_id", column]] for p in parsed if p.table.name == table]
     both = pd.concat([*batch, stored], ignore_index=True).drop_duplicates("student_id", keep="first")
-    return both.set_index("student_id")["start_week"]
+    return both.set_index("student_id")[column]
 
 
 ROW_NOUN = {
@@ -743,34 +744,71 @@ ROW_NOUN = {
     "progress_results": "result",
     "assessment_results": "assessment result",
 }
+# Results belong to the enrolment: none after its last week (the outcome's week).
+RESULT_TABLES = ("progress_results", "assessment_results")
+BEFORE_START_HINT = {
+    "outcomes": "; an enrolment withdrawn before its start is no enrolment: leave the student out of the "
+    "export",
+}
+
+
+def _outside(
+    p: ParsedTable, bound: pd.Series, wrong: pd.Series, text: Callable[[int, int], str]
+) -> list[RowError]:
+    """Errors for the rows of ``p`` where ``wrong``, each told by ``text(week, bound)``."""
+    weeks: dict[Any, int] = p.frame.loc[wrong, "week"].astype("int64").to_dict()
+    bounds: dict[Any, int] = bound[wrong].astype("int64").to_dict()
+    return _row_errors(p.file, p.frame.index[wrong.to_numpy()], "week", lambda i: text(weeks[i], bounds[i]))
+
+
+def _before_start_text(what: str, hint: str) -> Callable[[int, int], str]:
+    def text(week: int, first: int) -> str:
+        return f"{what} in week {week} is before the student's start week {first} (students table){hint}"
+
+    return text
+
+
+def _after_end_text(what: str) -> Callable[[int, int], str]:
+    def text(week: int, last: int) -> str:
+        return (
+            f"{what} in week {week} is after the student's last week {last} (outcomes table): a result "
+            "belongs to the enrolment"
+        )
+
+    return text
 
 
 def _check_across_tables(engine: Engine, parsed: list[ParsedTable]) -> list[RowError]:
     """Checks between tables, with the file, line and column of the row at fault: an outcome before the
     student's start week; a weekly row or a result before it (a row of another enrolment, or a wrong
-    start week)."""
+    start week); a result after the student's last week (the outcome's week)."""
     checked = [p for p in parsed if p.table.name in ROW_NOUN]
     if not checked:
         return []
-    start = _start_weeks(engine, parsed)
+    start = _weeks_of(engine, parsed, "students", "start_week")
+    end = (
+        _weeks_of(engine, parsed, "outcomes", "week")
+        if any(p.table.name in RESULT_TABLES for p in checked)
+        else pd.Series(dtype="float64")
+    )
     errors: list[RowError] = []
     for p in checked:
-        started = p.frame["student_id"].map(start)
-        before = started.notna() & (p.frame["week"] < started)
-        if not before.any():
-            continue
         what = ROW_NOUN[p.table.name]
-        weeks: dict[Any, int] = p.frame.loc[before, "week"].astype("int64").to_dict()
-        starts: dict[Any, int] = started[before].astype("int64").to_dict()
-
-        def problem(
-            i: Any, weeks: dict[Any, int] = weeks, starts: dict[Any, int] = starts, what: str = what
-        ) -> str:
-            return (
-                f"{what} in week {weeks[i]} is before the student's start week {starts[i]} (students table)"
+        started = p.frame["student_id"].map(start)
+        errors += _outside(
+            p,
+            started,
+            started.notna() & (p.frame["week"] < started),
+            _before_start_text(what, BEFORE_START_HINT.get(p.table.name, "")),
+        )
+        if p.table.name in RESULT_TABLES:
+            left = p.frame["student_id"].map(end)
+            errors += _outside(
+                p,
+                left,
+                left.notna() & (p.frame["week"] > left),
+                _after_end_text(what),
             )
-
-        errors += _row_errors(p.file, p.frame.index[before.to_numpy()], "week", problem)
     return errors + _check_one_kind_of_results(engine, parsed)
 
 

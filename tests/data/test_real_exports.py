@@ -261,6 +261,38 @@ def test_outcomes_without_a_date_or_a_startkwalificatie_and_before_the_start(
     early.to_csv(out_path, index=False)
     with pytest.raises(
         CsvImportError, match=r"outcomes.csv, line 2, column 'week': outcome in week .* before"
-    ):
+    ) as before:
         import_files(store, [out_path], TEST_KEY, questionnaire)
+    assert "withdrawn before its start is no enrolment: leave the student out" in str(before.value)
     assert read_table(store, "outcomes").set_index("student_id").at[first, "week"] == stored.at[first, "week"]
+
+
+def test_a_result_after_the_student_left_is_refused_with_its_line(
+    store: Engine, small_csv_dir: Path, tmp_path: Path, questionnaire: Questionnaire
+) -> None:
+    students = _students(small_csv_dir, 2).assign(start_week="0")
+    students.to_csv(tmp_path / "students.csv", index=False)
+    numbers = students["student_number"].tolist()
+    pd.DataFrame({"student_number": [numbers[0]], "week": ["12"], "outcome": ["vsv"]}).to_csv(
+        tmp_path / "outcomes.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "student_number": [numbers[0], numbers[0], numbers[1]],
+            "week": ["9", "19", "19"],
+            "period": ["1", "2", "2"],
+            "credits_expected": ["15"] * 3,
+            "credits_obtained": ["12"] * 3,
+            "units_failed": ["1"] * 3,
+        }
+    ).to_csv(tmp_path / "progress_results.csv", index=False)
+    files = [tmp_path / f"{t}.csv" for t in ("students", "outcomes", "progress_results")]
+    with pytest.raises(CsvImportError) as refused:
+        import_files(store, files, TEST_KEY, questionnaire)
+    message = str(refused.value)
+    assert (
+        "progress_results.csv, line 3, column 'week': result in week 19 is after the student's last week 12"
+        in message
+    )
+    assert "line 2" not in message and "line 4" not in message  # before leaving; another student
+    assert _counts(store)["students"] == 0
