@@ -115,14 +115,29 @@ def ensure_schema(engine: Engine) -> None:
         raise RuntimeError(problem)
 
 
+# A range of pseudonyms, ``[low, high)``; None leaves that end open (the weekly job's chunks of students).
+StudentRange = tuple[str | None, str | None]
+
+
 def read_table(
-    engine: Engine, table: str, since_week: int | None = None, until_week: int | None = None
+    engine: Engine,
+    table: str,
+    since_week: int | None = None,
+    until_week: int | None = None,
+    students: StudentRange | None = None,
 ) -> pd.DataFrame:
-    """One table as a DataFrame, optionally limited to a range of weeks (inclusive)."""
+    """One table as a DataFrame, optionally limited to a range of weeks (inclusive) and of students."""
     if table not in CONTRACTS:
         raise ValueError(f"unknown table {table!r}; known tables: {', '.join(CONTRACTS)}")
     clauses: list[str] = []
-    params: dict[str, int] = {}
+    params: dict[str, int | str] = {}
+    low, high = students if students is not None else (None, None)
+    if low is not None:
+        clauses.append("student_id >= :low")
+        params["low"] = low
+    if high is not None:
+        clauses.append("student_id < :high")
+        params["high"] = high
     has_week = "week" in CONTRACTS[table].column_names
     if has_week and since_week is not None:
         clauses.append("week >= :since")
@@ -137,13 +152,16 @@ def read_table(
 
 
 def load_raw_tables(
-    engine: Engine, until_week: int | None = None, since_week: int | None = None
+    engine: Engine,
+    until_week: int | None = None,
+    since_week: int | None = None,
+    students: StudentRange | None = None,
 ) -> RawTables:
     """The model's raw tables from the store, as known by the end of ``until_week``.
 
     ``since_week`` limits the weekly answers and attendance to a recent window (students, progress
     results and outcomes are always read whole), which is all a weekly snapshot needs
-    (``features.LOOKBACK_WEEKS``).
+    (``features.LOOKBACK_WEEKS``). ``students`` limits every table to a range of pseudonyms.
     """
     windowed = ("questionnaire_answers", "attendance_weeks")
     frames = {
@@ -152,6 +170,7 @@ def load_raw_tables(
             name,
             since_week=since_week if name in windowed else None,
             until_week=until_week,
+            students=students,
         )
         for name in MODEL_TABLES
     }

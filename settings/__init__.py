@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         "workers x 2 x (pool + 10) under the server's max_connections.",
     )
 
+    score_chunk_students: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="Students the weekly job loads, scores and stages at a time (bounds its memory; the "
+        "week is swapped in by one transaction whatever the chunk size).",
+    )
     alert_window_weeks: int = Field(
         default=2,
         ge=1,

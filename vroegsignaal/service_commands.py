@@ -67,7 +67,14 @@ def score(
         return
     for w in (week - 1, week) if with_previous else (week,):
         try:
-            result = score_week(ctx.engine, model.model, model.version, w, ctx.questionnaire)
+            result = score_week(
+                ctx.engine,
+                model.model,
+                model.version,
+                w,
+                ctx.questionnaire,
+                chunk_students=ctx.settings.score_chunk_students,
+            )
         except (NoStudentsError, RuntimeError, ValueError) as exc:
             fail(str(exc))
             return

@@ -37,7 +37,15 @@ from settings import Settings
 from workflows.audit import AuditEntry, append_rows, audit_row, concerning
 
 # Raw weekly data (the school's exports) and the scores derived from them, with their retention setting.
-RAW_WEEKLY = ("questionnaire_answers", "attendance_weeks", "progress_results", "synthetic_truth")
+# A college's declared signals (school_signals) are not among them: a value known at enrolment counts as long
+# as the enrolment lasts, and goes with the student (erasure, the end of their retention).
+RAW_WEEKLY = (
+    "questionnaire_answers",
+    "attendance_weeks",
+    "progress_results",
+    "assessment_results",
+    "synthetic_truth",
+)
 SCORE_WEEKLY = ("scores", "band_overrides")
 
 

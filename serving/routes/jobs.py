@@ -25,7 +25,14 @@ DataTeam = Annotated[Guard, Depends(require(DATA_TEAM, "score_week"))]
 )
 def run_score_week(body: ScoreWeekIn, ctx: ContextDep, model: ModelDep, guard: DataTeam) -> ScoreWeekOut:
     try:
-        result = score_week(ctx.engine, model.model, model.version, body.week, ctx.questionnaire)
+        result = score_week(
+            ctx.engine,
+            model.model,
+            model.version,
+            body.week,
+            ctx.questionnaire,
+            chunk_students=ctx.settings.score_chunk_students,
+        )
     except NoStudentsError as exc:
         raise not_found(str(exc)) from exc
     guard.allow([AuditEntry("score_week", week=body.week, detail=f"{result.students} studenten")])

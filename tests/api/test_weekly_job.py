@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, text
 
 from data.schema import Score
 from features import LOOKBACK_WEEKS, snapshot
@@ -60,16 +61,58 @@ def test_a_crash_leaves_earlier_weeks_and_the_week_intact(loaded: Engine, traine
     score_week(loaded, trained.model, "1", WEEK)
     previous, current = _week_rows(loaded, WEEK - 1), _week_rows(loaded, WEEK)
 
-    def crash(conn: Connection, rows: list[dict[str, Any]]) -> None:
-        conn.execute(insert(Score), rows[: len(rows) // 2])  # half written ...
-        raise RuntimeError("power cut")  # ... then the job dies
+    def crash(conn: Connection, stage: str) -> None:
+        columns = ", ".join(c.name for c in Score.__table__.columns)
+        half = len(current) // 2
+        conn.execute(text(f"INSERT INTO scores ({columns}) SELECT {columns} FROM {stage} LIMIT {half}"))
+        raise RuntimeError("power cut")  # half of the week moved in, then the job dies
 
     with pytest.raises(RuntimeError, match="power cut"):
-        score_week(loaded, trained.model, "2", WEEK, before_write=crash)
+        score_week(loaded, trained.model, "2", WEEK, before_write=crash, chunk_students=7)
     assert _week_rows(loaded, WEEK - 1) == previous
     assert _week_rows(loaded, WEEK) == current
     rerun = score_week(loaded, trained.model, "2", WEEK)
     assert rerun.students == len(current)
+
+
+def test_a_crash_in_a_later_chunk_leaves_the_week_intact(
+    loaded: Engine, trained: TrainingResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    score_week(loaded, trained.model, "1", WEEK)
+    current = _week_rows(loaded, WEEK)
+    calls = {"n": 0}
+    real_score = trained.model.score
+
+    def fails_on_the_third_chunk(frame: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise MemoryError("out of memory in chunk 3")
+        return real_score(frame)
+
+    monkeypatch.setattr(trained.model, "score", fails_on_the_third_chunk)
+    with pytest.raises(MemoryError):
+        score_week(loaded, trained.model, "2", WEEK, chunk_students=10)
+    assert calls["n"] == 3
+    assert _week_rows(loaded, WEEK) == current, "the staged chunks never reached the scores"
+
+
+def _stored(engine: Engine, week: int) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql(
+            text("SELECT * FROM scores WHERE week = :w ORDER BY student_id"), conn, params={"w": week}
+        )
+    return frame.drop(columns=["scored_at"])
+
+
+def test_the_chunked_job_stores_the_same_rows_as_one_chunk(loaded: Engine, trained: TrainingResult) -> None:
+    score_week(loaded, trained.model, "1", WEEK - 1)
+    whole = score_week(loaded, trained.model, "1", WEEK, chunk_students=1_000_000)
+    one_chunk = _stored(loaded, WEEK)
+    chunked = score_week(loaded, trained.model, "1", WEEK, chunk_students=9)
+    assert chunked.students == whole.students and chunked.replaced == whole.students
+    assert whole.students > 3 * 9, "several chunks"
+    pd.testing.assert_frame_equal(_stored(loaded, WEEK), one_chunk)
+    assert one_chunk["previous_probability"].notna().all(), "last week's scores found in every chunk"
 
 
 def test_job_endpoint(loaded: Engine, trained: TrainingResult, tmp_path: Path) -> None:
