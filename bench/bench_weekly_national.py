@@ -35,9 +35,10 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _seed(url: str, n_students: int, week: int) -> dict[str, Any]:
-    """Child: write the country chunk by chunk (bounded memory), the weeks a snapshot of ``week`` reads."""
+    """Child: write the country chunk by chunk (bounded memory, appended with COPY), the weeks a snapshot
+    of ``week`` reads."""
     from data.contracts import contract
-    from data.csv_io import write_frame
+    from data.csv_io import append_frame
     from data.store import TABLE_ORDER, make_engine, upgrade
     from data.synthetic import GeneratorConfig
     from data.synthetic.generator import generate_chunks
@@ -60,8 +61,7 @@ def _seed(url: str, n_students: int, week: int) -> dict[str, Any]:
                 frame = frames[name]
                 if "week" in frame.columns and name != "outcomes":
                     frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
-                write_frame(conn, contract(name), frame)
-                rows += len(frame)
+                rows += append_frame(conn, contract(name), frame)
     engine.dispose()
     return {"students": config.n_total, "rows": rows}
 

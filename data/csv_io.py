@@ -639,6 +639,15 @@ def write_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> t
     return inserted, updated
 
 
+def append_frame(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> int:
+    """Append ``frame``'s rows to their table without matching keys (COPY on PostgreSQL): for loading a
+    store whose table holds none of them yet (seeding a benchmark); a key that exists fails the
+    transaction. :func:`write_frame` is the import's idempotent upsert."""
+    absent = {c.name: None for c in spec.columns if c.may_be_left_out and c.name not in frame.columns}
+    _copy_rows(conn, spec.name, spec.all_columns, frame.assign(**absent) if absent else frame)
+    return len(frame)
+
+
 def upsert_rows(conn: Connection, spec: TableContract, frame: pd.DataFrame) -> None:
     """Upsert a handful of validated rows (one student's submission) inside the caller's transaction: one
     ``INSERT ... ON CONFLICT (key) DO UPDATE`` (PostgreSQL and SQLite), the same result as
