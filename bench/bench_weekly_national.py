@@ -29,6 +29,7 @@ from bench.common import (
     run_child,
     temporary_postgres,
     write_json,
+    write_snapshot_window,
 )
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -37,13 +38,11 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def _seed(url: str, n_students: int, week: int) -> dict[str, Any]:
     """Child: write the country chunk by chunk (bounded memory, appended with COPY), the weeks a snapshot
     of ``week`` reads."""
-    from data.contracts import contract
     from data.csv_io import append_frame
-    from data.store import TABLE_ORDER, make_engine, upgrade
+    from data.store import make_engine, upgrade
     from data.synthetic import GeneratorConfig
     from data.synthetic.generator import generate_chunks
     from data.tables import from_generated
-    from features import LOOKBACK_WEEKS
 
     engine = make_engine(url)
     upgrade(engine)
@@ -55,13 +54,7 @@ def _seed(url: str, n_students: int, week: int) -> dict[str, Any]:
         frames |= {n: getattr(raw, n) for n in ("progress_results", "outcomes")}
         frames["audit_attributes"] = rest["audit_attributes"]
         with engine.begin() as conn:
-            for name in TABLE_ORDER:
-                if name not in frames:
-                    continue
-                frame = frames[name]
-                if "week" in frame.columns and name != "outcomes":
-                    frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
-                rows += append_frame(conn, contract(name), frame)
+            rows += write_snapshot_window(conn, frames, week, append_frame)
     engine.dispose()
     return {"students": config.n_total, "rows": rows}
 

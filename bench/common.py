@@ -87,12 +87,10 @@ def bench_model(tmp: Path) -> Any:
 def seed_store(url: str, n_students: int, week: int = WEEK_OF_YEAR) -> None:
     """Migrate the store at ``url`` and write ``n_students`` (one generated year) with the weeks a
     snapshot of ``week`` reads."""
-    from data.contracts import contract
     from data.csv_io import write_frame
-    from data.store import TABLE_ORDER, make_engine, upgrade
+    from data.store import make_engine, upgrade
     from data.synthetic import GeneratorConfig, generate
     from data.tables import from_generated
-    from features import LOOKBACK_WEEKS
 
     generated = generate(GeneratorConfig(seed=5, n_students=n_students, n_years=1, chunk_size=25_000))
     raw, rest = from_generated(generated, "bench-key")
@@ -106,14 +104,28 @@ def seed_store(url: str, n_students: int, week: int = WEEK_OF_YEAR) -> None:
     engine = make_engine(url)
     upgrade(engine)
     with engine.begin() as conn:
-        for name in TABLE_ORDER:
-            if name not in frames:
-                continue
-            frame = frames[name]
-            if "week" in frame.columns and name != "outcomes":
-                frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
-            write_frame(conn, contract(name), frame)
+        write_snapshot_window(conn, frames, week, write_frame)
     engine.dispose()
+
+
+def write_snapshot_window(conn: Any, frames: dict[str, Any], week: int, write: Callable[..., Any]) -> int:
+    """Write ``frames`` (raw tables by name, pseudonymised) in table order with ``write(conn, spec,
+    frame)``, the weekly tables cut to the weeks a snapshot of ``week`` (and of the week before) reads;
+    returns the rows written."""
+    from data.contracts import contract
+    from data.store import TABLE_ORDER
+    from features import LOOKBACK_WEEKS
+
+    rows = 0
+    for name in TABLE_ORDER:
+        if name not in frames:
+            continue
+        frame = frames[name]
+        if "week" in frame.columns and name != "outcomes":
+            frame = frame[(frame["week"] >= week - 1 - LOOKBACK_WEEKS) & (frame["week"] <= week)]
+        write(conn, contract(name), frame)
+        rows += len(frame)
+    return rows
 
 
 @contextmanager
