@@ -6,6 +6,9 @@ SQLite under ``var/`` is the embedded default; PostgreSQL is the production stor
 
 from __future__ import annotations
 
+import io
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from data.contracts import CONTRACTS
+from data.contracts import CONTRACTS, STUDENT_NUMBER
 from data.schema import AttendanceWeek, QuestionnaireAnswer
 from data.tables import MODEL_TABLES, RawTables
 
@@ -148,7 +151,73 @@ def read_table(
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     order = " ORDER BY " + ", ".join(("student_id", *CONTRACTS[table].key))
     with engine.connect() as conn:
-        return pd.read_sql(text(f"SELECT * FROM {table}{where}{order}"), conn, params=params)
+        if conn.dialect.name == "postgresql":
+            return _copy_out(conn, table, where + order, params)
+        frame = pd.read_sql(text(f"SELECT * FROM {table}{where}{order}"), conn, params=params)
+    # read_sql gives a number column that is NULL in every row as objects: the contract's type instead
+    empty = [c.name for c in CONTRACTS[table].columns if c.kind != "str" and frame[c.name].dtype == object]
+    return frame.astype({name: "float64" for name in empty}) if empty else frame
+
+
+class _CopyStream(io.RawIOBase):
+    """A file over PostgreSQL's ``COPY ... TO STDOUT`` blocks, for pandas' CSV reader to pull from."""
+
+    def __init__(self, blocks: Iterator[Any]) -> None:
+        self._blocks = blocks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._left = bytes(block)
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+
+def _copy_out(conn: Connection, table: str, clauses: str, params: dict[str, int | str]) -> pd.DataFrame:
+    """``SELECT *`` of ``table`` through ``COPY TO STDOUT`` in CSV, parsed by pandas' C reader: several
+    times faster than ``pandas.read_sql`` building a Python tuple per row (the national weekly job spent
+    most of its time there). The frame is the one ``read_sql`` gives: the contract's types, NULL as NaN in
+    numbers and None in text."""
+    spec = CONTRACTS[table]
+    kinds = {"student_id": "str", STUDENT_NUMBER: "str"} | {c.name: c.kind for c in spec.columns}
+    columns = list(spec.all_columns)
+    dbapi: Any = conn.connection.dbapi_connection
+    literal = {name: dbapi_literal(value) for name, value in params.items()}
+    query = re.sub(r":(\w+)", lambda m: literal[m.group(1)], clauses)
+    cursor = dbapi.cursor()
+    try:
+        statement = f"COPY (SELECT {', '.join(columns)} FROM {table}{query}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        with cursor.copy(statement) as copy:
+            frame = pd.read_csv(
+                io.BufferedReader(_CopyStream(iter(copy))),
+                dtype={name: ("object" if kinds[name] == "str" else "float64") for name in columns},
+                keep_default_na=False,
+                na_values={name: [""] for name in columns},
+            )
+    finally:
+        cursor.close()
+    for name in columns:
+        if kinds[name] == "str":
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        elif kinds[name] == "int" and not frame[name].isna().any():
+            frame[name] = frame[name].astype("int64")
+    return frame
+
+
+def dbapi_literal(value: int | str) -> str:
+    """``value`` as an SQL literal for a statement that takes no parameters (``COPY``): an integer as
+    digits, text quoted with its quotes doubled."""
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def load_raw_tables(
