@@ -206,7 +206,9 @@ def test_sqlite_and_postgresql_hold_the_same_data(
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not POSTGRES_URL, reason="VSV_TEST_POSTGRES_URL is not set")
-def test_copy_out_reads_what_read_sql_reads(small_csv_dir: Path, tmp_path: Path, questionnaire: Questionnaire) -> None:
+def test_copy_out_reads_what_read_sql_reads(
+    small_csv_dir: Path, tmp_path: Path, questionnaire: Questionnaire
+) -> None:
     """PostgreSQL tables are read through COPY TO STDOUT: the same frames, types and NULLs as
     pandas.read_sql, also for text with commas, quotes and line breaks, and for a range of students."""
     from data.store import _copy_out
@@ -219,8 +221,15 @@ def test_copy_out_reads_what_read_sql_reads(small_csv_dir: Path, tmp_path: Path,
                 text("UPDATE students SET team = :team, expected_end_week = NULL WHERE student_id = :s"),
                 {"team": 'A, "b"\nc\'d', "s": first},
             )
-            conn.execute(text("UPDATE students SET expected_end_week = 77 WHERE student_id = :s"), {"s": second})
-        ranges: list[tuple[str | None, str | None]] = [(None, None), (first, None), (None, second), (first, second)]
+            conn.execute(
+                text("UPDATE students SET expected_end_week = 77 WHERE student_id = :s"), {"s": second}
+            )
+        ranges: list[tuple[str | None, str | None]] = [
+            (None, None),
+            (first, None),
+            (None, second),
+            (first, second),
+        ]
         with engine.connect() as conn:
             for table in TABLE_ORDER:
                 spec = CONTRACTS[table]
