@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,16 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def worker(n_students: int, as_of: int, repeats: int, keep_future: bool, seed: int) -> dict[str, Any]:
+def as_categories(frame: Any, columns: tuple[str, ...]) -> Any:
+    """``frame`` with its identifier ``columns`` as categories (each pseudonym stored once)."""
+    import pandas as pd
+
+    return frame.assign(**{c: pd.Categorical(frame[c]) for c in columns if c in frame.columns})
+
+
+def worker(
+    n_students: int, as_of: int, repeats: int, keep_future: bool, seed: int, categorical: bool = False
+) -> dict[str, Any]:
     """Generate, then time the snapshot; runs inside the per-size subprocess."""
     import pandas as pd
 
@@ -91,6 +101,12 @@ def worker(n_students: int, as_of: int, repeats: int, keep_future: bool, seed: i
         del chunk, raw
     tables = RawTables(**{name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()})
     del parts
+    if categorical:  # the weekly tables' pseudonyms and items as categories
+        tables = replace(
+            tables,
+            questionnaire_answers=as_categories(tables.questionnaire_answers, ("student_id", "item")),
+            attendance_weeks=as_categories(tables.attendance_weeks, ("student_id",)),
+        )
     gc.collect()
     _release_free_memory()
     generate_s = time.perf_counter() - started
@@ -114,6 +130,7 @@ def worker(n_students: int, as_of: int, repeats: int, keep_future: bool, seed: i
         "as_of": as_of,
         "rows": {name: len(getattr(tables, name)) for name in MODEL_TABLES},
         "future_rows_dropped": not keep_future,
+        "categorical_ids": categorical,
         "generate_s": round(generate_s, 1),
         "snapshot_s_runs": [round(r, 3) for r in runs],
         "snapshot_s": round(statistics.median(runs), 3),
@@ -143,6 +160,8 @@ def run_size(n_students: int, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.keep_future:
         command.append("--keep-future")
+    if args.categorical_ids:
+        command.append("--categorical-ids")
     process = subprocess.Popen(command, cwd=ROOT)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -182,13 +201,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-future", action="store_true", help="keep generated rows after as_of")
+    parser.add_argument(
+        "--categorical-ids",
+        action="store_true",
+        help="hold the weekly tables' student_id and item as categories",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "features.json")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None:
-        result = worker(args.worker, args.as_of, args.repeats, args.keep_future, args.seed)
+        result = worker(
+            args.worker, args.as_of, args.repeats, args.keep_future, args.seed, args.categorical_ids
+        )
         args.worker_out.write_text(json.dumps(result))
         return
 

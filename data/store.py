@@ -154,9 +154,8 @@ def read_table(
         if conn.dialect.name == "postgresql":
             return _copy_out(conn, table, where + order, params)
         if conn.dialect.name == "sqlite":  # straight through sqlite3: 1.6x faster than SQLAlchemy's rows
-            frame = pd.read_sql(
-                f"SELECT * FROM {table}{where}{order}", conn.connection.dbapi_connection, params=params
-            )
+            sqlite: Any = conn.connection.dbapi_connection
+            frame: pd.DataFrame = pd.read_sql(f"SELECT * FROM {table}{where}{order}", sqlite, params=params)
         else:
             frame = pd.read_sql(text(f"SELECT * FROM {table}{where}{order}"), conn, params=params)
     # read_sql gives a number column that is NULL in every row as objects: the contract's type instead
@@ -213,7 +212,9 @@ def _copy_out(conn: Connection, table: str, clauses: str, params: dict[str, int 
         cursor.close()
     for name in columns:
         if kinds[name] == "str":
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+            values = frame[name].to_numpy(dtype=object)
+            values[pd.isna(values)] = None
+            frame[name] = values
         elif kinds[name] == "int" and not frame[name].isna().any():
             frame[name] = frame[name].astype("int64")
     return frame

@@ -73,6 +73,19 @@ class GridRows:
         return self.source.iloc[int(self.row[position])][column]
 
 
+def _student_positions(column: pd.Series, row: IndexArray, ids: pd.Index) -> IndexArray:
+    """Position in ``ids`` of the student of each of the ``row`` positions (-1: not among ``ids``).
+
+    A categorical column (pseudonyms stored once, each row a small code) is looked up per category and
+    read through its codes: no object array of the table's rows is built."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_category = ids.get_indexer(pd.Index(column.cat.categories.astype(object), copy=False))
+        codes = column.cat.codes.to_numpy()[row]
+        out: IndexArray = np.where(codes >= 0, per_category[codes], -1)
+        return out
+    return ids.get_indexer(pd.Index(column.to_numpy()[row], copy=False))
+
+
 def window_rows(
     frame: pd.DataFrame, table: str, ids: pd.Index, as_of: int, width: int, value_columns: tuple[str, ...]
 ) -> GridRows:
@@ -82,7 +95,7 @@ def window_rows(
     """
     week = frame["week"].to_numpy()
     row = np.flatnonzero((week <= as_of) & (week > as_of - width))
-    student = ids.get_indexer(pd.Index(frame["student_id"].to_numpy()[row], copy=False))
+    student = _student_positions(frame["student_id"], row, ids)
     keep = student >= 0
     if value_columns:
         recorded = np.zeros(len(row), dtype=bool)

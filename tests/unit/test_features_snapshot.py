@@ -377,6 +377,34 @@ def test_categorical_and_string_item_columns_give_the_same_features(raw: RawTabl
     pd.testing.assert_frame_equal(snapshot(as_strings, 12), snapshot(raw, 12))
 
 
+def test_categorical_student_ids_in_the_weekly_tables_give_the_same_features(raw: RawTables) -> None:
+    """The weekly tables may hold their pseudonyms as categories (each stored once): the same snapshot,
+    also when a category has no row, a row's category is unknown to the students table, or is missing."""
+    answers, attendance = raw.questionnaire_answers, raw.attendance_weeks
+    stranger = answers.iloc[:3].assign(student_id="not-a-student")
+    answers = pd.concat([answers, stranger], ignore_index=True)
+    ids = sorted({*answers["student_id"], *attendance["student_id"], "nobody-at-all"})
+    as_categories = replace(
+        raw,
+        questionnaire_answers=answers.assign(
+            student_id=pd.Categorical(answers["student_id"], categories=ids)
+        ),
+        attendance_weeks=attendance.assign(
+            student_id=pd.Categorical(attendance["student_id"], categories=ids)
+        ),
+    )
+    plain = replace(raw, questionnaire_answers=answers)
+    for as_of in (12, 30):
+        pd.testing.assert_frame_equal(snapshot(as_categories, as_of), snapshot(plain, as_of))
+    missing = attendance.assign(student_id=pd.Categorical(attendance["student_id"], categories=ids[1:]))
+    assert missing["student_id"].isna().any()  # the first student's rows: no category, code -1
+    without_first = attendance.loc[attendance["student_id"] != ids[0]]
+    pd.testing.assert_frame_equal(
+        snapshot(replace(raw, attendance_weeks=missing), 30),
+        snapshot(replace(raw, attendance_weeks=without_first), 30),
+    )
+
+
 def test_a_school_questionnaire_changes_the_item_features(raw: RawTables) -> None:
     questionnaire = cached_questionnaire()
     fewer = questionnaire.model_copy(update={"items": questionnaire.items[:2]})
