@@ -9,7 +9,7 @@ Targets: under 10 minutes and under 8 GB peak for 500,000 students.
 PostgreSQL: ``VSV_BENCH_POSTGRES_URL`` or ``--postgres`` (an admin URL; a throwaway database is created and
 dropped), default the local server ``postgresql+psycopg://postgres@127.0.0.1:5432/test``.
 
-Usage: python -m bench.bench_weekly_national [--students 500000] [--chunk 50000]
+Usage: python -m bench.bench_weekly_national [--students 500000] [--chunk 50000] [--seeded URL]
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=500_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--postgres", default=os.environ.get("VSV_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
+    parser.add_argument(
+        "--seeded",
+        metavar="URL",
+        help="run the job only, on a database an earlier run seeded with --students (it is not dropped)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--what", choices=("seed", "job"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -94,10 +99,15 @@ def main() -> None:
             measure_here(lambda: _job(args.url, WEEK_OF_YEAR, args.chunk))
         return
     started = time.perf_counter()
-    with temporary_postgres(args.postgres) as url:
-        common = ["--students", str(args.students), "--chunk", str(args.chunk), "--url", url]
-        seed = run_child("bench.bench_weekly_national", [*common, "--what", "seed"])
+    if args.seeded:  # a database an earlier run seeded (kept): the job only
+        common = ["--students", str(args.students), "--chunk", str(args.chunk), "--url", args.seeded]
+        seed = {"students": args.students, "rows": None, "seconds": None}
         job = run_child("bench.bench_weekly_national", [*common, "--what", "job"])
+    else:
+        with temporary_postgres(args.postgres) as url:
+            common = ["--students", str(args.students), "--chunk", str(args.chunk), "--url", url]
+            seed = run_child("bench.bench_weekly_national", [*common, "--what", "seed"])
+            job = run_child("bench.bench_weekly_national", [*common, "--what", "job"])
     row = {
         "students": seed["students"],
         "chunk": args.chunk,
@@ -117,7 +127,8 @@ def main() -> None:
     )
     print(f"  steps (seconds, summed over chunks): {job['steps']}")
     elapsed = time.perf_counter() - started
-    print(f"  seeding: {seed['rows']:,} rows in {seed['seconds']:.0f} s; all in {elapsed:.0f} s")
+    if seed["rows"] is not None:
+        print(f"  seeding: {seed['rows']:,} rows in {seed['seconds']:.0f} s; all in {elapsed:.0f} s")
     path = write_json("weekly_national", {"runs": [row], "steps": job["steps"]})
     print(f"wrote {path}")
 

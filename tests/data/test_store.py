@@ -206,12 +206,12 @@ def test_sqlite_and_postgresql_hold_the_same_data(
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not POSTGRES_URL, reason="VSV_TEST_POSTGRES_URL is not set")
-def test_copy_out_reads_what_read_sql_reads(
+def test_arrow_reads_what_read_sql_reads(
     small_csv_dir: Path, tmp_path: Path, questionnaire: Questionnaire
 ) -> None:
-    """PostgreSQL tables are read through COPY TO STDOUT: the same frames, types and NULLs as
+    """PostgreSQL tables are read through Arrow's ADBC driver: the same frames, types and NULLs as
     pandas.read_sql, also for text with commas, quotes and line breaks, and for a range of students."""
-    from data.store import _copy_out
+    from data.store import _arrow_read
 
     for engine in new_store("postgresql", tmp_path):
         import_directory(engine, small_csv_dir, TEST_KEY, questionnaire)
@@ -245,8 +245,8 @@ def test_copy_out_reads_what_read_sql_reads(
                     # read_sql's one quirk: a number column NULL in every row comes as objects
                     numbers = [c.name for c in spec.columns if c.kind != "str"]
                     expected = expected.astype({c: "float64" for c in numbers if expected[c].dtype == object})
-                    got = _copy_out(conn, table, where + order, params)
-                    # (no rows: read_sql cannot know the types; COPY's frame has the contract's)
+                    got = _arrow_read(engine, table, where + order, params)
+                    # (no rows: read_sql cannot know the types; the Arrow frame has the contract's)
                     pd.testing.assert_frame_equal(
                         got, expected, obj=f"{table} {low}-{high}", check_dtype=not expected.empty
                     )
