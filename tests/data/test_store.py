@@ -235,7 +235,7 @@ def test_arrow_reads_what_read_sql_reads(
                 spec = CONTRACTS[table]
                 for low, high in ranges:
                     clauses = [c for c, v in (("student_id >= :low", low), ("student_id < :high", high)) if v]
-                    params = {k: v for k, v in (("low", low), ("high", high)) if v}
+                    params: dict[str, int | str] = {k: v for k, v in (("low", low), ("high", high)) if v}
                     if "week" in spec.column_names:
                         clauses.append("week <= :until")
                         params["until"] = 30
